@@ -1,0 +1,51 @@
+# imgsec: `make` builds, `make test` runs every test (plain, then ASan+UBSan, then the fuzzers),
+# `make run` starts the main job. Each installs missing Debian packages first (scripts/install-deps).
+BUILD      ?= build
+ASAN_BUILD ?= build-asan
+FUZZ_BUILD ?= build-fuzz
+JOBS       ?= 2
+FUZZ_SECONDS ?= 15
+ISEC_WERROR ?= $(if $(CI),ON,OFF)
+CORPUS_DIR ?= $(CURDIR)/$(BUILD)/corpus
+
+.PHONY: all deps build test test-plain test-asan test-fuzz corpus run bench clean format
+
+all: build
+
+deps:
+	@scripts/install-deps
+
+build: deps
+	@cmake -S . -B $(BUILD) -DCMAKE_BUILD_TYPE=RelWithDebInfo -DISEC_WERROR=$(ISEC_WERROR) >/dev/null
+	@cmake --build $(BUILD) -j $(JOBS)
+
+corpus: deps
+	@scripts/make-jpeg-corpus $(CORPUS_DIR)
+
+test: test-plain test-asan test-fuzz
+
+test-plain: build corpus
+	cd $(BUILD) && ISEC_CORPUS=$(CORPUS_DIR) ctest --output-on-failure -j $(JOBS)
+
+test-asan: deps corpus
+	@CC=clang cmake -S . -B $(ASAN_BUILD) -DCMAKE_BUILD_TYPE=Debug -DISEC_SANITIZE=ON -DISEC_WERROR=$(ISEC_WERROR) >/dev/null
+	@cmake --build $(ASAN_BUILD) -j $(JOBS)
+	cd $(ASAN_BUILD) && ISEC_CORPUS=$(CORPUS_DIR) ASAN_OPTIONS=detect_leaks=1 UBSAN_OPTIONS=print_stacktrace=1 ctest --output-on-failure -j $(JOBS)
+
+test-fuzz: deps corpus
+	@CC=clang cmake -S . -B $(FUZZ_BUILD) -DCMAKE_BUILD_TYPE=RelWithDebInfo -DISEC_FUZZ=ON -DISEC_WERROR=$(ISEC_WERROR) >/dev/null
+	@cmake --build $(FUZZ_BUILD) -j $(JOBS)
+	scripts/run-fuzzers $(FUZZ_BUILD) $(FUZZ_SECONDS) $(CORPUS_DIR)
+
+run: build
+	@echo "imgsec: the proxy (the main job) is not built yet; see issue 'The photo privacy proxy'."
+	@echo "Available now: $(BUILD)/imgsec keygen | jpeg encrypt | jpeg decrypt | jpeg inspect (see 'man docs/imgsec.1')."
+
+bench: build corpus
+	bench/bench-jpeg $(BUILD) $(CORPUS_DIR)
+
+format:
+	clang-format -i $$(git ls-files '*.c' '*.h')
+
+clean:
+	rm -rf $(BUILD) $(ASAN_BUILD) $(FUZZ_BUILD)

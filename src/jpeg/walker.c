@@ -1,0 +1,1 @@
+/* placeholder: being written */ typedef int isec_placeholder_walker;
