@@ -1,4 +1,231 @@
-/* placeholder: being written */
+/* Shared command-line plumbing: messages, output that appears only when complete, passphrases. */
+#include <errno.h>
+#include <fcntl.h>
 #include <stdarg.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/stat.h>
+#include <termios.h>
+#include <unistd.h>
+
+#include <openssl/crypto.h>
+
 #include "cli.h"
-void cli_err(const char *fmt, ...) { va_list ap; va_start(ap, fmt); fprintf(stderr, "imgsec: "); vfprintf(stderr, fmt, ap); fputc('\n', stderr); va_end(ap); }
+
+void cli_err(const char *fmt, ...)
+{
+    va_list ap;
+    va_start(ap, fmt);
+    fprintf(stderr, "%s: ", cli_prog);
+    vfprintf(stderr, fmt, ap);
+    fputc('\n', stderr);
+    va_end(ap);
+}
+
+static int same_file(const char *a, const char *b)
+{
+    struct stat sa, sb;
+    if (!a || !b || !strcmp(a, "-") || !strcmp(b, "-")) return 0;
+    if (stat(a, &sa) || stat(b, &sb)) return 0;
+    return sa.st_dev == sb.st_dev && sa.st_ino == sb.st_ino;
+}
+
+int cli_out_open(cli_out *o, const char *path, const char *avoid_same, int mode)
+{
+    memset(o, 0, sizeof *o);
+    if (!strcmp(path, "-")) {
+        o->f = stdout;
+        o->is_stdout = 1;
+        return 0;
+    }
+    if (same_file(path, avoid_same)) {
+        cli_err("%s: output would replace the input; choose another output", path);
+        return -1;
+    }
+    size_t n = strlen(path) + 32;
+    o->path = strdup(path);
+    o->tmp = malloc(n);
+    if (!o->path || !o->tmp) {
+        cli_err("out of memory");
+        cli_out_abort(o);
+        return -1;
+    }
+    snprintf(o->tmp, n, "%s.imgsec-XXXXXX", path);
+    int fd = mkstemp(o->tmp);
+    if (fd < 0) {
+        cli_err("%s: cannot create a temporary file beside it: %s", path, strerror(errno));
+        free(o->tmp);
+        o->tmp = NULL;
+        cli_out_abort(o);
+        return -1;
+    }
+    mode_t mask = umask(0);
+    umask(mask);
+    if (fchmod(fd, (mode_t)mode & ~mask) != 0) { /* mkstemp makes 0600; best effort */
+    }
+    o->f = fdopen(fd, "wb");
+    if (!o->f) {
+        close(fd);
+        cli_out_abort(o);
+        return -1;
+    }
+    return 0;
+}
+
+int cli_out_write(cli_out *o, const void *buf, size_t n)
+{
+    if (n && fwrite(buf, 1, n, o->f) != n) {
+        cli_err("%s: write failed: %s", o->is_stdout ? "stdout" : o->path, strerror(errno));
+        return -1;
+    }
+    return 0;
+}
+
+int cli_out_commit(cli_out *o)
+{
+    if (o->is_stdout) {
+        if (fflush(stdout) != 0) {
+            cli_err("stdout: write failed: %s", strerror(errno));
+            return -1;
+        }
+        return 0;
+    }
+    int ok = fflush(o->f) == 0 && fsync(fileno(o->f)) == 0;
+    ok = (fclose(o->f) == 0) && ok;
+    o->f = NULL;
+    if (!ok || rename(o->tmp, o->path) != 0) {
+        cli_err("%s: cannot write: %s", o->path, strerror(errno));
+        cli_out_abort(o);
+        return -1;
+    }
+    free(o->tmp);
+    free(o->path);
+    o->tmp = o->path = NULL;
+    return 0;
+}
+
+void cli_out_abort(cli_out *o)
+{
+    if (o->is_stdout) {
+        fflush(stdout);
+        return;
+    }
+    if (o->f) fclose(o->f);
+    if (o->tmp) unlink(o->tmp);
+    free(o->tmp);
+    free(o->path);
+    memset(o, 0, sizeof *o);
+}
+
+FILE *cli_in_open(const char *path)
+{
+    if (!strcmp(path, "-")) return stdin;
+    FILE *f = fopen(path, "rb");
+    if (!f) cli_err("%s: %s", path, strerror(errno));
+    return f;
+}
+
+void cli_in_close(FILE *f)
+{
+    if (f && f != stdin) fclose(f);
+}
+
+void cli_free_secret(char *s)
+{
+    if (!s) return;
+    OPENSSL_cleanse(s, strlen(s));
+    free(s);
+}
+
+static char *read_line_fd(int fd)
+{
+    char buf[1024];
+    size_t n = 0;
+    while (n < sizeof buf - 1) {
+        char ch;
+        ssize_t r = read(fd, &ch, 1);
+        if (r < 0 && errno == EINTR) continue;
+        if (r <= 0 || ch == '\n') break;
+        buf[n++] = ch;
+    }
+    if (n && buf[n - 1] == '\r') n--;
+    buf[n] = 0;
+    char *s = strdup(buf);
+    OPENSSL_cleanse(buf, sizeof buf);
+    return s;
+}
+
+static char *prompt_tty(const char *prompt)
+{
+    int fd = open("/dev/tty", O_RDWR | O_CLOEXEC);
+    if (fd < 0) return NULL;
+    struct termios old, quiet;
+    int have = tcgetattr(fd, &old) == 0;
+    if (have) {
+        quiet = old;
+        quiet.c_lflag &= (tcflag_t)~ECHO;
+        tcsetattr(fd, TCSAFLUSH, &quiet);
+    }
+    if (write(fd, prompt, strlen(prompt)) < 0) { /* best effort */
+    }
+    char *s = read_line_fd(fd);
+    if (have) tcsetattr(fd, TCSAFLUSH, &old);
+    if (write(fd, "\n", 1) < 0) {
+    }
+    close(fd);
+    return s;
+}
+
+char *cli_read_passphrase(const char *file, const char *prompt, int confirm)
+{
+    char *s = NULL;
+    if (file) {
+        int fd = open(file, O_RDONLY | O_CLOEXEC);
+        if (fd < 0) {
+            cli_err("%s: %s", file, strerror(errno));
+            return NULL;
+        }
+        s = read_line_fd(fd);
+        close(fd);
+    } else if (getenv("IMGSEC_PASSPHRASE")) {
+        s = strdup(getenv("IMGSEC_PASSPHRASE"));
+    } else {
+        s = prompt_tty(prompt);
+        if (!s) {
+            cli_err("a passphrase is needed: use --passphrase-file FILE or IMGSEC_PASSPHRASE "
+                    "(no terminal to ask on)");
+            return NULL;
+        }
+        if (confirm) {
+            char *again = prompt_tty("Repeat passphrase: ");
+            int same = again && !strcmp(s, again);
+            cli_free_secret(again);
+            if (!same) {
+                cli_err("passphrases do not match");
+                cli_free_secret(s);
+                return NULL;
+            }
+        }
+    }
+    if (s && !*s) {
+        cli_err("empty passphrase");
+        cli_free_secret(s);
+        return NULL;
+    }
+    return s;
+}
+
+void cli_progress(size_t i, size_t total, const char *name)
+{
+    if (total < 2 || !isatty(2)) return;
+    fprintf(stderr, "\r\033[K[%zu/%zu] %s", i + 1, total, name);
+    fflush(stderr);
+}
+
+void cli_progress_done(size_t total)
+{
+    if (total < 2 || !isatty(2)) return;
+    fprintf(stderr, "\r\033[K");
+    fflush(stderr);
+}

@@ -1,2 +1,311 @@
+/* imgsec jpeg encrypt|decrypt|inspect */
+#include <errno.h>
+#include <getopt.h>
+#include <libgen.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "imgsec/jpeg.h"
+#include "imgsec/keys.h"
+
 #include "cli.h"
-int cmd_jpeg(int argc, char **argv) { (void)argc; (void)argv; return EXIT_FAIL; }
+
+#define READ_PIECE (64u * 1024u)
+
+static void usage(FILE *f)
+{
+    fprintf(f,
+            "usage: imgsec jpeg encrypt -k KEYFILE (-o OUT IN | -O DIR IN...)\n"
+            "       imgsec jpeg decrypt -k KEYFILE (-o OUT IN | -O DIR IN...)\n"
+            "       imgsec jpeg inspect [--json] IN...\n"
+            "  '-' is stdin/stdout. Output files appear only when complete; inputs are never\n"
+            "  modified. Options: --passphrase-file FILE (for passphrase key files; or\n"
+            "  $IMGSEC_PASSPHRASE), -q (no progress line).\n");
+}
+
+static const char *kind_name(int k)
+{
+    return k == ISEC_JPEG_EMBED_EXIF_THUMBNAIL ? "exif-thumbnail" : "mpf";
+}
+
+static const char *process_name(int p)
+{
+    switch (p) {
+    case ISEC_JPEG_BASELINE: return "baseline";
+    case ISEC_JPEG_EXTENDED: return "extended";
+    case ISEC_JPEG_PROGRESSIVE: return "progressive";
+    default: return "unknown";
+    }
+}
+
+static int exit_for(int rc)
+{
+    return rc == ISEC_EIO ? EXIT_IOERR : EXIT_FAIL;
+}
+
+/* Streams one file through a context; writes to out if not NULL. */
+static int run_one(int mode, const isec_key *key, const char *in, const char *outpath, int json,
+                   int first)
+{
+    FILE *f = cli_in_open(in);
+    if (!f) return EXIT_IOERR;
+    isec_jpeg *c = NULL;
+    int rc = isec_jpeg_new(&c, mode, key);
+    if (rc < 0) {
+        cli_err("%s: %s", in, isec_strerror(rc));
+        cli_in_close(f);
+        return EXIT_FAIL;
+    }
+    cli_out o;
+    int have_out = 0, status = EXIT_OK;
+    if (outpath) {
+        if (cli_out_open(&o, outpath, in, 0666) < 0) {
+            isec_jpeg_free(c);
+            cli_in_close(f);
+            return EXIT_IOERR;
+        }
+        have_out = 1;
+    }
+    uint8_t *buf = malloc(READ_PIECE), *obuf = malloc(isec_jpeg_update_bound(READ_PIECE));
+    if (!buf || !obuf) {
+        cli_err("out of memory");
+        status = EXIT_FAIL;
+        goto done;
+    }
+    for (;;) {
+        size_t n = fread(buf, 1, READ_PIECE, f), got = 0;
+        if (n == 0) {
+            if (ferror(f)) {
+                cli_err("%s: read failed: %s", in, strerror(errno));
+                status = EXIT_IOERR;
+                goto done;
+            }
+            break;
+        }
+        rc = isec_jpeg_update(c, buf, n, obuf, isec_jpeg_update_bound(READ_PIECE), &got);
+        if (rc < 0) break;
+        if (have_out && cli_out_write(&o, obuf, got) < 0) {
+            status = EXIT_IOERR;
+            goto done;
+        }
+    }
+    if (rc >= 0) {
+        size_t got = 0;
+        rc = isec_jpeg_final(c, obuf, isec_jpeg_update_bound(READ_PIECE), &got);
+        if (rc >= 0 && have_out && cli_out_write(&o, obuf, got) < 0) {
+            status = EXIT_IOERR;
+            goto done;
+        }
+    }
+    if (rc < 0) {
+        const char *d = isec_jpeg_detail(c);
+        cli_err("%s: %s (%s)", in, d[0] ? d : isec_strerror(rc), isec_strerror(rc));
+        status = exit_for(rc);
+        goto done;
+    }
+    if (mode == ISEC_JPEG_ANALYZE) {
+        const isec_jpeg_info *i = isec_jpeg_get_info(c);
+        if (json) {
+            printf("%s{\"file\":\"", first ? "" : ",\n");
+            for (const char *p = in; *p; p++) {
+                if (*p == '"' || *p == '\\') printf("\\%c", *p);
+                else if ((unsigned char)*p < 0x20) printf("\\u%04x", *p);
+                else putchar(*p);
+            }
+            printf("\",\"process\":\"%s\",\"width\":%u,\"height\":%u,\"precision\":%u,"
+                   "\"size\":%llu,\"jfif\":%s,\"exif\":%s,\"adobe_transform\":%d,"
+                   "\"restart_interval\":%u,\"components\":[",
+                   process_name(i->process), i->width, i->height, i->precision,
+                   (unsigned long long)i->file_size, i->jfif ? "true" : "false",
+                   i->exif ? "true" : "false", i->adobe_transform, i->restart_interval);
+            for (int k = 0; k < i->ncomp; k++)
+                printf("%s{\"id\":%u,\"h\":%u,\"v\":%u,\"tq\":%u}", k ? "," : "", i->comp[k].id,
+                       i->comp[k].h, i->comp[k].v, i->comp[k].tq);
+            printf("],\"scans\":[");
+            for (size_t k = 0; k < i->nscans; k++) {
+                const isec_jpeg_scan *s = &i->scans[k];
+                printf("%s{\"offset\":%llu,\"components\":[", k ? "," : "",
+                       (unsigned long long)s->offset);
+                for (int j = 0; j < s->ncomp; j++) printf("%s%u", j ? "," : "", s->comp[j]);
+                printf("],\"ss\":%u,\"se\":%u,\"ah\":%u,\"al\":%u,\"restart_interval\":%u,"
+                       "\"entropy_bytes\":%llu,\"eligible_bytes\":%llu,\"eligible_bits\":%llu}",
+                       s->ss, s->se, s->ah, s->al, s->restart_interval,
+                       (unsigned long long)s->entropy_bytes, (unsigned long long)s->eligible_bytes,
+                       (unsigned long long)s->eligible_bits);
+            }
+            printf("],\"embedded\":[");
+            for (size_t k = 0; k < i->nembedded; k++) {
+                const isec_jpeg_embedded *e = &i->embedded[k];
+                printf("%s{\"kind\":\"%s\",\"offset\":%llu,\"length\":%llu,\"width\":%u,"
+                       "\"height\":%u,\"process\":\"%s\",\"eligible_bits\":%llu}",
+                       k ? "," : "", kind_name(e->kind), (unsigned long long)e->offset,
+                       (unsigned long long)e->length, e->width, e->height,
+                       process_name(e->process), (unsigned long long)e->eligible_bits);
+            }
+            printf("],\"entropy_bytes\":%llu,\"eligible_bytes\":%llu,\"eligible_bits\":%llu,"
+                   "\"extraneous_bytes\":%llu,\"trailer_bytes\":%llu,\"has_eoi\":%s}",
+                   (unsigned long long)i->entropy_bytes, (unsigned long long)i->eligible_bytes,
+                   (unsigned long long)i->eligible_bits, (unsigned long long)i->extraneous_bytes,
+                   (unsigned long long)i->trailer_bytes, i->has_eoi ? "true" : "false");
+        } else {
+            printf("%s: %s JPEG, %ux%u, %u-bit, %u component%s", in, process_name(i->process),
+                   i->width, i->height, i->precision, i->ncomp, i->ncomp > 1 ? "s" : "");
+            for (int k = 0; k < i->ncomp; k++)
+                printf("%s%u:%ux%u", k ? " " : " (", i->comp[k].id, i->comp[k].h, i->comp[k].v);
+            printf(")%s%s", i->jfif ? ", JFIF" : "", i->exif ? ", Exif" : "");
+            if (i->adobe_transform >= 0) printf(", Adobe transform %d", i->adobe_transform);
+            printf("\n  size %llu bytes; entropy-coded %llu; eligible %llu bytes, %llu bits"
+                   " (%.1f%% of entropy-coded bits)\n",
+                   (unsigned long long)i->file_size, (unsigned long long)i->entropy_bytes,
+                   (unsigned long long)i->eligible_bytes, (unsigned long long)i->eligible_bits,
+                   i->entropy_bytes ? 100.0 * (double)i->eligible_bits / (8.0 * (double)i->entropy_bytes) : 0.0);
+            printf("  restart interval %u; %zu scan%s\n", i->restart_interval, i->nscans,
+                   i->nscans == 1 ? "" : "s");
+            for (size_t k = 0; k < i->nscans; k++) {
+                const isec_jpeg_scan *s = &i->scans[k];
+                printf("    scan %zu @%llu: comp", k + 1, (unsigned long long)s->offset);
+                for (int j = 0; j < s->ncomp; j++) printf("%s%u", j ? "," : " ", s->comp[j]);
+                printf(" Ss=%u Se=%u Ah=%u Al=%u, %llu bytes, %llu eligible bits\n", s->ss, s->se,
+                       s->ah, s->al, (unsigned long long)s->entropy_bytes,
+                       (unsigned long long)s->eligible_bits);
+            }
+            for (size_t k = 0; k < i->nembedded; k++) {
+                const isec_jpeg_embedded *e = &i->embedded[k];
+                printf("  embedded %s @%llu: %llu bytes, %s %ux%u, %llu eligible bits\n",
+                       kind_name(e->kind), (unsigned long long)e->offset,
+                       (unsigned long long)e->length, process_name(e->process), e->width,
+                       e->height, (unsigned long long)e->eligible_bits);
+            }
+            if (i->trailer_bytes) printf("  %llu bytes after EOI\n", (unsigned long long)i->trailer_bytes);
+            if (!i->has_eoi) printf("  no EOI marker\n");
+            if (i->extraneous_bytes)
+                printf("  %llu extraneous bytes in scan data (left as they are)\n",
+                       (unsigned long long)i->extraneous_bytes);
+        }
+    }
+    if (have_out) {
+        have_out = 0;
+        if (cli_out_commit(&o) < 0) status = EXIT_IOERR;
+    }
+done:
+    if (have_out) cli_out_abort(&o);
+    free(buf);
+    free(obuf);
+    isec_jpeg_free(c);
+    cli_in_close(f);
+    return status;
+}
+
+int cmd_jpeg(int argc, char **argv)
+{
+    if (argc < 2) {
+        usage(stderr);
+        return EXIT_USAGE;
+    }
+    const char *verb = argv[1];
+    int mode;
+    if (!strcmp(verb, "encrypt")) mode = ISEC_JPEG_ENCRYPT;
+    else if (!strcmp(verb, "decrypt")) mode = ISEC_JPEG_DECRYPT;
+    else if (!strcmp(verb, "inspect")) mode = ISEC_JPEG_ANALYZE;
+    else if (!strcmp(verb, "--help") || !strcmp(verb, "-h")) {
+        usage(stdout);
+        return EXIT_OK;
+    } else {
+        cli_err("jpeg: unknown action '%s'", verb);
+        usage(stderr);
+        return EXIT_USAGE;
+    }
+    const char *keyfile = NULL, *out = NULL, *outdir = NULL, *passfile = NULL;
+    int json = 0, quiet = 0;
+    static const struct option opts[] = {{"key", required_argument, 0, 'k'},
+                                         {"output", required_argument, 0, 'o'},
+                                         {"output-dir", required_argument, 0, 'O'},
+                                         {"passphrase-file", required_argument, 0, 'P'},
+                                         {"json", no_argument, 0, 'j'},
+                                         {"quiet", no_argument, 0, 'q'},
+                                         {"help", no_argument, 0, 'h'},
+                                         {0, 0, 0, 0}};
+    int ch;
+    optind = 1;
+    argc--;
+    argv++;
+    while ((ch = getopt_long(argc, argv, "k:o:O:qh", opts, NULL)) != -1) {
+        switch (ch) {
+        case 'k': keyfile = optarg; break;
+        case 'o': out = optarg; break;
+        case 'O': outdir = optarg; break;
+        case 'P': passfile = optarg; break;
+        case 'j': json = 1; break;
+        case 'q': quiet = 1; break;
+        case 'h': usage(stdout); return EXIT_OK;
+        default: usage(stderr); return EXIT_USAGE;
+        }
+    }
+    int nin = argc - optind;
+    char **ins = argv + optind;
+    if (nin < 1) {
+        cli_err("jpeg %s: no input file", verb);
+        return EXIT_USAGE;
+    }
+    isec_key *key = NULL;
+    if (mode != ISEC_JPEG_ANALYZE) {
+        if (!keyfile) {
+            cli_err("jpeg %s: -k KEYFILE is required", verb);
+            return EXIT_USAGE;
+        }
+        if ((out != NULL) == (outdir != NULL)) {
+            cli_err("jpeg %s: give exactly one of -o OUT (one input) or -O DIR", verb);
+            return EXIT_USAGE;
+        }
+        if (out && nin != 1) {
+            cli_err("jpeg %s: -o takes one input; use -O DIR for several", verb);
+            return EXIT_USAGE;
+        }
+        int need = isec_key_file_needs_passphrase(keyfile);
+        char *pw = NULL, detail[200] = "";
+        if (need == 1 && !(pw = cli_read_passphrase(passfile, "Passphrase: ", 0))) return EXIT_KEYERR;
+        int rc = need < 0 ? need : isec_key_load(&key, keyfile, pw, pw ? strlen(pw) : 0, detail, sizeof detail);
+        cli_free_secret(pw);
+        if (rc < 0) {
+            cli_err("%s: %s", keyfile, detail[0] ? detail : isec_strerror(rc));
+            return rc == ISEC_EIO ? EXIT_IOERR : EXIT_KEYERR;
+        }
+    } else if (out || outdir || keyfile) {
+        cli_err("jpeg inspect: takes no key or output");
+        return EXIT_USAGE;
+    }
+    int status = EXIT_OK;
+    if (json) printf(nin > 1 ? "[" : "");
+    for (int i = 0; i < nin; i++) {
+        const char *in = ins[i];
+        char *target = NULL;
+        if (outdir) {
+            if (!strcmp(in, "-")) {
+                cli_err("jpeg %s: '-' cannot be used with -O", verb);
+                status = EXIT_USAGE;
+                continue;
+            }
+            char *dup = strdup(in);
+            size_t n = strlen(outdir) + strlen(in) + 2;
+            target = malloc(n);
+            if (!dup || !target) {
+                free(dup);
+                free(target);
+                isec_key_free(key);
+                cli_err("out of memory");
+                return EXIT_FAIL;
+            }
+            snprintf(target, n, "%s/%s", outdir, basename(dup));
+            free(dup);
+        }
+        if (!quiet) cli_progress((size_t)i, (size_t)nin, in);
+        int st = run_one(mode, key, in, target ? target : out, json, i == 0);
+        free(target);
+        if (st != EXIT_OK && (status == EXIT_OK || st == EXIT_IOERR)) status = st;
+    }
+    if (!quiet) cli_progress_done((size_t)nin);
+    if (json) printf(nin > 1 ? "]\n" : "\n");
+    isec_key_free(key);
+    return status;
+}

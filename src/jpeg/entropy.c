@@ -1,1 +1,293 @@
-/* placeholder: being written */ typedef int isec_placeholder_entropy;
+/* The entropy-coded data walker: decodes Huffman codes only far enough to know, for every bit,
+ * whether it is Huffman code (and whether that code bit is 0), a coefficient value bit, or
+ * structure (EOB-run extension bits, padding). Coefficient values are never reconstructed.
+ *
+ * Bits are addressed by position in data[] (entropy-coded bytes with stuffing removed); data[]
+ * is followed by PAD zero bytes, so a block may read past the end and the check comes after it.
+ * vm[] collects the value bits of each byte, hz[] the Huffman code bits that are 0. */
+#include "internal.h"
+
+static inline uint32_t peek16(const uint8_t *d, uint64_t pos)
+{
+    return (uint32_t)((isec__load_be64(d + (pos >> 3)) << (pos & 7)) >> 48);
+}
+
+static inline uint32_t getbits(const uint8_t *d, uint64_t pos, unsigned n)
+{
+    return (uint32_t)((isec__load_be64(d + (pos >> 3)) << (pos & 7)) >> (64 - n));
+}
+
+/* ORs the n-bit pattern (1 <= n <= 32) into bit array a at bit position pos, MSB first. */
+static inline void orbits(uint8_t *a, uint64_t pos, uint32_t pattern, unsigned n)
+{
+    uint8_t *p = a + (pos >> 3);
+    uint64_t v = isec__load_be64(p);
+    v |= (uint64_t)pattern << (64 - n - (pos & 7));
+    isec__store_be64(p, v);
+}
+
+/* One Huffman symbol at *pos: marks its 0 bits in hz, advances *pos; -1 if no code matches. */
+static inline int hdecode(const struct huff *h, const uint8_t *data, uint8_t *hz, uint64_t *pos)
+{
+    uint32_t v = peek16(data, *pos);
+    uint32_t e = h->look[v >> 7];
+    unsigned len;
+    int sym;
+    if (e) {
+        len = e >> 8;
+        sym = (int)(e & 0xff);
+    } else {
+        for (len = 10; len <= 16; len++)
+            if ((int32_t)(v >> (16 - len)) <= h->maxcode[len]) break;
+        if (len > 16) return -1;
+        sym = h->vals[h->valoff[len] + (int32_t)(v >> (16 - len))];
+    }
+    uint32_t zeros = ~(v >> (16 - len)) & ((1u << len) - 1);
+    if (zeros) orbits(hz, *pos, zeros, len);
+    *pos += len;
+    return sym;
+}
+
+static inline void value_bits(uint8_t *vm, uint64_t *pos, unsigned n)
+{
+    if (n) {
+        orbits(vm, *pos, (1u << n) - 1, n);
+        *pos += n;
+    }
+}
+
+
+/* Why a block failed, for the message; the offset is filled in by the caller. */
+enum { OK = 0, E_CODE = -1, E_SIZE = -2, E_RUN = -3, E_REFINE = -4 };
+
+static int block_seq(isec_jpeg *c, int b, uint64_t *pos)
+{
+    const struct scan *s = &c->sc;
+    const uint8_t *data = c->data;
+    int sym = hdecode(&c->dc[s->td[b]], data, c->hz, pos);
+    if (sym < 0) return E_CODE;
+    if (sym > 16) return E_SIZE;
+    value_bits(c->vm, pos, (unsigned)sym);
+    const struct huff *ac = &c->ac[s->ta[b]];
+    for (int k = 1; k < 64; k++) {
+        sym = hdecode(ac, data, c->hz, pos);
+        if (sym < 0) return E_CODE;
+        int r = sym >> 4, sz = sym & 15;
+        if (sz) {
+            k += r;
+            if (k > 63) return E_RUN;
+            value_bits(c->vm, pos, (unsigned)sz);
+        } else {
+            if (r != 15) break; /* EOB (decoders treat any r < 15 with size 0 so) */
+            k += 15;
+        }
+    }
+    return OK;
+}
+
+static int block_dc_first(isec_jpeg *c, int b, uint64_t *pos)
+{
+    int sym = hdecode(&c->dc[c->sc.td[b]], c->data, c->hz, pos);
+    if (sym < 0) return E_CODE;
+    if (sym > 16) return E_SIZE;
+    value_bits(c->vm, pos, (unsigned)sym);
+    return OK;
+}
+
+static int block_ac_first(isec_jpeg *c, uint64_t *nz, uint64_t *pos)
+{
+    const struct scan *s = &c->sc;
+    if (c->d.eobrun) {
+        c->d.eobrun--;
+        return OK;
+    }
+    const struct huff *ac = &c->ac[s->ta[0]];
+    for (int k = s->ss; k <= s->se; k++) {
+        int sym = hdecode(ac, c->data, c->hz, pos);
+        if (sym < 0) return E_CODE;
+        int r = sym >> 4, sz = sym & 15;
+        if (sz) {
+            k += r;
+            if (k > s->se) return E_RUN;
+            value_bits(c->vm, pos, (unsigned)sz);
+            *nz |= (uint64_t)1 << k;
+        } else if (r == 15) {
+            k += 15;
+        } else {
+            /* EOBr: the r bits that extend the run are structure, never enciphered */
+            uint32_t run = 1u << r;
+            if (r) run += getbits(c->data, *pos, (unsigned)r);
+            *pos += (unsigned)r;
+            c->d.eobrun = run - 1;
+            break;
+        }
+    }
+    return OK;
+}
+
+static int block_ac_refine(isec_jpeg *c, uint64_t *nz, uint64_t *pos)
+{
+    const struct scan *s = &c->sc;
+    const struct huff *ac = &c->ac[s->ta[0]];
+    int k = s->ss;
+    if (c->d.eobrun == 0) {
+        for (; k <= s->se; k++) {
+            int sym = hdecode(ac, c->data, c->hz, pos);
+            if (sym < 0) return E_CODE;
+            int r = sym >> 4, sz = sym & 15;
+            if (sz) {
+                if (sz != 1) return E_REFINE;
+                value_bits(c->vm, pos, 1); /* sign of the newly nonzero coefficient */
+            } else if (r != 15) {
+                uint32_t run = 1u << r;
+                if (r) run += getbits(c->data, *pos, (unsigned)r);
+                *pos += (unsigned)r;
+                c->d.eobrun = run;
+                break;
+            }
+            /* Pass already-nonzero coefficients (one correction bit each) and r zero ones. */
+            for (; k <= s->se; k++) {
+                if (*nz >> k & 1)
+                    value_bits(c->vm, pos, 1);
+                else if (r-- == 0)
+                    break;
+            }
+            if (sz) {
+                if (k > s->se) return E_RUN;
+                *nz |= (uint64_t)1 << k;
+            }
+        }
+    }
+    if (c->d.eobrun) {
+        for (; k <= s->se; k++)
+            if (*nz >> k & 1) value_bits(c->vm, pos, 1);
+        c->d.eobrun--;
+    }
+    return OK;
+}
+
+/* Decodes one MCU at c->d.pos. Returns OK, a block error, or 1 if it ran past `avail` bits
+ * (checked after each block, so the overrun stays within PAD). */
+static int decode_mcu(isec_jpeg *c, uint64_t avail)
+{
+    const struct scan *s = &c->sc;
+    uint64_t pos = c->d.pos;
+    int rc = OK;
+    switch (s->kind) {
+    case SCAN_SEQ:
+        for (int b = 0; b < s->nblk && rc == OK; b++) {
+            rc = block_seq(c, s->blkcomp[b], &pos);
+            if (pos > avail) rc = rc ? rc : 1;
+        }
+        break;
+    case SCAN_DC_FIRST:
+        for (int b = 0; b < s->nblk && rc == OK; b++) {
+            rc = block_dc_first(c, s->blkcomp[b], &pos);
+            if (pos > avail) rc = rc ? rc : 1;
+        }
+        break;
+    case SCAN_DC_REFINE:
+        for (int b = 0; b < s->nblk; b++) value_bits(c->vm, &pos, 1);
+        if (pos > avail) rc = 1;
+        break;
+    case SCAN_AC_FIRST:
+    case SCAN_AC_REFINE: {
+        uint64_t *nz = &c->comp[s->ci[0]].nz[c->d.mcu];
+        rc = s->kind == SCAN_AC_FIRST ? block_ac_first(c, nz, &pos) : block_ac_refine(c, nz, &pos);
+        if (rc == OK && pos > avail) rc = 1;
+        break;
+    }
+    }
+    c->d.pos = pos;
+    return rc;
+}
+
+/* Clears vm/hz bits from bit position pos to the end of the padded arrays. */
+static void clear_marks_from(isec_jpeg *c, uint64_t pos)
+{
+    size_t byte = (size_t)(pos >> 3), end = (size_t)c->datalen + PAD;
+    if (byte >= end) return;
+    unsigned keep = (unsigned)(pos & 7);
+    uint8_t mask = keep ? (uint8_t)(0xFF << (8 - keep)) : 0;
+    c->vm[byte] &= mask;
+    c->hz[byte] &= mask;
+    memset(c->vm + byte + 1, 0, end - byte - 1);
+    memset(c->hz + byte + 1, 0, end - byte - 1);
+}
+
+static const char *block_error_text(int rc)
+{
+    switch (rc) {
+    case E_CODE: return "invalid Huffman code";
+    case E_SIZE: return "DC difference size above 16";
+    case E_RUN: return "AC run past the end of the block or band";
+    case E_REFINE: return "refinement scan coefficient of size other than 1";
+    default: return "corrupt data";
+    }
+}
+
+int isec__entropy_decode(isec_jpeg *c)
+{
+    const struct scan *s = &c->sc;
+    uint64_t avail = (uint64_t)c->datalen * 8;
+    while (c->d.mcu < s->total) {
+        if (s->ri && c->d.mcu && c->d.mcu % s->ri == 0 && !c->d.restarted) {
+            if (c->bhead == c->btail) {
+                if (!c->region_ended) return 0;
+                return isec__jpeg_fail(c, ISEC_ETRUNC, c->off,
+                                       "scan ends after MCU %llu of %llu: RST marker missing",
+                                       (unsigned long long)c->d.mcu,
+                                       (unsigned long long)s->total);
+            }
+            const struct bound *b = &c->bounds[c->bhead];
+            if (b->num != c->d.next_rst)
+                return isec__jpeg_fail(c, ISEC_EFORMAT, c->off,
+                                       "RST%u found where RST%u was due (MCU %llu)", b->num,
+                                       c->d.next_rst, (unsigned long long)c->d.mcu);
+            uint64_t aligned = (c->d.pos + 7) & ~(uint64_t)7;
+            c->info.extraneous_bytes += b->datapos - aligned / 8;
+            c->d.pos = (uint64_t)b->datapos * 8;
+            c->d.next_rst = (uint8_t)((c->d.next_rst + 1) & 7);
+            c->d.eobrun = 0;
+            c->d.restarted = 1;
+            c->bhead++;
+            c->committed = c->d.pos;
+        }
+        /* The interval's data ends at the next RST marker if one has arrived, else at the end
+         * of what we have; only then is running out final rather than a wait for input. */
+        int limit_final = c->bhead != c->btail || c->region_ended;
+        uint64_t limit = c->bhead != c->btail ? (uint64_t)c->bounds[c->bhead].datapos * 8 : avail;
+        struct dec saved = c->d;
+        /* AC scans update the block's nonzero history as they go: keep it for a retry */
+        uint64_t *nzp = (s->kind == SCAN_AC_FIRST || s->kind == SCAN_AC_REFINE)
+                            ? &c->comp[s->ci[0]].nz[c->d.mcu] : NULL;
+        uint64_t nz_saved = nzp ? *nzp : 0;
+        int rc = decode_mcu(c, limit);
+        if (rc == OK && c->d.pos > limit) rc = 1;
+        if (rc != OK) {
+            uint64_t errpos = c->d.pos;
+            if (!limit_final && (rc == 1 || errpos + 32 >= avail)) {
+                c->d = saved;
+                if (nzp) *nzp = nz_saved;
+                clear_marks_from(c, saved.pos);
+                return 0;
+            }
+            if (rc == 1)
+                return isec__jpeg_fail(c, ISEC_ETRUNC, isec__data_offset(c, saved.pos >> 3),
+                                       "scan data ends inside MCU %llu of %llu",
+                                       (unsigned long long)saved.mcu,
+                                       (unsigned long long)s->total);
+            return isec__jpeg_fail(c, ISEC_EFORMAT, isec__data_offset(c, errpos >> 3),
+                                   "%s in MCU %llu of scan %zu",
+                                   block_error_text(rc), (unsigned long long)saved.mcu,
+                                   c->info.nscans);
+        }
+        c->d.restarted = 0;
+        c->d.mcu++;
+        c->committed = c->d.pos;
+    }
+    /* RST markers after the last MCU: some encoders end every interval with one, and decoders
+     * skip them (libjpeg reads them as parameterless markers). They stay as they are. */
+    c->bhead = c->btail = 0;
+    return 1;
+}

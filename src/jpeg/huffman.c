@@ -1,1 +1,33 @@
-/* placeholder: being written */ typedef int isec_placeholder_huffman;
+/* Canonical Huffman tables (ITU T.81 Annex C) with a 9-bit lookahead for the walker. */
+#include "internal.h"
+
+int isec__huff_build(struct huff *h, const uint8_t counts[16], const uint8_t *vals, size_t nvals)
+{
+    size_t total = 0;
+    for (int l = 0; l < 16; l++) total += counts[l];
+    if (total == 0 || total > 256 || total != nvals) return -1;
+    memset(h, 0, sizeof *h);
+    memcpy(h->vals, vals, nvals);
+    int32_t code = 0;
+    size_t k = 0;
+    for (int len = 1; len <= 16; len++) {
+        int n = counts[len - 1];
+        h->maxcode[len] = -1;
+        if (n) {
+            h->valoff[len] = (int32_t)k - code;
+            for (int i = 0; i < n; i++, k++, code++) {
+                if (code >= (1 << len) - 1) return -1; /* does not fit, or all ones */
+                if (len <= 9) {
+                    int shift = 9 - len;
+                    for (int j = 0; j < (1 << shift); j++)
+                        h->look[(code << shift) | j] = (uint16_t)(len << 8 | vals[k]);
+                }
+            }
+            h->maxcode[len] = code - 1;
+        }
+        code <<= 1;
+    }
+    h->maxcode[17] = INT32_MAX; /* sentinel: never reached, decode stops at 16 */
+    h->defined = 1;
+    return 0;
+}

@@ -1,0 +1,153 @@
+/* Internals of the JPEG walker shared by walker.c, entropy.c, huffman.c and exif.c. */
+#ifndef ISEC_JPEG_INTERNAL_H
+#define ISEC_JPEG_INTERNAL_H
+
+#include <stdint.h>
+#include <string.h>
+
+#include <openssl/evp.h>
+
+#include "imgsec/jpeg.h"
+
+#define CHUNK 16384u           /* raw entropy-coded bytes per keystream chunk */
+#define RAWCAP (4u * CHUNK)    /* raw entropy-coded bytes held at most */
+#define PAD 2048u              /* zero bytes after data[] so the bit reader may overrun a block */
+#define SEGCAP 65535u          /* largest marker segment payload */
+#define MAX_BOUNDS 1024         /* RST markers held ahead of the decoder */
+#define MAX_DEPTH 1            /* embedded JPEGs are walked, JPEGs embedded in those are not */
+
+/* Canonical Huffman table with a 9-bit lookahead (length and symbol together). */
+struct huff {
+    uint16_t look[512]; /* (len << 8) | symbol for codes of <= 9 bits; 0 = longer code */
+    int32_t maxcode[18];
+    int32_t valoff[18];
+    uint8_t vals[256];
+    uint8_t defined;
+};
+/* Builds h from the 16 counts and the symbols of a DHT table; -1 if the code is malformed. */
+int isec__huff_build(struct huff *h, const uint8_t counts[16], const uint8_t *vals, size_t nvals);
+
+struct comp {
+    uint8_t id, h, v, tq;
+    uint32_t bw, bh; /* blocks covering the component's own size (non-interleaved scans) */
+    uint64_t *nz;    /* progressive only: per block, bit k set if zigzag coefficient k is nonzero */
+};
+
+struct scan {
+    uint8_t ncomp, ss, se, ah, al;
+    uint8_t ci[4]; /* frame component indexes */
+    uint8_t td[4], ta[4];
+    uint8_t nblk;  /* blocks per MCU */
+    uint8_t blkcomp[10];
+    uint32_t mcux;   /* MCUs per row */
+    uint64_t total;  /* MCUs in the scan */
+    uint32_t ri;     /* restart interval in MCUs (0 = none) */
+    int kind;        /* SCAN_SEQ, SCAN_DC_FIRST, SCAN_DC_REFINE, SCAN_AC_FIRST, SCAN_AC_REFINE */
+};
+enum { SCAN_SEQ, SCAN_DC_FIRST, SCAN_DC_REFINE, SCAN_AC_FIRST, SCAN_AC_REFINE };
+
+/* Decoder position; saved at each MCU start so a short read can be retried. */
+struct dec {
+    uint64_t pos; /* bit position in data[] */
+    uint64_t mcu;
+    uint32_t eobrun;
+    uint8_t next_rst;
+    uint8_t restarted; /* the restart before MCU `mcu` has been consumed */
+};
+
+struct bound {
+    uint32_t datapos; /* data[] index where the RST marker sits */
+    uint8_t num;      /* RSTn number */
+};
+
+struct mpf_entry {
+    uint64_t start, len;
+};
+
+struct isec_jpeg {
+    int mode, rc, state, depth, keyed;
+    char detail[256];
+    uint64_t off;  /* offset of the next input byte, relative to this walker's SOI */
+    uint64_t base; /* offset of this walker's SOI in the outermost file */
+
+    uint8_t key[32];
+    EVP_MD_CTX *hash; /* running hash of the invariant view of everything walked */
+    EVP_MD_CTX *tmphash;
+    EVP_CIPHER_CTX *cipher;
+
+    /* marker segments */
+    uint8_t marker;
+    uint8_t lenbuf[2];
+    uint32_t seglen, segpos;
+    uint64_t segoff;
+    uint8_t *seg;
+    uint32_t nsegments;
+
+    /* frame */
+    int have_sof, progressive;
+    uint32_t width, height;
+    uint8_t precision, ncomp, hmax, vmax;
+    uint32_t mcux, mcuy;
+    struct comp comp[4];
+    struct huff dc[4], ac[4];
+    uint32_t restart_interval;
+
+    /* current scan */
+    struct scan sc;
+    struct dec d;
+    isec_jpeg_scan *scaninfo;
+    uint8_t *raw, *isdata, *data, *vm, *hz, *tmp;
+    uint32_t rawlen, datalen;
+    uint64_t rawoff;     /* stream offset of raw[0] */
+    uint64_t scan_start; /* stream offset of the scan's first entropy-coded byte */
+    struct bound bounds[MAX_BOUNDS];
+    uint32_t bhead, btail;
+    uint64_t committed; /* bits of data[] whose classification is final */
+    int pending_ff, region_ended, scan_done;
+
+    /* after EOI */
+    struct mpf_entry mpf[ISEC_JPEG_MAX_EMBEDDED];
+    size_t nmpf, mpf_next;
+    isec_jpeg *child;
+    uint64_t child_end;
+
+    /* limits */
+    uint64_t max_pixels;
+    uint32_t max_scans, max_segments;
+
+    /* output of the current call */
+    uint8_t *out;
+    size_t outcap, outlen;
+
+    isec_jpeg_info info;
+};
+
+/* Sets the context's error (first one wins) with "offset N: message"; returns rc. */
+int isec__jpeg_fail(isec_jpeg *c, int rc, uint64_t off, const char *fmt, ...)
+    __attribute__((format(printf, 4, 5)));
+
+/* Stream offset of data[] byte idx (the end of raw[] if it is not there). */
+uint64_t isec__data_offset(const isec_jpeg *c, uint64_t idx);
+
+/* Decodes MCUs of the current scan from data[]: 1 when the scan is complete, 0 when it needs
+ * more data (state restored to the last MCU boundary), negative on corrupt data. */
+int isec__entropy_decode(isec_jpeg *c);
+
+/* Locates the JPEG thumbnail in an APP1 Exif payload: 1 and [*start, *end) within the payload,
+ * 0 if there is none, negative (with detail) if the Exif structure is broken. */
+int isec__exif_thumbnail(isec_jpeg *c, const uint8_t *p, size_t n, size_t *start, size_t *end);
+/* Reads the MPF index of an APP2 payload whose TIFF header lies at stream offset tiffoff. */
+int isec__mpf_parse(isec_jpeg *c, const uint8_t *p, size_t n, uint64_t tiffoff);
+
+static inline uint64_t isec__load_be64(const uint8_t *p)
+{
+    return (uint64_t)p[0] << 56 | (uint64_t)p[1] << 48 | (uint64_t)p[2] << 40 |
+           (uint64_t)p[3] << 32 | (uint64_t)p[4] << 24 | (uint64_t)p[5] << 16 |
+           (uint64_t)p[6] << 8 | (uint64_t)p[7];
+}
+static inline void isec__store_be64(uint8_t *p, uint64_t v)
+{
+    for (int i = 7; i >= 0; i--, v >>= 8) p[i] = (uint8_t)v;
+}
+
+#endif
