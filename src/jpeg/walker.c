@@ -855,9 +855,12 @@ int isec_jpeg_update(isec_jpeg *c, const uint8_t *in, size_t inlen, uint8_t *out
     c->outlen = 0;
     size_t i = 0;
     while (i < inlen && c->rc >= 0) {
+        int before = c->state;
         size_t used = step(c, in + i, inlen - i);
         i += used;
-        if (used == 0 && c->rc >= 0 && !(c->state == ST_TRAILER && c->child))
+        /* consuming nothing is fine only when the state moved on (the end of scan data hands
+         * the marker code to marker mode) or a child walker was just started */
+        if (used == 0 && c->rc >= 0 && c->state == before && !(c->state == ST_TRAILER && c->child))
             isec__jpeg_fail(c, ISEC_ESTATE, c->off, "walker made no progress");
     }
     *outlen = c->outlen;
