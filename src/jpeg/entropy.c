@@ -4,7 +4,10 @@
  *
  * Bits are addressed by position in data[] (entropy-coded bytes with stuffing removed); data[]
  * is followed by PAD zero bytes, so a block may read past the end and the check comes after it.
- * vm[] collects the value bits of each byte, hz[] the Huffman code bits that are 0. */
+ * vm[] collects the value bits of each byte and xm[] the bits that are neither code nor value
+ * (EOB-run extension bits, padding, extraneous bytes); every other classified bit is Huffman
+ * code, so whether a byte's code bits hold a 0 is read off the byte itself when it is flushed,
+ * and the hot loop marks nothing for codes. */
 #include "internal.h"
 
 static inline uint32_t peek16(const uint8_t *d, uint64_t pos)
@@ -26,8 +29,8 @@ static inline void orbits(uint8_t *a, uint64_t pos, uint32_t pattern, unsigned n
     isec__store_be64(p, v);
 }
 
-/* One Huffman symbol at *pos: marks its 0 bits in hz, advances *pos; -1 if no code matches. */
-static inline int hdecode(const struct huff *h, const uint8_t *data, uint8_t *hz, uint64_t *pos)
+/* One Huffman symbol at *pos: advances *pos; -1 if no code matches. */
+static inline int hdecode(const struct huff *h, const uint8_t *data, uint64_t *pos)
 {
     uint32_t v = peek16(data, *pos);
     uint32_t e = h->look[v >> 7];
@@ -42,59 +45,115 @@ static inline int hdecode(const struct huff *h, const uint8_t *data, uint8_t *hz
         if (len > 16) return -1;
         sym = h->vals[h->valoff[len] + (int32_t)(v >> (16 - len))];
     }
-    uint32_t zeros = ~(v >> (16 - len)) & ((1u << len) - 1);
-    if (zeros) orbits(hz, *pos, zeros, len);
     *pos += len;
     return sym;
 }
 
-static inline void value_bits(uint8_t *vm, uint64_t *pos, unsigned n)
+/* Value-bit marks go through a 64-bit window over vm[] that only moves forward, written back
+ * with plain stores: marking in place would read back bytes just stored, and those overlapping
+ * loads stall the pipeline on every coefficient. Bytes past the window are zero in vm[]. */
+struct vacc {
+    uint8_t *vm;
+    uint64_t base; /* vm[] index of the window's first byte */
+    uint64_t acc;
+};
+
+static inline void vacc_open(struct vacc *a, uint8_t *vm, uint64_t pos)
 {
-    if (n) {
-        orbits(vm, *pos, (1u << n) - 1, n);
-        *pos += n;
+    a->vm = vm;
+    a->base = pos >> 3;
+    a->acc = isec__load_be64(vm + a->base);
+}
+
+static inline void vacc_close(struct vacc *a)
+{
+    isec__store_be64(a->vm + a->base, a->acc);
+}
+
+static inline void value_bits(struct vacc *a, uint64_t *pos, unsigned n)
+{
+    if (!n) return;
+    uint64_t byte = *pos >> 3;
+    if (byte - a->base >= 4) {
+        isec__store_be64(a->vm + a->base, a->acc);
+        uint64_t sh = byte - a->base;
+        a->acc = sh >= 8 ? 0 : a->acc << (8 * sh);
+        a->base = byte;
     }
+    a->acc |= (uint64_t)((1u << n) - 1) << (64 - n - (unsigned)(*pos - a->base * 8));
+    *pos += n;
 }
 
 
 /* Why a block failed, for the message; the offset is filled in by the caller. */
 enum { OK = 0, E_CODE = -1, E_SIZE = -2, E_RUN = -3, E_REFINE = -4 };
 
-static int block_seq(isec_jpeg *c, int b, uint64_t *pos)
+static inline int block_seq(isec_jpeg *c, struct vacc *va, int b, uint64_t *pos)
 {
     const struct scan *s = &c->sc;
     const uint8_t *data = c->data;
-    int sym = hdecode(&c->dc[s->td[b]], data, c->hz, pos);
+    int sym = hdecode(&c->dc[s->td[b]], data, pos);
     if (sym < 0) return E_CODE;
     if (sym > 16) return E_SIZE;
-    value_bits(c->vm, pos, (unsigned)sym);
+    value_bits(va, pos, (unsigned)sym);
     const struct huff *ac = &c->ac[s->ta[b]];
+    /* The hot loop: a 64-bit window w of the stream held in a register, refilled when fewer
+     * than 32 bits are left; one lookup gives a short code and its value bits together. */
+    uint64_t p = *pos, w = isec__load_be64(data + (p >> 3)) << (p & 7);
+    unsigned left = 64 - (unsigned)(p & 7);
     for (int k = 1; k < 64; k++) {
-        sym = hdecode(ac, data, c->hz, pos);
-        if (sym < 0) return E_CODE;
-        int r = sym >> 4, sz = sym & 15;
-        if (sz) {
-            k += r;
-            if (k > 63) return E_RUN;
-            value_bits(c->vm, pos, (unsigned)sz);
+        if (left < 32) {
+            w = isec__load_be64(data + (p >> 3)) << (p & 7);
+            left = 64 - (unsigned)(p & 7);
+        }
+        unsigned e = ac->fast[w >> (64 - FAST_BITS)], tl, r, sz;
+        if (e) {
+            tl = e & 15;
+            sz = (e >> 4) & 15;
+            r = e >> 8;
         } else {
-            if (r != 15) break; /* EOB (decoders treat any r < 15 with size 0 so) */
+            uint64_t q = p;
+            sym = hdecode(ac, data, &q);
+            if (sym < 0) {
+                *pos = p;
+                return E_CODE;
+            }
+            sz = (unsigned)sym & 15;
+            r = (unsigned)sym >> 4;
+            tl = (unsigned)(q - p) + sz;
+        }
+        if (sz) {
+            k += (int)r;
+            if (k > 63) {
+                *pos = p;
+                return E_RUN;
+            }
+            uint64_t vp = p + tl - sz;
+            value_bits(va, &vp, sz);
+        } else if (r != 15) {
+            p += tl; /* EOB (decoders treat any r < 15 with size 0 so) */
+            break;
+        } else {
             k += 15;
         }
+        p += tl;
+        w <<= tl;
+        left -= tl;
     }
+    *pos = p;
     return OK;
 }
 
-static int block_dc_first(isec_jpeg *c, int b, uint64_t *pos)
+static inline int block_dc_first(isec_jpeg *c, struct vacc *va, int b, uint64_t *pos)
 {
-    int sym = hdecode(&c->dc[c->sc.td[b]], c->data, c->hz, pos);
+    int sym = hdecode(&c->dc[c->sc.td[b]], c->data, pos);
     if (sym < 0) return E_CODE;
     if (sym > 16) return E_SIZE;
-    value_bits(c->vm, pos, (unsigned)sym);
+    value_bits(va, pos, (unsigned)sym);
     return OK;
 }
 
-static int block_ac_first(isec_jpeg *c, uint64_t *nz, uint64_t *pos)
+static inline int block_ac_first(isec_jpeg *c, struct vacc *va, uint64_t *nz, uint64_t *pos)
 {
     const struct scan *s = &c->sc;
     if (c->d.eobrun) {
@@ -103,21 +162,24 @@ static int block_ac_first(isec_jpeg *c, uint64_t *nz, uint64_t *pos)
     }
     const struct huff *ac = &c->ac[s->ta[0]];
     for (int k = s->ss; k <= s->se; k++) {
-        int sym = hdecode(ac, c->data, c->hz, pos);
+        int sym = hdecode(ac, c->data, pos);
         if (sym < 0) return E_CODE;
         int r = sym >> 4, sz = sym & 15;
         if (sz) {
             k += r;
             if (k > s->se) return E_RUN;
-            value_bits(c->vm, pos, (unsigned)sz);
+            value_bits(va, pos, (unsigned)sz);
             *nz |= (uint64_t)1 << k;
         } else if (r == 15) {
             k += 15;
         } else {
             /* EOBr: the r bits that extend the run are structure, never enciphered */
             uint32_t run = 1u << r;
-            if (r) run += getbits(c->data, *pos, (unsigned)r);
-            *pos += (unsigned)r;
+            if (r) {
+                run += getbits(c->data, *pos, (unsigned)r);
+                orbits(c->xm, *pos, (1u << r) - 1, (unsigned)r);
+                *pos += (unsigned)r;
+            }
             c->d.eobrun = run - 1;
             break;
         }
@@ -125,30 +187,33 @@ static int block_ac_first(isec_jpeg *c, uint64_t *nz, uint64_t *pos)
     return OK;
 }
 
-static int block_ac_refine(isec_jpeg *c, uint64_t *nz, uint64_t *pos)
+static inline int block_ac_refine(isec_jpeg *c, struct vacc *va, uint64_t *nz, uint64_t *pos)
 {
     const struct scan *s = &c->sc;
     const struct huff *ac = &c->ac[s->ta[0]];
     int k = s->ss;
     if (c->d.eobrun == 0) {
         for (; k <= s->se; k++) {
-            int sym = hdecode(ac, c->data, c->hz, pos);
+            int sym = hdecode(ac, c->data, pos);
             if (sym < 0) return E_CODE;
             int r = sym >> 4, sz = sym & 15;
             if (sz) {
                 if (sz != 1) return E_REFINE;
-                value_bits(c->vm, pos, 1); /* sign of the newly nonzero coefficient */
+                value_bits(va, pos, 1); /* sign of the newly nonzero coefficient */
             } else if (r != 15) {
                 uint32_t run = 1u << r;
-                if (r) run += getbits(c->data, *pos, (unsigned)r);
-                *pos += (unsigned)r;
+                if (r) {
+                    run += getbits(c->data, *pos, (unsigned)r);
+                    orbits(c->xm, *pos, (1u << r) - 1, (unsigned)r);
+                    *pos += (unsigned)r;
+                }
                 c->d.eobrun = run;
                 break;
             }
             /* Pass already-nonzero coefficients (one correction bit each) and r zero ones. */
             for (; k <= s->se; k++) {
                 if (*nz >> k & 1)
-                    value_bits(c->vm, pos, 1);
+                    value_bits(va, pos, 1);
                 else if (r-- == 0)
                     break;
             }
@@ -160,7 +225,7 @@ static int block_ac_refine(isec_jpeg *c, uint64_t *nz, uint64_t *pos)
     }
     if (c->d.eobrun) {
         for (; k <= s->se; k++)
-            if (*nz >> k & 1) value_bits(c->vm, pos, 1);
+            if (*nz >> k & 1) value_bits(va, pos, 1);
         c->d.eobrun--;
     }
     return OK;
@@ -168,7 +233,7 @@ static int block_ac_refine(isec_jpeg *c, uint64_t *nz, uint64_t *pos)
 
 /* Decodes one MCU at c->d.pos. Returns OK, a block error, or 1 if it ran past `avail` bits
  * (checked after each block, so the overrun stays within PAD). */
-static int decode_mcu(isec_jpeg *c, uint64_t avail)
+static inline int decode_mcu(isec_jpeg *c, struct vacc *va, uint64_t avail)
 {
     const struct scan *s = &c->sc;
     uint64_t pos = c->d.pos;
@@ -176,24 +241,25 @@ static int decode_mcu(isec_jpeg *c, uint64_t avail)
     switch (s->kind) {
     case SCAN_SEQ:
         for (int b = 0; b < s->nblk && rc == OK; b++) {
-            rc = block_seq(c, s->blkcomp[b], &pos);
+            rc = block_seq(c, va, s->blkcomp[b], &pos);
             if (pos > avail) rc = rc ? rc : 1;
         }
         break;
     case SCAN_DC_FIRST:
         for (int b = 0; b < s->nblk && rc == OK; b++) {
-            rc = block_dc_first(c, s->blkcomp[b], &pos);
+            rc = block_dc_first(c, va, s->blkcomp[b], &pos);
             if (pos > avail) rc = rc ? rc : 1;
         }
         break;
     case SCAN_DC_REFINE:
-        for (int b = 0; b < s->nblk; b++) value_bits(c->vm, &pos, 1);
+        for (int b = 0; b < s->nblk; b++) value_bits(va, &pos, 1);
         if (pos > avail) rc = 1;
         break;
     case SCAN_AC_FIRST:
     case SCAN_AC_REFINE: {
         uint64_t *nz = &c->comp[s->ci[0]].nz[c->d.mcu];
-        rc = s->kind == SCAN_AC_FIRST ? block_ac_first(c, nz, &pos) : block_ac_refine(c, nz, &pos);
+        rc = s->kind == SCAN_AC_FIRST ? block_ac_first(c, va, nz, &pos)
+                                       : block_ac_refine(c, va, nz, &pos);
         if (rc == OK && pos > avail) rc = 1;
         break;
     }
@@ -202,7 +268,7 @@ static int decode_mcu(isec_jpeg *c, uint64_t avail)
     return rc;
 }
 
-/* Clears vm/hz bits from bit position pos to the end of the padded arrays. */
+/* Clears vm/xm bits from bit position pos to the end of the padded arrays. */
 static void clear_marks_from(isec_jpeg *c, uint64_t pos)
 {
     size_t byte = (size_t)(pos >> 3), end = (size_t)c->datalen + PAD;
@@ -210,10 +276,28 @@ static void clear_marks_from(isec_jpeg *c, uint64_t pos)
     unsigned keep = (unsigned)(pos & 7);
     uint8_t mask = keep ? (uint8_t)(0xFF << (8 - keep)) : 0;
     c->vm[byte] &= mask;
-    c->hz[byte] &= mask;
+    c->xm[byte] &= mask;
     memset(c->vm + byte + 1, 0, end - byte - 1);
-    memset(c->hz + byte + 1, 0, end - byte - 1);
+    memset(c->xm + byte + 1, 0, end - byte - 1);
 }
+
+void isec__mark_structure(isec_jpeg *c, uint64_t from, uint64_t to)
+{
+    while (from < to && (from & 7)) {
+        c->xm[from >> 3] |= (uint8_t)(0x80 >> (from & 7));
+        from++;
+    }
+    if (from < to && to - from >= 8) {
+        memset(c->xm + (from >> 3), 0xFF, (size_t)((to - from) >> 3));
+        from += (to - from) & ~(uint64_t)7;
+    }
+    while (from < to) {
+        c->xm[from >> 3] |= (uint8_t)(0x80 >> (from & 7));
+        from++;
+    }
+}
+
+static int decode_run(isec_jpeg *c, struct vacc *va);
 
 static const char *block_error_text(int rc)
 {
@@ -227,6 +311,16 @@ static const char *block_error_text(int rc)
 }
 
 int isec__entropy_decode(isec_jpeg *c)
+{
+    struct vacc va;
+    vacc_open(&va, c->vm, c->d.pos);
+    int rc = decode_run(c, &va);
+    vacc_close(&va);
+    if (rc == 0) clear_marks_from(c, c->d.pos); /* what a cut-short MCU marked */
+    return rc;
+}
+
+static int decode_run(isec_jpeg *c, struct vacc *va)
 {
     const struct scan *s = &c->sc;
     uint64_t avail = (uint64_t)c->datalen * 8;
@@ -246,7 +340,11 @@ int isec__entropy_decode(isec_jpeg *c)
                                        c->d.next_rst, (unsigned long long)c->d.mcu);
             uint64_t aligned = (c->d.pos + 7) & ~(uint64_t)7;
             c->info.extraneous_bytes += b->datapos - aligned / 8;
+            /* padding to the byte boundary and any extraneous bytes before the RST */
+            isec__mark_structure(c, c->d.pos, (uint64_t)b->datapos * 8);
             c->d.pos = (uint64_t)b->datapos * 8;
+            vacc_close(va);
+            vacc_open(va, c->vm, c->d.pos);
             c->d.next_rst = (uint8_t)((c->d.next_rst + 1) & 7);
             c->d.eobrun = 0;
             c->d.restarted = 1;
@@ -262,14 +360,13 @@ int isec__entropy_decode(isec_jpeg *c)
         uint64_t *nzp = (s->kind == SCAN_AC_FIRST || s->kind == SCAN_AC_REFINE)
                             ? &c->comp[s->ci[0]].nz[c->d.mcu] : NULL;
         uint64_t nz_saved = nzp ? *nzp : 0;
-        int rc = decode_mcu(c, limit);
+        int rc = decode_mcu(c, va, limit);
         if (rc == OK && c->d.pos > limit) rc = 1;
         if (rc != OK) {
             uint64_t errpos = c->d.pos;
             if (!limit_final && (rc == 1 || errpos + 32 >= avail)) {
                 c->d = saved;
                 if (nzp) *nzp = nz_saved;
-                clear_marks_from(c, saved.pos);
                 return 0;
             }
             if (rc == 1)

@@ -28,6 +28,12 @@ int isec__huff_build(struct huff *h, const uint8_t counts[16], const uint8_t *va
         code <<= 1;
     }
     h->maxcode[17] = INT32_MAX; /* sentinel: never reached, decode stops at 16 */
+    for (unsigned i = 0; i < (1u << FAST_BITS); i++) {
+        uint32_t e = h->look[i >> (FAST_BITS - 9)];
+        unsigned len = e >> 8, sym = e & 0xff, size = sym & 15;
+        if (e && len + size <= FAST_BITS)
+            h->fast[i] = (uint16_t)((len + size) | size << 4 | (sym >> 4) << 8);
+    }
     h->defined = 1;
     return 0;
 }

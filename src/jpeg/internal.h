@@ -17,8 +17,12 @@
 #define MAX_DEPTH 1            /* embedded JPEGs are walked, JPEGs embedded in those are not */
 
 /* Canonical Huffman table with a 9-bit lookahead (length and symbol together). */
+#define FAST_BITS 10
 struct huff {
     uint16_t look[512]; /* (len << 8) | symbol for codes of <= 9 bits; 0 = longer code */
+    /* AC only: code and its value bits together when both fit in FAST_BITS:
+     * bits 0-3 total length, 4-7 value size, 8-11 run; 0 = use look[] */
+    uint16_t fast[1 << FAST_BITS];
     int32_t maxcode[18];
     int32_t valoff[18];
     uint8_t vals[256];
@@ -96,7 +100,7 @@ struct isec_jpeg {
     struct scan sc;
     struct dec d;
     isec_jpeg_scan *scaninfo;
-    uint8_t *raw, *isdata, *data, *vm, *hz, *tmp;
+    uint8_t *raw, *isdata, *data, *vm, *xm, *tmp, *em;
     uint32_t rawlen, datalen;
     uint64_t rawoff;     /* stream offset of raw[0] */
     uint64_t scan_start; /* stream offset of the scan's first entropy-coded byte */
@@ -133,6 +137,9 @@ uint64_t isec__data_offset(const isec_jpeg *c, uint64_t idx);
  * more data (state restored to the last MCU boundary), negative on corrupt data. */
 int isec__entropy_decode(isec_jpeg *c);
 
+/* Marks bits [from, to) of data[] as structure (neither Huffman code nor value). */
+void isec__mark_structure(isec_jpeg *c, uint64_t from, uint64_t to);
+
 /* Locates the JPEG thumbnail in an APP1 Exif payload: 1 and [*start, *end) within the payload,
  * 0 if there is none, negative (with detail) if the Exif structure is broken. */
 int isec__exif_thumbnail(isec_jpeg *c, const uint8_t *p, size_t n, size_t *start, size_t *end);
@@ -141,13 +148,24 @@ int isec__mpf_parse(isec_jpeg *c, const uint8_t *p, size_t n, uint64_t tiffoff);
 
 static inline uint64_t isec__load_be64(const uint8_t *p)
 {
+    uint64_t v;
+    memcpy(&v, p, 8);
+#if defined(__GNUC__) && __BYTE_ORDER__ == __ORDER_LITTLE_ENDIAN__
+    return __builtin_bswap64(v);
+#else
     return (uint64_t)p[0] << 56 | (uint64_t)p[1] << 48 | (uint64_t)p[2] << 40 |
            (uint64_t)p[3] << 32 | (uint64_t)p[4] << 24 | (uint64_t)p[5] << 16 |
            (uint64_t)p[6] << 8 | (uint64_t)p[7];
+#endif
 }
 static inline void isec__store_be64(uint8_t *p, uint64_t v)
 {
+#if defined(__GNUC__) && __BYTE_ORDER__ == __ORDER_LITTLE_ENDIAN__
+    v = __builtin_bswap64(v);
+    memcpy(p, &v, 8);
+#else
     for (int i = 7; i >= 0; i--, v >>= 8) p[i] = (uint8_t)v;
+#endif
 }
 
 #endif

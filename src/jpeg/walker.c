@@ -153,8 +153,9 @@ void isec_jpeg_free(isec_jpeg *c)
     free(c->isdata);
     free(c->data);
     free(c->vm);
-    free(c->hz);
+    free(c->xm);
     free(c->tmp);
+    free(c->em);
     EVP_MD_CTX_free(c->hash);
     EVP_MD_CTX_free(c->tmphash);
     EVP_CIPHER_CTX_free(c->cipher);
@@ -288,10 +289,11 @@ static int alloc_entropy(isec_jpeg *c)
     c->raw = malloc(RAWCAP);
     c->isdata = malloc(RAWCAP);
     c->tmp = malloc(RAWCAP);
+    c->em = malloc(RAWCAP);
     c->data = calloc(RAWCAP + PAD + 8, 1);
     c->vm = calloc(RAWCAP + PAD + 8, 1);
-    c->hz = calloc(RAWCAP + PAD + 8, 1);
-    if (!c->raw || !c->isdata || !c->tmp || !c->data || !c->vm || !c->hz)
+    c->xm = calloc(RAWCAP + PAD + 8, 1);
+    if (!c->raw || !c->isdata || !c->tmp || !c->em || !c->data || !c->vm || !c->xm)
         return isec__jpeg_fail(c, ISEC_ENOMEM, c->segoff, "out of memory");
     return 0;
 }
@@ -375,7 +377,7 @@ static int parse_sos(isec_jpeg *c, const uint8_t *p, size_t n)
     c->pending_ff = c->region_ended = c->scan_done = 0;
     memset(c->data, 0, PAD + 8);
     memset(c->vm, 0, PAD + 8);
-    memset(c->hz, 0, PAD + 8);
+    memset(c->xm, 0, PAD + 8);
     isec_jpeg_scan *si = &c->info.scans[c->info.nscans++];
     memset(si, 0, sizeof *si);
     si->ncomp = s->ncomp;
@@ -503,26 +505,52 @@ static int process_segment(isec_jpeg *c)
 
 /* ---------------------------------------------------------------- entropy-coded data */
 
+/* The FSP rule: a byte is enciphered when it holds value bits and at least one Huffman code
+ * bit that is 0. Code bits are the classified bits that are neither value nor structure. */
+static inline int eligible(uint8_t byte, uint8_t vm, uint8_t xm)
+{
+    return vm && (uint8_t)(~byte & ~vm & ~xm) != 0;
+}
+
+static const uint8_t popcount8[256] = {
+#define B2(n) n, n + 1, n + 1, n + 2
+#define B4(n) B2(n), B2(n + 1), B2(n + 1), B2(n + 2)
+#define B6(n) B4(n), B4(n + 1), B4(n + 1), B4(n + 2)
+    B6(0), B6(1), B6(1), B6(2)
+#undef B2
+#undef B4
+#undef B6
+};
+
 /* Enciphers and emits raw[0, nraw) (holding ndata data bytes, all classified), then shifts. */
 static int flush_chunk(isec_jpeg *c, uint32_t nraw, uint32_t ndata)
 {
-    uint8_t *raw = c->raw, *tmp = c->tmp;
-    const uint8_t *isdata = c->isdata, *vm = c->vm, *hz = c->hz;
+    uint8_t *raw = c->raw, *tmp = c->tmp, *em = c->em, *data = c->data;
+    const uint8_t *isdata = c->isdata, *vm = c->vm, *xm = c->xm;
     uint64_t ebytes = 0, ebits = 0;
-    uint32_t k = 0;
-    for (uint32_t i = 0; i < nraw; i++) {
-        if (isdata[i]) {
-            tmp[i] = (uint8_t)(raw[i] & ~vm[k]);
-            if (vm[k] && hz[k]) {
-                ebytes++;
-                ebits += (uint64_t)__builtin_popcount(vm[k]);
-            }
-            k++;
-        } else {
-            tmp[i] = raw[i];
-        }
+    /* em: the bits to encipher in each data byte (branch-free so the compiler vectorises) */
+    for (uint32_t k = 0; k < ndata; k++) {
+        uint8_t v = vm[k], e = (uint8_t)(~data[k] & ~v & ~xm[k]);
+        em[k] = (uint8_t)(v & -(uint8_t)((v != 0) & (e != 0)));
+    }
+    for (uint32_t k = 0; k < ndata; k++) {
+        ebytes += em[k] != 0;
+        ebits += popcount8[em[k]];
     }
     if (c->keyed) {
+        /* the invariant view: raw bytes with every value bit cleared (runs of data bytes
+         * between stuffing bytes and markers) */
+        for (uint32_t i = 0, k = 0; i < nraw;) {
+            const uint8_t *nd = memchr(isdata + i, 0, nraw - i);
+            uint32_t run = nd ? (uint32_t)(nd - (isdata + i)) : nraw - i;
+            for (uint32_t j = 0; j < run; j++) tmp[i + j] = (uint8_t)(data[k + j] & ~vm[k + j]);
+            i += run;
+            k += run;
+            if (i < nraw) {
+                tmp[i] = raw[i];
+                i++;
+            }
+        }
         uint8_t dg[32], iv[16] = {0};
         int outl = 0;
         if (absorb(c, tmp, nraw) < 0 || snapshot(c, dg) < 0) return c->rc;
@@ -531,13 +559,13 @@ static int flush_chunk(isec_jpeg *c, uint32_t nraw, uint32_t ndata)
         if (EVP_EncryptInit_ex(c->cipher, NULL, NULL, c->key, iv) != 1 ||
             EVP_EncryptUpdate(c->cipher, tmp, &outl, tmp, (int)ndata) != 1)
             return isec__jpeg_fail(c, ISEC_ECRYPTO, c->off, "ChaCha20 failed");
-        k = 0;
-        for (uint32_t i = 0; i < nraw; i++) {
-            if (isdata[i]) {
-                uint8_t m = hz[k] ? vm[k] : 0;
-                raw[i] = (uint8_t)(raw[i] ^ (tmp[k] & m));
-                k++;
-            }
+        for (uint32_t k = 0; k < ndata; k++) data[k] = (uint8_t)(data[k] ^ (tmp[k] & em[k]));
+        for (uint32_t i = 0, k = 0; i < nraw;) {
+            const uint8_t *nd = memchr(isdata + i, 0, nraw - i);
+            uint32_t run = nd ? (uint32_t)(nd - (isdata + i)) : nraw - i;
+            memcpy(raw + i, data + k, run);
+            i += run + (i + run < nraw);
+            k += run;
         }
     }
     c->scaninfo->eligible_bytes += ebytes;
@@ -551,16 +579,17 @@ static int flush_chunk(isec_jpeg *c, uint32_t nraw, uint32_t ndata)
     memmove(c->isdata, c->isdata + nraw, rest);
     memmove(c->data, c->data + ndata, drest + PAD);
     memmove(c->vm, c->vm + ndata, drest + PAD);
-    memmove(c->hz, c->hz + ndata, drest + PAD);
-    /* keep vm/hz/data zero past the held data: the vacated tail may hold old marks */
+    memmove(c->xm, c->xm + ndata, drest + PAD);
+    /* keep vm/xm/data zero past the held data: the vacated tail may hold old marks */
     memset(c->vm + drest + PAD, 0, ndata);
-    memset(c->hz + drest + PAD, 0, ndata);
+    memset(c->xm + drest + PAD, 0, ndata);
     memset(c->data + drest + PAD, 0, ndata);
     c->rawlen = rest;
     c->datalen = drest;
     c->rawoff += nraw;
-    c->d.pos -= (uint64_t)ndata * 8;
-    c->committed -= (uint64_t)ndata * 8;
+    uint64_t shift = (uint64_t)ndata * 8; /* past the last MCU, pos may lie before the cut */
+    c->d.pos = c->d.pos > shift ? c->d.pos - shift : 0;
+    c->committed = c->committed > shift ? c->committed - shift : 0;
     for (uint32_t b = c->bhead; b < c->btail; b++) c->bounds[b].datapos -= ndata;
     return 0;
 }
@@ -576,7 +605,11 @@ static void compact_bounds(isec_jpeg *c)
 /* Emits every whole chunk whose bytes are all classified; with final, everything. */
 static int flush_ready(isec_jpeg *c, int final)
 {
-    if (c->scan_done) c->committed = (uint64_t)c->datalen * 8;
+    if (c->scan_done) {
+        /* after the last MCU: padding and extraneous bytes, structure up to the marker */
+        isec__mark_structure(c, c->d.pos, (uint64_t)c->datalen * 8);
+        c->committed = (uint64_t)c->datalen * 8;
+    }
     while (c->rawlen >= CHUNK || (final && c->rawlen > 0)) {
         uint32_t nraw = c->rawlen < CHUNK ? c->rawlen : CHUNK, ndata = 0;
         for (uint32_t i = 0; i < nraw; i++) ndata += c->isdata[i];
@@ -620,7 +653,9 @@ static size_t entropy_feed(isec_jpeg *c, const uint8_t *in, size_t n)
 {
     size_t i = 0;
     while (i < n) {
-        if (RAWCAP - c->rawlen < 2) {
+        /* decode and flush every two chunks: what stays held (and is moved down) stays small */
+        if (RAWCAP - c->rawlen < 2 || c->rawlen >= 2 * CHUNK) {
+            memset(c->data + c->datalen, 0, PAD);
             if (run_decoder(c) < 0 || flush_ready(c, 0) < 0) return i;
             if (RAWCAP - c->rawlen < 2) {
                 isec__jpeg_fail(c, ISEC_ELIMIT, c->off + i,
@@ -629,7 +664,8 @@ static size_t entropy_feed(isec_jpeg *c, const uint8_t *in, size_t n)
             }
         }
         if (!c->pending_ff) {
-            size_t room = RAWCAP - c->rawlen - 1, want = n - i < room ? n - i : room;
+            size_t limit = c->rawlen < 2 * CHUNK ? 2 * CHUNK : RAWCAP - 1;
+            size_t room = limit - c->rawlen, want = n - i < room ? n - i : room;
             const uint8_t *ff = memchr(in + i, 0xFF, want);
             size_t run = ff ? (size_t)(ff - (in + i)) : want;
             memcpy(c->raw + c->rawlen, in + i, run);
