@@ -506,10 +506,12 @@ static int process_segment(isec_jpeg *c)
 /* ---------------------------------------------------------------- entropy-coded data */
 
 /* The FSP rule: a byte is enciphered when it holds value bits and at least one Huffman code
- * bit that is 0. Code bits are the classified bits that are neither value nor structure. */
-static inline int eligible(uint8_t byte, uint8_t vm, uint8_t xm)
+ * bit that is 0. Code bits are the classified bits that are neither value nor structure.
+ * Returns the bits to encipher (branch-free, so loops over it vectorise). */
+static inline uint8_t fsp_mask(uint8_t byte, uint8_t vm, uint8_t xm)
 {
-    return vm && (uint8_t)(~byte & ~vm & ~xm) != 0;
+    uint8_t zero_code = (uint8_t)(~byte & ~vm & ~xm);
+    return (uint8_t)(vm & -(uint8_t)((vm != 0) & (zero_code != 0)));
 }
 
 static const uint8_t popcount8[256] = {
@@ -528,11 +530,8 @@ static int flush_chunk(isec_jpeg *c, uint32_t nraw, uint32_t ndata)
     uint8_t *raw = c->raw, *tmp = c->tmp, *em = c->em, *data = c->data;
     const uint8_t *isdata = c->isdata, *vm = c->vm, *xm = c->xm;
     uint64_t ebytes = 0, ebits = 0;
-    /* em: the bits to encipher in each data byte (branch-free so the compiler vectorises) */
-    for (uint32_t k = 0; k < ndata; k++) {
-        uint8_t v = vm[k], e = (uint8_t)(~data[k] & ~v & ~xm[k]);
-        em[k] = (uint8_t)(v & -(uint8_t)((v != 0) & (e != 0)));
-    }
+    /* em: the bits to encipher in each data byte */
+    for (uint32_t k = 0; k < ndata; k++) em[k] = fsp_mask(data[k], vm[k], xm[k]);
     for (uint32_t k = 0; k < ndata; k++) {
         ebytes += em[k] != 0;
         ebits += popcount8[em[k]];
