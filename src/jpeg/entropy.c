@@ -49,53 +49,98 @@ static inline int hdecode(const struct huff *h, const uint8_t *data, uint64_t *p
     return sym;
 }
 
-/* Value-bit marks go through a 64-bit window over vm[] that only moves forward, written back
- * with plain stores: marking in place would read back bytes just stored, and those overlapping
- * loads stall the pipeline on every coefficient. Bytes past the window are zero in vm[]. */
-struct vacc {
-    uint8_t *vm;
-    uint64_t base; /* vm[] index of the window's first byte */
-    uint64_t acc;
-};
-
-static inline void vacc_open(struct vacc *a, uint8_t *vm, uint64_t pos)
-{
-    a->vm = vm;
-    a->base = pos >> 3;
-    a->acc = isec__load_be64(vm + a->base);
-}
-
-static inline void vacc_close(struct vacc *a)
-{
-    isec__store_be64(a->vm + a->base, a->acc);
-}
-
-static inline void value_bits(struct vacc *a, uint64_t *pos, unsigned n)
-{
-    if (!n) return;
-    uint64_t byte = *pos >> 3;
-    if (byte - a->base >= 4) {
-        isec__store_be64(a->vm + a->base, a->acc);
-        uint64_t sh = byte - a->base;
-        a->acc = sh >= 8 ? 0 : a->acc << (8 * sh);
-        a->base = byte;
-    }
-    a->acc |= (uint64_t)((1u << n) - 1) << (64 - n - (unsigned)(*pos - a->base * 8));
-    *pos += n;
-}
-
-
 /* Why a block failed, for the message; the offset is filled in by the caller. */
 enum { OK = 0, E_CODE = -1, E_SIZE = -2, E_RUN = -3, E_REFINE = -4 };
 
-static inline int block_seq(isec_jpeg *c, struct vacc *va, int b, uint64_t *pos)
+/* vm[] is written as a bit stream in step with the decoder: every consumed bit is put, 0 for
+ * code and structure, 1 for value bits, and whole 32-bit words are stored as they fill. Bits at
+ * and past the writer's position are zero in vm[]. (Marking in place instead costs a
+ * read-modify-write of overlapping words per coefficient, which stalls on store forwarding.) */
+struct vw {
+    uint8_t *vm;
+    uint64_t byte; /* vm[] index where the next whole word goes */
+    uint64_t acc;  /* pending bits in the low n bits */
+    unsigned n;
+};
+
+static inline void vw_open(struct vw *w, uint8_t *vm, uint64_t pos)
+{
+    w->vm = vm;
+    w->byte = pos >> 3;
+    w->n = (unsigned)(pos & 7);
+    w->acc = w->n ? (uint64_t)(vm[w->byte] >> (8 - w->n)) : 0;
+}
+
+static inline void vw_put(struct vw *w, uint32_t pattern, unsigned len)
+{
+    w->acc = (w->acc << len) | pattern;
+    w->n += len;
+    if (w->n >= 32) {
+        w->n -= 32;
+        uint32_t word = (uint32_t)(w->acc >> w->n);
+        uint8_t *q = w->vm + w->byte;
+        q[0] = (uint8_t)(word >> 24);
+        q[1] = (uint8_t)(word >> 16);
+        q[2] = (uint8_t)(word >> 8);
+        q[3] = (uint8_t)word;
+        w->byte += 4;
+    }
+}
+
+static inline void vw_close(struct vw *w)
+{
+    uint32_t word = (uint32_t)((w->acc << (32 - w->n)) & 0xFFFFFFFFu);
+    uint8_t *q = w->vm + w->byte;
+    for (unsigned i = 0; i < (w->n + 7) / 8; i++) q[i] = (uint8_t)(word >> (24 - 8 * i));
+}
+
+/* code of len bits then sz value bits */
+static inline void put_coded(struct vw *w, unsigned len, unsigned sz)
+{
+    vw_put(w, (1u << sz) - 1, len + sz);
+}
+
+/* EOBn extension bits: structure, never enciphered (changing them changes the parse) */
+static inline uint32_t eob_bits(isec_jpeg *c, struct vw *w, uint64_t *pos, unsigned r)
+{
+    if (!r) return 0;
+    uint32_t v = getbits(c->data, *pos, r);
+    orbits(c->xm, *pos, (1u << r) - 1, r);
+    vw_put(w, 0, r);
+    *pos += r;
+    return v;
+}
+
+/* One Huffman symbol with its value bits put: returns the symbol, or -1. */
+static inline int coded(const struct huff *h, const uint8_t *data, struct vw *w, uint64_t *pos,
+                        int value_bits_follow)
+{
+    uint64_t p0 = *pos;
+    int sym = hdecode(h, data, pos);
+    if (sym < 0) return -1;
+    unsigned len = (unsigned)(*pos - p0), sz = value_bits_follow ? (unsigned)sym & 15 : 0;
+    put_coded(w, len, sz);
+    *pos += sz;
+    return sym;
+}
+
+static inline int dc_value(const struct huff *h, const uint8_t *data, struct vw *w, uint64_t *pos)
+{
+    uint64_t p0 = *pos;
+    int sym = hdecode(h, data, pos);
+    if (sym < 0) return E_CODE;
+    if (sym > 16) return E_SIZE;
+    put_coded(w, (unsigned)(*pos - p0), (unsigned)sym);
+    *pos += (unsigned)sym;
+    return OK;
+}
+
+static inline int block_seq(isec_jpeg *c, struct vw *vw, int b, uint64_t *pos)
 {
     const struct scan *s = &c->sc;
     const uint8_t *data = c->data;
-    int sym = hdecode(&c->dc[s->td[b]], data, pos);
-    if (sym < 0) return E_CODE;
-    if (sym > 16) return E_SIZE;
-    value_bits(va, pos, (unsigned)sym);
+    int rc = dc_value(&c->dc[s->td[b]], data, vw, pos);
+    if (rc) return rc;
     const struct huff *ac = &c->ac[s->ta[b]];
     /* The hot loop: a 64-bit window w of the stream held in a register, refilled when fewer
      * than 32 bits are left; one lookup gives a short code and its value bits together. */
@@ -106,14 +151,16 @@ static inline int block_seq(isec_jpeg *c, struct vacc *va, int b, uint64_t *pos)
             w = isec__load_be64(data + (p >> 3)) << (p & 7);
             left = 64 - (unsigned)(p & 7);
         }
-        unsigned e = ac->fast[w >> (64 - FAST_BITS)], tl, r, sz;
+        uint32_t e = ac->fast[w >> (64 - FAST_BITS)];
+        unsigned tl, r, sz;
         if (e) {
-            tl = e & 15;
-            sz = (e >> 4) & 15;
-            r = e >> 8;
+            tl = e & 31;
+            r = (e >> 8) & 15;
+            sz = (e >> 12) & 15;
+            vw_put(vw, e >> 16, tl);
         } else {
             uint64_t q = p;
-            sym = hdecode(ac, data, &q);
+            int sym = hdecode(ac, data, &q);
             if (sym < 0) {
                 *pos = p;
                 return E_CODE;
@@ -121,39 +168,33 @@ static inline int block_seq(isec_jpeg *c, struct vacc *va, int b, uint64_t *pos)
             sz = (unsigned)sym & 15;
             r = (unsigned)sym >> 4;
             tl = (unsigned)(q - p) + sz;
+            vw_put(vw, (1u << sz) - 1, tl);
         }
+        p += tl;
+        w <<= tl;
+        left -= tl;
         if (sz) {
             k += (int)r;
             if (k > 63) {
                 *pos = p;
                 return E_RUN;
             }
-            uint64_t vp = p + tl - sz;
-            value_bits(va, &vp, sz);
         } else if (r != 15) {
-            p += tl; /* EOB (decoders treat any r < 15 with size 0 so) */
-            break;
+            break; /* EOB (decoders treat any r < 15 with size 0 so) */
         } else {
             k += 15;
         }
-        p += tl;
-        w <<= tl;
-        left -= tl;
     }
     *pos = p;
     return OK;
 }
 
-static inline int block_dc_first(isec_jpeg *c, struct vacc *va, int b, uint64_t *pos)
+static inline int block_dc_first(isec_jpeg *c, struct vw *vw, int b, uint64_t *pos)
 {
-    int sym = hdecode(&c->dc[c->sc.td[b]], c->data, pos);
-    if (sym < 0) return E_CODE;
-    if (sym > 16) return E_SIZE;
-    value_bits(va, pos, (unsigned)sym);
-    return OK;
+    return dc_value(&c->dc[c->sc.td[b]], c->data, vw, pos);
 }
 
-static inline int block_ac_first(isec_jpeg *c, struct vacc *va, uint64_t *nz, uint64_t *pos)
+static inline int block_ac_first(isec_jpeg *c, struct vw *vw, uint64_t *nz, uint64_t *pos)
 {
     const struct scan *s = &c->sc;
     if (c->d.eobrun) {
@@ -162,60 +203,49 @@ static inline int block_ac_first(isec_jpeg *c, struct vacc *va, uint64_t *nz, ui
     }
     const struct huff *ac = &c->ac[s->ta[0]];
     for (int k = s->ss; k <= s->se; k++) {
-        int sym = hdecode(ac, c->data, pos);
+        int sym = coded(ac, c->data, vw, pos, 1);
         if (sym < 0) return E_CODE;
         int r = sym >> 4, sz = sym & 15;
         if (sz) {
             k += r;
             if (k > s->se) return E_RUN;
-            value_bits(va, pos, (unsigned)sz);
             *nz |= (uint64_t)1 << k;
         } else if (r == 15) {
             k += 15;
         } else {
-            /* EOBr: the r bits that extend the run are structure, never enciphered */
-            uint32_t run = 1u << r;
-            if (r) {
-                run += getbits(c->data, *pos, (unsigned)r);
-                orbits(c->xm, *pos, (1u << r) - 1, (unsigned)r);
-                *pos += (unsigned)r;
-            }
-            c->d.eobrun = run - 1;
+            c->d.eobrun = (1u << r) + eob_bits(c, vw, pos, (unsigned)r) - 1;
             break;
         }
     }
     return OK;
 }
 
-static inline int block_ac_refine(isec_jpeg *c, struct vacc *va, uint64_t *nz, uint64_t *pos)
+static inline int block_ac_refine(isec_jpeg *c, struct vw *vw, uint64_t *nz, uint64_t *pos)
 {
     const struct scan *s = &c->sc;
     const struct huff *ac = &c->ac[s->ta[0]];
     int k = s->ss;
     if (c->d.eobrun == 0) {
         for (; k <= s->se; k++) {
-            int sym = hdecode(ac, c->data, pos);
+            int sym = coded(ac, c->data, vw, pos, 0);
             if (sym < 0) return E_CODE;
             int r = sym >> 4, sz = sym & 15;
             if (sz) {
                 if (sz != 1) return E_REFINE;
-                value_bits(va, pos, 1); /* sign of the newly nonzero coefficient */
+                vw_put(vw, 1, 1); /* sign of the newly nonzero coefficient */
+                *pos += 1;
             } else if (r != 15) {
-                uint32_t run = 1u << r;
-                if (r) {
-                    run += getbits(c->data, *pos, (unsigned)r);
-                    orbits(c->xm, *pos, (1u << r) - 1, (unsigned)r);
-                    *pos += (unsigned)r;
-                }
-                c->d.eobrun = run;
+                c->d.eobrun = (1u << r) + eob_bits(c, vw, pos, (unsigned)r);
                 break;
             }
             /* Pass already-nonzero coefficients (one correction bit each) and r zero ones. */
             for (; k <= s->se; k++) {
-                if (*nz >> k & 1)
-                    value_bits(va, pos, 1);
-                else if (r-- == 0)
+                if (*nz >> k & 1) {
+                    vw_put(vw, 1, 1);
+                    *pos += 1;
+                } else if (r-- == 0) {
                     break;
+                }
             }
             if (sz) {
                 if (k > s->se) return E_RUN;
@@ -225,7 +255,10 @@ static inline int block_ac_refine(isec_jpeg *c, struct vacc *va, uint64_t *nz, u
     }
     if (c->d.eobrun) {
         for (; k <= s->se; k++)
-            if (*nz >> k & 1) value_bits(va, pos, 1);
+            if (*nz >> k & 1) {
+                vw_put(vw, 1, 1);
+                *pos += 1;
+            }
         c->d.eobrun--;
     }
     return OK;
@@ -233,7 +266,7 @@ static inline int block_ac_refine(isec_jpeg *c, struct vacc *va, uint64_t *nz, u
 
 /* Decodes one MCU at c->d.pos. Returns OK, a block error, or 1 if it ran past `avail` bits
  * (checked after each block, so the overrun stays within PAD). */
-static inline int decode_mcu(isec_jpeg *c, struct vacc *va, uint64_t avail)
+static inline int decode_mcu(isec_jpeg *c, struct vw *vw, uint64_t avail)
 {
     const struct scan *s = &c->sc;
     uint64_t pos = c->d.pos;
@@ -241,25 +274,26 @@ static inline int decode_mcu(isec_jpeg *c, struct vacc *va, uint64_t avail)
     switch (s->kind) {
     case SCAN_SEQ:
         for (int b = 0; b < s->nblk && rc == OK; b++) {
-            rc = block_seq(c, va, s->blkcomp[b], &pos);
+            rc = block_seq(c, vw, s->blkcomp[b], &pos);
             if (pos > avail) rc = rc ? rc : 1;
         }
         break;
     case SCAN_DC_FIRST:
         for (int b = 0; b < s->nblk && rc == OK; b++) {
-            rc = block_dc_first(c, va, s->blkcomp[b], &pos);
+            rc = block_dc_first(c, vw, s->blkcomp[b], &pos);
             if (pos > avail) rc = rc ? rc : 1;
         }
         break;
     case SCAN_DC_REFINE:
-        for (int b = 0; b < s->nblk; b++) value_bits(va, &pos, 1);
+        for (int b = 0; b < s->nblk; b++) vw_put(vw, 1, 1);
+        pos += s->nblk;
         if (pos > avail) rc = 1;
         break;
     case SCAN_AC_FIRST:
     case SCAN_AC_REFINE: {
         uint64_t *nz = &c->comp[s->ci[0]].nz[c->d.mcu];
-        rc = s->kind == SCAN_AC_FIRST ? block_ac_first(c, va, nz, &pos)
-                                       : block_ac_refine(c, va, nz, &pos);
+        rc = s->kind == SCAN_AC_FIRST ? block_ac_first(c, vw, nz, &pos)
+                                       : block_ac_refine(c, vw, nz, &pos);
         if (rc == OK && pos > avail) rc = 1;
         break;
     }
@@ -297,7 +331,7 @@ void isec__mark_structure(isec_jpeg *c, uint64_t from, uint64_t to)
     }
 }
 
-static int decode_run(isec_jpeg *c, struct vacc *va);
+static int decode_run(isec_jpeg *c, struct vw *va);
 
 static const char *block_error_text(int rc)
 {
@@ -312,15 +346,15 @@ static const char *block_error_text(int rc)
 
 int isec__entropy_decode(isec_jpeg *c)
 {
-    struct vacc va;
-    vacc_open(&va, c->vm, c->d.pos);
+    struct vw va;
+    vw_open(&va, c->vm, c->d.pos);
     int rc = decode_run(c, &va);
-    vacc_close(&va);
+    vw_close(&va);
     if (rc == 0) clear_marks_from(c, c->d.pos); /* what a cut-short MCU marked */
     return rc;
 }
 
-static int decode_run(isec_jpeg *c, struct vacc *va)
+static int decode_run(isec_jpeg *c, struct vw *va)
 {
     const struct scan *s = &c->sc;
     uint64_t avail = (uint64_t)c->datalen * 8;
@@ -343,8 +377,8 @@ static int decode_run(isec_jpeg *c, struct vacc *va)
             /* padding to the byte boundary and any extraneous bytes before the RST */
             isec__mark_structure(c, c->d.pos, (uint64_t)b->datapos * 8);
             c->d.pos = (uint64_t)b->datapos * 8;
-            vacc_close(va);
-            vacc_open(va, c->vm, c->d.pos);
+            vw_close(va);
+            vw_open(va, c->vm, c->d.pos);
             c->d.next_rst = (uint8_t)((c->d.next_rst + 1) & 7);
             c->d.eobrun = 0;
             c->d.restarted = 1;

@@ -32,7 +32,7 @@ int isec__huff_build(struct huff *h, const uint8_t counts[16], const uint8_t *va
         uint32_t e = h->look[i >> (FAST_BITS - 9)];
         unsigned len = e >> 8, sym = e & 0xff, size = sym & 15;
         if (e && len + size <= FAST_BITS)
-            h->fast[i] = (uint16_t)((len + size) | size << 4 | (sym >> 4) << 8);
+            h->fast[i] = (len + size) | (sym >> 4) << 8 | size << 12 | ((1u << size) - 1) << 16;
     }
     h->defined = 1;
     return 0;

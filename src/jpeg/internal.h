@@ -20,9 +20,9 @@
 #define FAST_BITS 10
 struct huff {
     uint16_t look[512]; /* (len << 8) | symbol for codes of <= 9 bits; 0 = longer code */
-    /* AC only: code and its value bits together when both fit in FAST_BITS:
-     * bits 0-3 total length, 4-7 value size, 8-11 run; 0 = use look[] */
-    uint16_t fast[1 << FAST_BITS];
+    /* Code and its value bits together when both fit in FAST_BITS: bits 0-4 total length,
+     * 8-11 run, 12-15 value size, 16-31 the value-bit mask of the total; 0 = use look[] */
+    uint32_t fast[1 << FAST_BITS];
     int32_t maxcode[18];
     int32_t valoff[18];
     uint8_t vals[256];
