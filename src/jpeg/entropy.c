@@ -203,9 +203,19 @@ static inline int block_ac_first(isec_jpeg *c, struct vw *vw, uint64_t *nz, uint
     }
     const struct huff *ac = &c->ac[s->ta[0]];
     for (int k = s->ss; k <= s->se; k++) {
-        int sym = coded(ac, c->data, vw, pos, 1);
-        if (sym < 0) return E_CODE;
-        int r = sym >> 4, sz = sym & 15;
+        uint32_t e = ac->fast[peek16(c->data, *pos) >> (16 - FAST_BITS)];
+        int r, sz;
+        if (e) { /* short code and its value bits in one lookup, as in block_seq */
+            vw_put(vw, e >> 16, e & 31);
+            *pos += e & 31;
+            r = (int)(e >> 8) & 15;
+            sz = (int)(e >> 12) & 15;
+        } else {
+            int sym = coded(ac, c->data, vw, pos, 1);
+            if (sym < 0) return E_CODE;
+            r = sym >> 4;
+            sz = sym & 15;
+        }
         if (sz) {
             k += r;
             if (k > s->se) return E_RUN;
@@ -218,6 +228,21 @@ static inline int block_ac_first(isec_jpeg *c, struct vw *vw, uint64_t *nz, uint
         }
     }
     return OK;
+}
+
+/* Bits from..to (inclusive) of a 64-bit mask, 0 <= from <= to <= 63. */
+static inline uint64_t band(int from, int to)
+{
+    uint64_t hi = to == 63 ? ~(uint64_t)0 : (((uint64_t)1 << (to + 1)) - 1);
+    return hi & (~(uint64_t)0 << from);
+}
+
+/* n correction bits: value bits, one per already-nonzero coefficient passed */
+static inline void correction_bits(struct vw *vw, uint64_t *pos, unsigned n)
+{
+    *pos += n;
+    for (; n > 16; n -= 16) vw_put(vw, 0xFFFF, 16);
+    if (n) vw_put(vw, (1u << n) - 1, n);
 }
 
 static inline int block_ac_refine(isec_jpeg *c, struct vw *vw, uint64_t *nz, uint64_t *pos)
@@ -238,15 +263,14 @@ static inline int block_ac_refine(isec_jpeg *c, struct vw *vw, uint64_t *nz, uin
                 c->d.eobrun = (1u << r) + eob_bits(c, vw, pos, (unsigned)r);
                 break;
             }
-            /* Pass already-nonzero coefficients (one correction bit each) and r zero ones. */
-            for (; k <= s->se; k++) {
-                if (*nz >> k & 1) {
-                    vw_put(vw, 1, 1);
-                    *pos += 1;
-                } else if (r-- == 0) {
-                    break;
-                }
-            }
+            /* Pass already-nonzero coefficients (a correction bit each) up to the (r+1)-th
+             * zero one, which a new coefficient takes (ZRL: past the 16th zero). */
+            uint64_t inband = band(k, s->se), zeros = ~*nz & inband;
+            for (int i = 0; i < r && zeros; i++) zeros &= zeros - 1;
+            int target = zeros ? __builtin_ctzll(zeros) : s->se + 1;
+            uint64_t before = target > 63 ? ~(uint64_t)0 : (((uint64_t)1 << target) - 1);
+            correction_bits(vw, pos, (unsigned)__builtin_popcountll(*nz & inband & before));
+            k = target;
             if (sz) {
                 if (k > s->se) return E_RUN;
                 *nz |= (uint64_t)1 << k;
@@ -254,11 +278,8 @@ static inline int block_ac_refine(isec_jpeg *c, struct vw *vw, uint64_t *nz, uin
         }
     }
     if (c->d.eobrun) {
-        for (; k <= s->se; k++)
-            if (*nz >> k & 1) {
-                vw_put(vw, 1, 1);
-                *pos += 1;
-            }
+        if (k <= s->se)
+            correction_bits(vw, pos, (unsigned)__builtin_popcountll(*nz & band(k, s->se)));
         c->d.eobrun--;
     }
     return OK;
