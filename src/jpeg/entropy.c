@@ -230,6 +230,15 @@ static inline int block_ac_first(isec_jpeg *c, struct vw *vw, uint64_t *nz, uint
     return OK;
 }
 
+/* Portable popcount: __builtin_popcountll is a libgcc call unless the target has POPCNT. */
+static inline unsigned popcount64(uint64_t x)
+{
+    x = x - ((x >> 1) & 0x5555555555555555u);
+    x = (x & 0x3333333333333333u) + ((x >> 2) & 0x3333333333333333u);
+    x = (x + (x >> 4)) & 0x0F0F0F0F0F0F0F0Fu;
+    return (unsigned)((x * 0x0101010101010101u) >> 56);
+}
+
 /* Bits from..to (inclusive) of a 64-bit mask, 0 <= from <= to <= 63. */
 static inline uint64_t band(int from, int to)
 {
@@ -269,7 +278,7 @@ static inline int block_ac_refine(isec_jpeg *c, struct vw *vw, uint64_t *nz, uin
             for (int i = 0; i < r && zeros; i++) zeros &= zeros - 1;
             int target = zeros ? __builtin_ctzll(zeros) : s->se + 1;
             uint64_t before = target > 63 ? ~(uint64_t)0 : (((uint64_t)1 << target) - 1);
-            correction_bits(vw, pos, (unsigned)__builtin_popcountll(*nz & inband & before));
+            correction_bits(vw, pos, popcount64(*nz & inband & before));
             k = target;
             if (sz) {
                 if (k > s->se) return E_RUN;
@@ -279,7 +288,7 @@ static inline int block_ac_refine(isec_jpeg *c, struct vw *vw, uint64_t *nz, uin
     }
     if (c->d.eobrun) {
         if (k <= s->se)
-            correction_bits(vw, pos, (unsigned)__builtin_popcountll(*nz & band(k, s->se)));
+            correction_bits(vw, pos, popcount64(*nz & band(k, s->se)));
         c->d.eobrun--;
     }
     return OK;

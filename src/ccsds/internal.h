@@ -1,0 +1,189 @@
+/* CCSDS 122.0 internals shared by the DWT, the bit-plane encoder and decoder. */
+#ifndef ISEC_CCSDS_INTERNAL_H
+#define ISEC_CCSDS_INTERNAL_H
+
+#include <stddef.h>
+#include <stdint.h>
+
+#include "imgsec/ccsds.h"
+
+/* A block is 64 coefficients in this order (families i = 0 HL, 1 LH, 2 HH):
+ *   0        DC (LL3)
+ *   1+i      parent p_i (HL3, LH3, HH3)
+ *   4+4i..   children C_i (HL2/LH2/HH2), Table 4-1 order
+ *   16+16i+4j..  grandchildren H_ij (HL1/LH1/HH1), j = 0..3, Table 4-1 order */
+#define BLK_P(i) (1 + (i))
+#define BLK_C(i) (4 + 4 * (i))
+#define BLK_H(i, j) (16 + 16 * (i) + 4 * (j))
+
+/* Per-segment subband bit shifts (BitShift of 4.1): log2 of the integer-DWT weights, all zero for
+ * the float DWT. */
+typedef struct {
+    uint8_t dc, p[3], c[3], g[3];
+} isec__shifts;
+
+/* weight_exp order: HH1 HL1 LH1 HH2 HL2 LH2 HH3 HL3 LH3 LL3. */
+void isec__ccsds_shifts(isec__shifts *s, int dwt, const uint8_t weight_exp[10]);
+void isec__ccsds_default_weights(uint8_t w[10]);
+
+/* ---- DWT (dwt.c). Planes are row-major, w x h, both multiples of 8, w,h >= 24. */
+/* Forward integer DWT (5)-(6), 3 levels, then subband weights; in place. tmp: max(w,h)*... */
+int isec__dwt_int_forward(int32_t *img, size_t w, size_t h, const uint8_t weight_exp[10]);
+/* Inverse: undoes weights (coefficients must be multiples of them), then (10)-(11). */
+int isec__dwt_int_inverse(int32_t *img, size_t w, size_t h, const uint8_t weight_exp[10]);
+/* Forward float DWT (3)-(4), 3 levels, in single precision, coefficients rounded half away from
+ * zero into out (may alias nothing). */
+int isec__dwt_float_forward(const int32_t *img, int32_t *out, size_t w, size_t h);
+/* Inverse float DWT (8)-(9) in double precision; result rounded to nearest into img. */
+int isec__dwt_float_inverse(int32_t *img, size_t w, size_t h);
+/* Gathers block b (raster order over LL3, w/8 blocks per row) from a Mallat-layout plane. */
+void isec__blocks_gather(const int32_t *plane, size_t w, size_t h, size_t first, size_t n,
+                         int32_t *blocks);
+void isec__blocks_scatter(int32_t *plane, size_t w, size_t h, size_t first, size_t n,
+                          const int32_t *blocks);
+
+/* ---- headers (header.c) */
+/* Size in bytes of the header described by h. */
+size_t isec__hdr_size(const isec_ccsds_header *h);
+
+/* ---- bit writer: MSB first into a caller buffer; overflow is sticky. */
+typedef struct {
+    uint8_t *buf;
+    size_t cap, pos; /* bytes */
+    uint64_t acc;
+    unsigned nacc; /* bits held in acc, < 32 between calls */
+    int overflow;
+} isec__bw;
+
+static inline void isec__bw_init(isec__bw *w, uint8_t *buf, size_t cap)
+{
+    w->buf = buf;
+    w->cap = cap;
+    w->pos = 0;
+    w->acc = 0;
+    w->nacc = 0;
+    w->overflow = 0;
+}
+
+static inline void isec__bw_flush32(isec__bw *w)
+{
+    if (w->pos + 4 <= w->cap) {
+        uint32_t v = (uint32_t)(w->acc >> (w->nacc - 32));
+        w->buf[w->pos] = (uint8_t)(v >> 24);
+        w->buf[w->pos + 1] = (uint8_t)(v >> 16);
+        w->buf[w->pos + 2] = (uint8_t)(v >> 8);
+        w->buf[w->pos + 3] = (uint8_t)v;
+        w->pos += 4;
+    } else {
+        w->overflow = 1;
+    }
+    w->nacc -= 32;
+}
+
+/* Appends the n (0..32) low bits of v, most significant first. */
+static inline void isec__bw_put(isec__bw *w, uint32_t v, unsigned n)
+{
+    if (!n) return;
+    w->acc = (w->acc << n) | (n == 32 ? (uint64_t)v : (uint64_t)(v & ((1u << n) - 1u)));
+    w->nacc += n;
+    if (w->nacc >= 32) isec__bw_flush32(w);
+}
+
+static inline uint64_t isec__bw_bits(const isec__bw *w)
+{
+    return (uint64_t)w->pos * 8u + w->nacc;
+}
+
+/* Pads with zero bits to a multiple of 8*word bytes and flushes everything to buf. */
+void isec__bw_align(isec__bw *w, unsigned word_bytes);
+/* Appends all bits written to src (src is left unusable). */
+void isec__bw_append(isec__bw *dst, isec__bw *src);
+
+/* ---- bit reader over a byte buffer; reads past the end give zeros and set over. */
+typedef struct {
+    const uint8_t *buf;
+    uint64_t pos, end; /* bits */
+    int over;
+} isec__br;
+
+static inline void isec__br_init(isec__br *r, const uint8_t *buf, size_t len, uint64_t limit_bits)
+{
+    r->buf = buf;
+    r->pos = 0;
+    r->end = (uint64_t)len * 8u;
+    if (limit_bits && limit_bits < r->end) r->end = limit_bits;
+    r->over = 0;
+}
+
+/* Reads n (0..32) bits. */
+static inline uint32_t isec__br_get(isec__br *r, unsigned n)
+{
+    if (!n) return 0;
+    if (r->pos + n > r->end) {
+        uint32_t v = 0;
+        for (unsigned i = 0; i < n; i++) {
+            uint32_t bit = 0;
+            if (r->pos < r->end) bit = (r->buf[r->pos >> 3] >> (7 - (r->pos & 7))) & 1u;
+            v = (v << 1) | bit;
+            r->pos++;
+        }
+        r->over = 1;
+        return v;
+    }
+    uint64_t byte = r->pos >> 3;
+    unsigned sh = (unsigned)(r->pos & 7);
+    uint64_t acc = 0;
+    unsigned need = (sh + n + 7) >> 3; /* 1..5 bytes */
+    for (unsigned i = 0; i < need; i++) acc = (acc << 8) | r->buf[byte + i];
+    acc >>= need * 8 - sh - n;
+    r->pos += n;
+    return (uint32_t)(acc & ((n == 32) ? 0xffffffffu : ((1u << n) - 1u)));
+}
+
+static inline uint32_t isec__br_bit(isec__br *r)
+{
+    if (r->pos >= r->end) {
+        r->pos++;
+        r->over = 1;
+        return 0;
+    }
+    uint32_t b = (r->buf[r->pos >> 3] >> (7 - (r->pos & 7))) & 1u;
+    r->pos++;
+    return b;
+}
+
+/* ---- variable-length codes of 4.5.3 (bpe_tables.c) */
+enum { WK_PLAIN = 0, WK_TRAND = 1, WK_TYPECI = 2, WK_HIJ = 3 }; /* word kind for Tables 4-13/4-14 */
+/* Symbol of a word of len 2..4 bits and kind (Tables 4-12 to 4-14); word-to-symbol. */
+extern const uint8_t isec__sym_of[4][5][16];
+/* Inverse: symbol-to-word (0xff: impossible). */
+extern const uint8_t isec__word_of[4][5][16];
+/* Codeword of symbol s for word length len and option opt (Tables 4-15 to 4-17): low 8 bits
+ * value, high 8 bits length. Option numbering: 2-bit {0, uncoded}; 3-bit {0, 1, uncoded};
+ * 4-bit {0, 1, 2, uncoded}; 'uncoded' is index len-1. */
+extern const uint16_t isec__vlc[5][4][16];
+/* ID bits written for option index of words of length len (Table 4-18). */
+extern const uint8_t isec__opt_id[5][4];
+
+/* Code option parameters of 4.3.2 for N bits: ID length and largest k. */
+static inline void isec__kopt(unsigned N, unsigned *id_len, unsigned *max_k)
+{
+    if (N <= 2) {
+        *id_len = 1;
+        *max_k = 0;
+    } else if (N <= 4) {
+        *id_len = 2;
+        *max_k = 2;
+    } else if (N <= 8) {
+        *id_len = 3;
+        *max_k = 6;
+    } else {
+        *id_len = 4;
+        *max_k = 8;
+    }
+}
+
+/* Table 4-8 and equation 15. */
+unsigned isec__dc_q(unsigned bitdepth_dc, unsigned bitdepth_ac, unsigned dc_shift);
+
+#endif
