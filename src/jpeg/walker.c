@@ -328,9 +328,8 @@ static int parse_sos(isec_jpeg *c, const uint8_t *p, size_t n)
     s->ah = q[2] >> 4;
     s->al = q[2] & 15;
     if (!c->progressive) {
-        if (s->ss != 0 || s->se != 63 || s->ah || s->al)
-            return isec__jpeg_fail(c, ISEC_EFORMAT, at, "sequential scan with Ss=%u Se=%u Ah=%u Al=%u",
-                                   s->ss, s->se, s->ah, s->al);
+        /* Sequential scans always code coefficients 0..63. Some encoders write zeros (or other
+         * values) in Ss/Se/Ah/Al; decoders ignore them (libjpeg: JWRN_NOT_SEQUENTIAL), so do we. */
         s->kind = SCAN_SEQ;
     } else {
         if (s->se > 63 || s->ss > s->se || (s->ss == 0 && s->se != 0) ||

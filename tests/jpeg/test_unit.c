@@ -224,6 +224,18 @@ static void test_damage(void)
     memcpy(fill + 5 + len - 4, "\xFF\xFF\xFF\xD9", 4);
     size_t flen = len + 5;
     check_file("fill bytes", fill, flen, 0, 0, 0);
+    /* Ss/Se/Ah/Al of a sequential scan set to zero, as some encoders (a DICOM test file) do:
+     * decoders ignore them, and so does the walker */
+    uint8_t *zeroed = malloc(len);
+    memcpy(zeroed, j, len);
+    for (size_t q = 2; q + 4 < len; q++)
+        if (zeroed[q] == 0xFF && zeroed[q + 1] == 0xDA) {
+            size_t sl = (size_t)(zeroed[q + 2] << 8 | zeroed[q + 3]);
+            memset(zeroed + q + 2 + sl - 3, 0, 3);
+            break;
+        }
+    check_file("sequential Ss=Se=0", zeroed, len, 0, 0, 0);
+    free(zeroed);
     /* missing EOI is accepted when the scan is complete */
     check_file("missing EOI", j, len - 2, 0, 0, 0);
     /* truncated inside the scan */
