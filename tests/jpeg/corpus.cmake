@@ -4,6 +4,6 @@
 add_executable(test_jpeg_corpus ${CMAKE_CURRENT_LIST_DIR}/corpus_check.c)
 target_link_libraries(test_jpeg_corpus PRIVATE imgsec isec_testutil JPEG::JPEG m)
 foreach(group debian made unsupported bad)
-  add_test(NAME jpeg.corpus_${group} COMMAND test_jpeg_corpus --group ${group})
+  add_test(NAME jpeg.corpus_${group} COMMAND test_jpeg_corpus --known-leaks ${CMAKE_CURRENT_LIST_DIR}/known-leaks.txt --group ${group})
   set_tests_properties(jpeg.corpus_${group} PROPERTIES SKIP_RETURN_CODE 77 TIMEOUT 300 LABELS corpus)
 endforeach()

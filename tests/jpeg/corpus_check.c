@@ -44,6 +44,43 @@ enum expect { EX_OK, EX_UNSUPPORTED, EX_BAD };
 static isec_key *g_key, *g_wrong;
 static uint64_t g_seed = 1;
 
+/* Known leaks (tests/jpeg/known-leaks.txt, --known-leaks FILE): pictures for which the scheme
+ * itself cannot reach PSNR_MAX, each with the ceiling it must stay under and why. Listing a file
+ * never hides it: its line says KNOWN LEAK, and it still fails above its own ceiling. */
+struct leak {
+    char name[256];
+    double max;
+};
+static struct leak g_leaks[64];
+static size_t g_nleaks;
+static const char *g_current; /* base name of the file being checked */
+
+static void load_leaks(const char *path)
+{
+    FILE *f = fopen(path, "r");
+    char line[1024];
+    if (!f) {
+        fprintf(stderr, "%s: cannot open\n", path);
+        exit(1);
+    }
+    while (fgets(line, sizeof line, f) && g_nleaks < 64) {
+        struct leak *l = &g_leaks[g_nleaks];
+        if (line[0] != '#' && sscanf(line, "%255s %lf", l->name, &l->max) == 2) g_nleaks++;
+    }
+    fclose(f);
+}
+
+static double psnr_ceiling(int *known)
+{
+    *known = 0;
+    for (size_t i = 0; g_current && i < g_nleaks; i++)
+        if (!strcmp(g_leaks[i].name, g_current)) {
+            *known = 1;
+            return g_leaks[i].max;
+        }
+    return PSNR_MAX;
+}
+
 /* ---- results ---------------------------------------------------------------------------- */
 
 struct result {
@@ -306,10 +343,12 @@ static void judge(struct result *r, const char *what, const image *pl, const ima
         note(r, "%s %.1f dB (not judged)", what, p);
         return;
     }
-    if (p >= PSNR_MAX)
-        fail(r, "%s PSNR %.1f dB vs plaintext, want < %.0f", what, p, PSNR_MAX);
+    int known;
+    double ceiling = psnr_ceiling(&known);
+    if (p >= ceiling)
+        fail(r, "%s PSNR %.1f dB vs plaintext, want < %.1f", what, p, ceiling);
     else
-        note(r, "%s %.1f dB", what, p);
+        note(r, "%s %.1f dB%s", what, p, known ? " (KNOWN LEAK, see known-leaks.txt)" : "");
 }
 
 /* ---- running the cipher -------------------------------------------------------------------- */
@@ -625,6 +664,8 @@ static int check_file(const char *path, const char *shown, int expect)
         }
     }
     if (fd >= 0) close(fd);
+    const char *slash = strrchr(path, '/');
+    g_current = slash ? slash + 1 : path;
     if (!r->failed) {
         if (expect == EX_OK) check_ok(r, shown, in, len);
         else check_refused(r, shown, in, len, expect);
@@ -718,6 +759,7 @@ int main(int argc, char **argv)
         if (!strcmp(argv[i], "--seed") && i + 1 < argc) g_seed = strtoull(argv[++i], NULL, 0);
         else if (!strcmp(argv[i], "--expect") && i + 1 < argc) expect = parse_expect(argv[++i]);
         else if (!strcmp(argv[i], "--group") && i + 1 < argc) group = argv[++i];
+        else if (!strcmp(argv[i], "--known-leaks") && i + 1 < argc) load_leaks(argv[++i]);
         else paths[npaths++] = argv[i];
     }
     char *gpath = NULL;
