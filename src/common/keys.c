@@ -1,5 +1,6 @@
 /* Key files and key derivation. All crypto from OpenSSL 3. */
 #include "imgsec/keys.h"
+#include "keys_internal.h"
 
 #include <errno.h>
 #include <fcntl.h>
@@ -230,13 +231,26 @@ int isec_key_file_needs_passphrase(const char *path)
 int isec_key_load(isec_key **out, const char *path, const char *pass, size_t passlen, char *detail,
                   size_t detailcap)
 {
-    char buf[KEYFILE_MAX + 2], kind[16], val[80];
-    uint8_t k[ISEC_KEY_BYTES];
+    char buf[KEYFILE_MAX + 2];
     if (!out || !path) return ISEC_EINVAL;
     *out = NULL;
     int rc = read_keyfile(path, buf, detail, detailcap);
-    if (rc) return rc;
-    rc = ISEC_EKEY;
+    if (rc == 0) rc = isec__key_parse(out, buf, pass, passlen, detail, detailcap);
+    OPENSSL_cleanse(buf, sizeof buf);
+    return rc;
+}
+
+int isec__key_parse(isec_key **out, const char *buf, const char *pass, size_t passlen,
+                    char *detail, size_t detailcap)
+{
+    char kind[16], val[80];
+    uint8_t k[ISEC_KEY_BYTES];
+    *out = NULL;
+    if (strncmp(buf, "imgsec-key 1\n", 13) != 0) {
+        setdetail(detail, detailcap, "not an imgsec key file (no 'imgsec-key 1' header)");
+        return ISEC_EKEY;
+    }
+    int rc = ISEC_EKEY;
     if (field(buf, "kind", kind, sizeof kind)) {
         setdetail(detail, detailcap, "key file has no 'kind' line");
     } else if (!strcmp(kind, "random")) {
@@ -273,7 +287,6 @@ int isec_key_load(isec_key **out, const char *path, const char *pass, size_t pas
         setdetail(detail, detailcap, "key file: unknown kind");
     }
     OPENSSL_cleanse(k, sizeof k);
-    OPENSSL_cleanse(buf, sizeof buf);
     OPENSSL_cleanse(val, sizeof val);
     return rc;
 }
