@@ -80,6 +80,14 @@ int isec__exif_thumbnail(isec_jpeg *c, const uint8_t *p, size_t n, size_t *start
         return isec__jpeg_fail(c, ISEC_EFORMAT, at,
                                "Exif thumbnail offset %u does not point at a JPEG inside APP1",
                                toff);
+    /* The walk must never change a byte it read to find the thumbnail, or decryption would
+     * look elsewhere: the thumbnail has to lie after the TIFF header and both IFDs. */
+    uint32_t n0 = 0, n1 = 0;
+    if (rd16(&t, ifd0, &n0) || rd16(&t, ifd1, &n1))
+        return isec__jpeg_fail(c, ISEC_EFORMAT, at, "Exif IFDs run past their segment");
+    uint64_t end0 = (uint64_t)ifd0 + 6 + 12 * (uint64_t)n0, end1 = (uint64_t)ifd1 + 6 + 12 * (uint64_t)n1;
+    if (toff < end0 || toff < end1)
+        return isec__jpeg_fail(c, ISEC_EFORMAT, at, "Exif thumbnail at %u overlaps the IFDs", toff);
     *start = 6 + (size_t)toff;
     /* A length running past the segment is walked only up to the segment's end: the walk
      * itself finds where the thumbnail ends, and fails if it is cut short. */

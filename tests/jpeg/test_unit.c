@@ -185,6 +185,18 @@ static void test_embedded(void)
     isec_jpeg_free(c);
     free(out);
 
+    /* an IFD1 thumbnail offset pointing back into the IFDs is refused: enciphering it would
+     * change the bytes that located it */
+    uint8_t *evil = malloc(n);
+    memcpy(evil, withthumb, n);
+    size_t ifd1 = 2 + 10 + 26; /* SOI, APP1 header + "Exif\0\0", TIFF offset of IFD1 */
+    evil[ifd1 + 22] = 0;
+    evil[ifd1 + 23] = 0;
+    evil[ifd1 + 24] = 0;
+    evil[ifd1 + 25] = 8; /* JPEGInterchangeFormat = 8: IFD0 itself */
+    expect_error("thumbnail overlapping IFDs", evil, n, ISEC_EFORMAT);
+    free(evil);
+
     tp.width = 480;
     tp.height = 360;
     uint8_t *sec = jt_make(&tp, &slen);
