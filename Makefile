@@ -21,16 +21,17 @@ build: deps
 
 corpus: deps
 	@scripts/make-jpeg-corpus $(CORPUS_DIR)
+	@scripts/make-ccsds-corpus $(CURDIR)/$(BUILD)/ccsds-corpus
 
 test: test-plain test-asan test-fuzz
 
 test-plain: build corpus
-	cd $(BUILD) && ISEC_CORPUS=$(CORPUS_DIR) ctest --output-on-failure -j $(JOBS)
+	cd $(BUILD) && ISEC_CORPUS=$(CORPUS_DIR) ISEC_CCSDS_CORPUS=$(CURDIR)/$(BUILD)/ccsds-corpus ctest --output-on-failure -j $(JOBS)
 
 test-asan: deps corpus
 	@CC=clang cmake -S . -B $(ASAN_BUILD) -DCMAKE_BUILD_TYPE=Debug -DISEC_SANITIZE=ON -DISEC_WERROR=$(ISEC_WERROR) >/dev/null
 	@cmake --build $(ASAN_BUILD) -j $(JOBS)
-	cd $(ASAN_BUILD) && ISEC_CORPUS=$(CORPUS_DIR) ASAN_OPTIONS=detect_leaks=1 UBSAN_OPTIONS=print_stacktrace=1 ctest --output-on-failure -j $(JOBS)
+	cd $(ASAN_BUILD) && ISEC_CORPUS=$(CORPUS_DIR) ISEC_CCSDS_CORPUS=$(CURDIR)/$(BUILD)/ccsds-corpus ASAN_OPTIONS=detect_leaks=1 UBSAN_OPTIONS=print_stacktrace=1 ctest --output-on-failure -j $(JOBS)
 
 test-fuzz: deps corpus
 	@CC=clang cmake -S . -B $(FUZZ_BUILD) -DCMAKE_BUILD_TYPE=RelWithDebInfo -DISEC_FUZZ=ON -DISEC_WERROR=$(ISEC_WERROR) >/dev/null

@@ -13,6 +13,7 @@ static const struct {
 } commands[] = {
     {"keygen", cmd_keygen, "create a key file (random, or from a passphrase)"},
     {"jpeg", cmd_jpeg, "encrypt, decrypt or inspect JPEG files in the bitstream"},
+    {"ccsds", cmd_ccsds, "CCSDS 122.0 image codec: encode, decode, inspect"},
     /* further systems register here, one line each */
 };
 

@@ -77,9 +77,12 @@ void isec__bw_append(isec__bw *dst, isec__bw *src)
         i = n;
     }
     for (; i + 4 <= n; i += 4)
-        isec__bw_put(dst, (uint32_t)p[i] << 24 | (uint32_t)p[i + 1] << 16 | (uint32_t)p[i + 2] << 8 | p[i + 3],
+        isec__bw_put(dst,
+                     (uint32_t)p[i] << 24 | (uint32_t)p[i + 1] << 16 | (uint32_t)p[i + 2] << 8 |
+                         p[i + 3],
                      32);
-    for (; i < n; i++) isec__bw_put(dst, p[i], 8);
+    for (; i < n; i++)
+        isec__bw_put(dst, p[i], 8);
     if (src->nacc) isec__bw_put(dst, (uint32_t)(src->acc & ((1ull << src->nacc) - 1)), src->nacc);
     if (src->overflow) dst->overflow = 1;
 }

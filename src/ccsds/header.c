@@ -54,7 +54,8 @@ void isec__hdr_write(isec__bw *w, const isec_ccsds_header *h)
         isec__bw_put(w, h->transpose & 1u, 1);
         isec__bw_put(w, cwl_code(h->word_bytes), 3);
         isec__bw_put(w, h->custom_weights & 1u, 1);
-        for (int i = 0; i < 10; i++) isec__bw_put(w, h->custom_weights ? h->weight_exp[i] & 3u : 0u, 2);
+        for (int i = 0; i < 10; i++)
+            isec__bw_put(w, h->custom_weights ? h->weight_exp[i] & 3u : 0u, 2);
         isec__bw_put(w, 0, 11);
     }
 }
@@ -105,7 +106,8 @@ int isec__hdr_parse(isec__br *r, isec_ccsds_header *h, int first, char *why, siz
         unsigned c = isec__br_get(r, 3);
         h->word_bytes = (uint8_t)(1u + ((c >> 1) | ((c & 1u) << 2)));
         h->custom_weights = (uint8_t)isec__br_get(r, 1);
-        for (int i = 0; i < 10; i++) h->weight_exp[i] = (uint8_t)isec__br_get(r, 2);
+        for (int i = 0; i < 10; i++)
+            h->weight_exp[i] = (uint8_t)isec__br_get(r, 2);
         if (!h->custom_weights) isec__ccsds_default_weights(h->weight_exp);
         (void)isec__br_get(r, 11);
     }

@@ -4,6 +4,7 @@
 
 #include <stddef.h>
 #include <stdint.h>
+#include <string.h>
 
 #include "imgsec/ccsds.h"
 
@@ -21,6 +22,18 @@
 typedef struct {
     uint8_t dc, p[3], c[3], g[3];
 } isec__shifts;
+
+/* Bit k set when block position k's subband has BitShift <= b (its bit b is coded). */
+static inline uint64_t isec__valid_mask(const isec__shifts *s, unsigned b)
+{
+    uint64_t m = b >= s->dc ? 1u : 0u;
+    for (int i = 0; i < 3; i++) {
+        if (b >= s->p[i]) m |= 1ull << BLK_P(i);
+        if (b >= s->c[i]) m |= 0xfull << BLK_C(i);
+        if (b >= s->g[i]) m |= 0xffffull << BLK_H(i, 0);
+    }
+    return m;
+}
 
 /* weight_exp order: HH1 HL1 LH1 HH2 HL2 LH2 HH3 HL3 LH3 LL3. */
 void isec__ccsds_shifts(isec__shifts *s, int dwt, const uint8_t weight_exp[10]);
@@ -103,41 +116,64 @@ void isec__bw_append(isec__bw *dst, isec__bw *src);
 typedef struct {
     const uint8_t *buf;
     uint64_t pos, end; /* bits */
+    size_t len;        /* bytes in buf */
     int over;
 } isec__br;
 
 static inline void isec__br_init(isec__br *r, const uint8_t *buf, size_t len, uint64_t limit_bits)
 {
     r->buf = buf;
+    r->len = len;
     r->pos = 0;
     r->end = (uint64_t)len * 8u;
     if (limit_bits && limit_bits < r->end) r->end = limit_bits;
     r->over = 0;
 }
 
+/* 64 bits starting at byte i, big-endian (the caller checks i + 8 <= len). */
+static inline uint64_t isec__load_be64(const uint8_t *p)
+{
+    uint64_t v;
+    memcpy(&v, p, 8);
+#if defined(__BYTE_ORDER__) && __BYTE_ORDER__ == __ORDER_LITTLE_ENDIAN__
+    v = __builtin_bswap64(v);
+#endif
+    return v;
+}
+
+/* Slow path: bit by bit, zeros past the end. */
+static inline uint32_t isec__br_slow(isec__br *r, unsigned n)
+{
+    uint32_t v = 0;
+    for (unsigned i = 0; i < n; i++) {
+        uint32_t bit = 0;
+        if (r->pos < r->end) bit = (r->buf[r->pos >> 3] >> (7 - (r->pos & 7))) & 1u;
+        v = (v << 1) | bit;
+        r->pos++;
+    }
+    if (r->pos > r->end) r->over = 1;
+    return v;
+}
+
 /* Reads n (0..32) bits. */
 static inline uint32_t isec__br_get(isec__br *r, unsigned n)
 {
     if (!n) return 0;
-    if (r->pos + n > r->end) {
-        uint32_t v = 0;
-        for (unsigned i = 0; i < n; i++) {
-            uint32_t bit = 0;
-            if (r->pos < r->end) bit = (r->buf[r->pos >> 3] >> (7 - (r->pos & 7))) & 1u;
-            v = (v << 1) | bit;
-            r->pos++;
-        }
-        r->over = 1;
-        return v;
+    if (r->pos + n <= r->end && (r->pos >> 3) + 8 <= r->len) {
+        uint64_t v = isec__load_be64(r->buf + (r->pos >> 3)) << (r->pos & 7);
+        r->pos += n;
+        return (uint32_t)(v >> (64 - n));
     }
-    uint64_t byte = r->pos >> 3;
-    unsigned sh = (unsigned)(r->pos & 7);
-    uint64_t acc = 0;
-    unsigned need = (sh + n + 7) >> 3; /* 1..5 bytes */
-    for (unsigned i = 0; i < need; i++) acc = (acc << 8) | r->buf[byte + i];
-    acc >>= need * 8 - sh - n;
-    r->pos += n;
-    return (uint32_t)(acc & ((n == 32) ? 0xffffffffu : ((1u << n) - 1u)));
+    return isec__br_slow(r, n);
+}
+
+/* The next 8 bits without consuming them (zeros past the end). */
+static inline uint32_t isec__br_peek8(const isec__br *r)
+{
+    if (r->pos + 8 <= r->end && (r->pos >> 3) + 8 <= r->len)
+        return (uint32_t)((isec__load_be64(r->buf + (r->pos >> 3)) << (r->pos & 7)) >> 56);
+    isec__br t = *r;
+    return isec__br_slow(&t, 8);
 }
 
 static inline uint32_t isec__br_bit(isec__br *r)

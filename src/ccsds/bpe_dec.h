@@ -1,0 +1,31 @@
+/* Segment decoder (bpe_dec.c). */
+#ifndef ISEC_CCSDS_BPE_DEC_H
+#define ISEC_CCSDS_BPE_DEC_H
+
+#include "bpe.h"
+
+typedef struct {
+    uint32_t cap;
+    uint32_t *mag; /* 64 per block */
+    uint64_t *sgn; /* sign bits per block */
+    int32_t *dc;
+    uint8_t *bd;
+    uint32_t *fl; /* transition flags per block */
+    uint32_t *tmp;
+    uint8_t *opt;   /* 3 code options per gaggle */
+    uint64_t *sel;  /* per block: coefficients selected above the current plane */
+    uint64_t *nsel; /* per block: selected at the current plane */
+} isec__dec_scratch;
+
+int isec__dec_scratch_reserve(isec__dec_scratch *s, uint32_t S);
+void isec__dec_scratch_free(isec__dec_scratch *s);
+/* Decoding table: t[len][opt][next 8 bits] = code length << 8 | symbol (0: none). */
+void isec__vlc_dec_init(uint16_t t[5][4][256]);
+/* Decodes the segment body (r just past the header, its end at the data or SegByteLimit) into
+ * out (64 values per block, h->s blocks). Fills info->q, dc_end, planes, plane_end, stopped_by
+ * (0 complete, 2 quality limit, 3 data ended). Returns 0 or ISEC_EFORMAT (invalid code: what came
+ * before is still in out). */
+int isec__bpe_decode(isec__br *r, const isec_ccsds_header *h, const isec__shifts *sh,
+                     isec__dec_scratch *s, const uint16_t vt[5][4][256], int32_t *out,
+                     isec_ccsds_segment *info);
+#endif
