@@ -39,8 +39,18 @@ test-fuzz: deps corpus
 	scripts/run-fuzzers $(FUZZ_BUILD) $(FUZZ_SECONDS) $(CORPUS_DIR)
 
 run: build
-	@echo "imgsec: the proxy (the main job) is not built yet; see issue 'The photo privacy proxy'."
-	@echo "Available now: $(BUILD)/imgsec keygen | jpeg encrypt | jpeg decrypt | jpeg inspect (see 'man docs/imgsec.1')."
+	@state="$${XDG_DATA_HOME:-$$HOME/.local/share}/imgsec"; \
+	$(BUILD)/imgsec ca export --state-dir "$$state" -o "$$state/ca-export.pem" && \
+	$(BUILD)/imgsec ca export --state-dir "$$state" --der -o "$$state/ca-export.cer" && \
+	echo "imgsec proxy: listening on 127.0.0.1:8080, state in $$state" && \
+	echo "  Point a device at it: Wi-Fi settings > HTTP proxy > manual, server = this machine, port 8080" && \
+	echo "  (for another device, run '$(BUILD)/imgsec proxy --listen 0.0.0.0:8080' on a trusted LAN)." && \
+	echo "  Install and trust the CA on the device: $$state/ca-export.cer (iOS: Settings > General >" && \
+	echo "  VPN & Device Management, then About > Certificate Trust Settings; Android: Settings >" && \
+	echo "  Security > Encryption & credentials > Install a certificate > CA certificate)." && \
+	echo "  Decrypt files by hand: $(BUILD)/imgsec jpeg decrypt -k $$state/key -o out.jpg in.jpg" && \
+	echo "  Guide: docs/proxy.md. Ctrl-C stops it (in-flight requests finish first)." && \
+	exec $(BUILD)/imgsec proxy --listen 127.0.0.1:8080 --state-dir "$$state"
 
 bench: build corpus
 	bench/bench-jpeg $(BUILD) $(CORPUS_DIR)

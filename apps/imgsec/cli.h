@@ -20,6 +20,8 @@ extern const char *cli_prog; /* "imgsec" */
 int cmd_keygen(int argc, char **argv);
 int cmd_jpeg(int argc, char **argv);
 int cmd_ccsds(int argc, char **argv);
+int cmd_proxy(int argc, char **argv);
+int cmd_ca(int argc, char **argv);
 
 /* Print "imgsec: <fmt>\n" to stderr. */
 void cli_err(const char *fmt, ...) __attribute__((format(printf, 1, 2)));

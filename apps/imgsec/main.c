@@ -14,6 +14,8 @@ static const struct {
     {"keygen", cmd_keygen, "create a key file (random, or from a passphrase)"},
     {"jpeg", cmd_jpeg, "encrypt, decrypt or inspect JPEG files in the bitstream"},
     {"ccsds", cmd_ccsds, "CCSDS 122.0 image codec: encode, decode, inspect"},
+    {"proxy", cmd_proxy, "photo privacy proxy: encrypts JPEG uploads to cloud photo services"},
+    {"ca", cmd_ca, "the proxy's certificate authority: export it for devices"},
     /* further systems register here, one line each */
 };
 

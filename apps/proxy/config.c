@@ -1,0 +1,233 @@
+/* Proxy configuration: defaults, the config file (docs/imgsec-proxy.conf.5) and flags share one
+ * set of names; target host patterns; the test-only connect-to map.
+ */
+#include <ctype.h>
+#include <errno.h>
+#include <fnmatch.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <strings.h>
+
+#include "proxy.h"
+
+/* Google Photos: uploads go to photos.googleapis.com (and the Library API's
+ * photoslibrary.googleapis.com), pictures come back from *.googleusercontent.com (lh3, lh4, ...).
+ * iCloud Photos: uploads and downloads of photo assets go to *.icloud-content.com. */
+const char *const px_default_targets[] = {
+    "photos.googleapis.com",
+    "photoslibrary.googleapis.com",
+    "*.googleusercontent.com",
+    "*.icloud-content.com",
+    NULL,
+};
+
+void px_config_defaults(px_config *c)
+{
+    memset(c, 0, sizeof *c);
+    c->client_timeout_s = 60;
+    c->header_timeout_s = 15;
+    c->upstream_timeout_s = 60;
+    c->drain_timeout_s = 30;
+    c->max_connections = 512;
+    c->max_header_bytes = 64 * 1024;
+    c->upload_sessions = 64;
+    c->upload_session_ttl_s = 3600;
+}
+
+static void clear_targets(px_config *c)
+{
+    for (size_t i = 0; i < c->ntargets; i++) free(c->targets[i]);
+    c->ntargets = 0;
+}
+
+void px_config_free(px_config *c)
+{
+    free(c->listen);
+    free(c->state_dir);
+    free(c->upstream_ca);
+    free(c->log_file);
+    clear_targets(c);
+    for (size_t i = 0; i < c->nconnect_to; i++) {
+        free(c->connect_to[i].from_host);
+        free(c->connect_to[i].to_host);
+    }
+    memset(c, 0, sizeof *c);
+}
+
+static int set_str(char **dst, const char *v)
+{
+    char *s = strdup(v);
+    if (!s) return -1;
+    free(*dst);
+    *dst = s;
+    return 0;
+}
+
+static int set_uint(unsigned *dst, const char *v, unsigned lo, unsigned hi)
+{
+    char *end;
+    errno = 0;
+    unsigned long x = strtoul(v, &end, 10);
+    if (errno || end == v || *end || x < lo || x > hi) return -1;
+    *dst = (unsigned)x;
+    return 0;
+}
+
+/* "HOST:PORT:CONNECT-TO-HOST:CONNECT-TO-PORT", as curl's --connect-to (empty HOST or PORT: any). */
+static int parse_connect_to(px_connect_to *ct, const char *v)
+{
+    char buf[512];
+    if (strlen(v) >= sizeof buf) return -1;
+    strcpy(buf, v);
+    char *f[4];
+    char *p = buf;
+    for (int i = 0; i < 4; i++) {
+        f[i] = p;
+        if (*p == '[') { /* IPv6 literal */
+            char *e = strchr(p, ']');
+            if (!e) return -1;
+            p = e + 1;
+        }
+        char *c = i < 3 ? strchr(p, ':') : NULL;
+        if (i < 3 && !c) return -1;
+        if (c) {
+            *c = 0;
+            p = c + 1;
+        }
+    }
+    for (char *q = f[0]; *q; q++) *q = (char)tolower((unsigned char)*q);
+    unsigned fp = 0, tp = 0;
+    if (*f[1] && set_uint(&fp, f[1], 1, 65535) < 0) return -1;
+    if (set_uint(&tp, f[3], 1, 65535) < 0 || !*f[2]) return -1;
+    char *th = f[2];
+    size_t tl = strlen(th);
+    if (th[0] == '[' && tl > 2) {
+        th[tl - 1] = 0;
+        th++;
+    }
+    ct->from_host = strdup(f[0]);
+    ct->to_host = strdup(th);
+    ct->from_port = fp;
+    ct->to_port = tp;
+    return ct->from_host && ct->to_host ? 0 : -1;
+}
+
+int px_config_set(px_config *c, const char *name, const char *v, char *err, size_t errcap)
+{
+    int rc = 0;
+    if (!strcmp(name, "listen")) rc = set_str(&c->listen, v);
+    else if (!strcmp(name, "state-dir")) rc = set_str(&c->state_dir, v);
+    else if (!strcmp(name, "upstream-ca")) rc = set_str(&c->upstream_ca, v);
+    else if (!strcmp(name, "log-file")) rc = set_str(&c->log_file, v);
+    else if (!strcmp(name, "target-host")) {
+        if (c->ntargets == PX_MAX_TARGETS || !*v) {
+            rc = -1;
+        } else {
+            char *s = strdup(v);
+            if (!s) return -1;
+            for (char *q = s; *q; q++) *q = (char)tolower((unsigned char)*q);
+            c->targets[c->ntargets++] = s;
+            c->targets_given = 1;
+        }
+    } else if (!strcmp(name, "no-target-hosts")) {
+        clear_targets(c);
+        c->targets_given = 1;
+    } else if (!strcmp(name, "upstream-connect-to")) {
+        if (c->nconnect_to == PX_MAX_CONNECT_TO) rc = -1;
+        else if (parse_connect_to(&c->connect_to[c->nconnect_to], v) < 0) rc = -1;
+        else c->nconnect_to++;
+    } else if (!strcmp(name, "client-timeout")) rc = set_uint(&c->client_timeout_s, v, 1, 86400);
+    else if (!strcmp(name, "header-timeout")) rc = set_uint(&c->header_timeout_s, v, 1, 3600);
+    else if (!strcmp(name, "upstream-timeout")) rc = set_uint(&c->upstream_timeout_s, v, 1, 86400);
+    else if (!strcmp(name, "drain-timeout")) rc = set_uint(&c->drain_timeout_s, v, 0, 3600);
+    else if (!strcmp(name, "max-connections")) rc = set_uint(&c->max_connections, v, 1, 100000);
+    else if (!strcmp(name, "upload-sessions")) rc = set_uint(&c->upload_sessions, v, 1, 100000);
+    else if (!strcmp(name, "upload-session-ttl")) rc = set_uint(&c->upload_session_ttl_s, v, 1, 86400 * 7);
+    else if (!strcmp(name, "max-header-bytes")) {
+        unsigned x;
+        rc = set_uint(&x, v, 1024, 1024 * 1024);
+        if (!rc) c->max_header_bytes = x;
+    } else if (!strcmp(name, "on-unencryptable")) {
+        if (!strcmp(v, "pass")) c->refuse_unencryptable = 0;
+        else if (!strcmp(v, "refuse")) c->refuse_unencryptable = 1;
+        else rc = -1;
+    } else {
+        snprintf(err, errcap, "unknown setting '%s'", name);
+        return -1;
+    }
+    if (rc < 0) snprintf(err, errcap, "bad value for %s: '%s'", name, v);
+    return rc;
+}
+
+int px_config_load(px_config *c, const char *path, char *err, size_t errcap)
+{
+    FILE *f = fopen(path, "r");
+    if (!f) {
+        snprintf(err, errcap, "%s: %s", path, strerror(errno));
+        return -1;
+    }
+    char line[1024];
+    unsigned lineno = 0;
+    int rc = 0;
+    while (fgets(line, sizeof line, f)) {
+        lineno++;
+        size_t l = strlen(line);
+        if (l == sizeof line - 1 && line[l - 1] != '\n') {
+            snprintf(err, errcap, "%s:%u: line too long", path, lineno);
+            rc = -1;
+            break;
+        }
+        char *h = strchr(line, '#');
+        if (h) *h = 0;
+        char *p = line;
+        while (isspace((unsigned char)*p)) p++;
+        char *e = p + strlen(p);
+        while (e > p && isspace((unsigned char)e[-1])) *--e = 0;
+        if (!*p) continue;
+        char *name = p;
+        while (*p && !isspace((unsigned char)*p) && *p != '=') p++;
+        char *name_end = p;
+        while (isspace((unsigned char)*p)) p++;
+        if (*p == '=') p++;
+        while (isspace((unsigned char)*p)) p++;
+        *name_end = 0;
+        char e2[200];
+        if (px_config_set(c, name, p, e2, sizeof e2) < 0) {
+            snprintf(err, errcap, "%s:%u: %s", path, lineno, e2);
+            rc = -1;
+            break;
+        }
+    }
+    fclose(f);
+    return rc;
+}
+
+int px_config_is_target(const px_config *c, const char *host)
+{
+    char h[256];
+    size_t n = strlen(host);
+    if (n >= sizeof h) return 0;
+    for (size_t i = 0; i <= n; i++) h[i] = (char)tolower((unsigned char)host[i]);
+    if (n && h[n - 1] == '.') h[n - 1] = 0; /* absolute form */
+    if (!c->targets_given) {
+        for (size_t i = 0; px_default_targets[i]; i++)
+            if (fnmatch(px_default_targets[i], h, 0) == 0) return 1;
+        return 0;
+    }
+    for (size_t i = 0; i < c->ntargets; i++)
+        if (fnmatch(c->targets[i], h, 0) == 0) return 1;
+    return 0;
+}
+
+void px_config_route(const px_config *c, const char **host, unsigned *port)
+{
+    for (size_t i = 0; i < c->nconnect_to; i++) {
+        const px_connect_to *ct = &c->connect_to[i];
+        if (ct->from_host[0] && strcasecmp(ct->from_host, *host) != 0) continue;
+        if (ct->from_port && ct->from_port != *port) continue;
+        *host = ct->to_host;
+        *port = ct->to_port;
+        return;
+    }
+}

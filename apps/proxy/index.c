@@ -1,0 +1,97 @@
+/* The index of ciphertexts this proxy produced (STATE/index.sqlite), keyed by the index key of
+ * proxy.h (SHA-256 of the first P bytes). The proxy decrypts a response only when its key is
+ * here, and never encrypts a request body whose key is here. One row per ciphertext:
+ *   key BLOB PRIMARY KEY, prefix_len, total_len, full (SHA-256 of the whole ciphertext),
+ *   host, created (Unix time).
+ * WAL mode, synchronous=NORMAL: a crash can lose the last rows, never corrupt the file; a lost
+ * row means that image downloads as ciphertext (it stays decryptable with `imgsec jpeg decrypt`).
+ */
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <time.h>
+
+#include <sqlite3.h>
+
+#include "proxy.h"
+
+struct px_index {
+    sqlite3 *db;
+    sqlite3_stmt *put, *get;
+};
+
+int px_index_open(px_index **out, const char *path, char *err, size_t errcap)
+{
+    px_index *ix = calloc(1, sizeof *ix);
+    if (!ix) return -1;
+    if (sqlite3_open_v2(path, &ix->db, SQLITE_OPEN_READWRITE | SQLITE_OPEN_CREATE, NULL) != SQLITE_OK)
+        goto bad;
+    sqlite3_busy_timeout(ix->db, 2000);
+    if (sqlite3_exec(ix->db,
+                     "PRAGMA journal_mode=WAL; PRAGMA synchronous=NORMAL;"
+                     "CREATE TABLE IF NOT EXISTS ciphertexts ("
+                     " key BLOB PRIMARY KEY, prefix_len INTEGER NOT NULL,"
+                     " total_len INTEGER NOT NULL, full BLOB NOT NULL, host TEXT,"
+                     " created INTEGER NOT NULL)",
+                     NULL, NULL, NULL) != SQLITE_OK)
+        goto bad;
+    if (sqlite3_prepare_v2(ix->db,
+                           "INSERT OR REPLACE INTO ciphertexts VALUES (?1, ?2, ?3, ?4, ?5, ?6)",
+                           -1, &ix->put, NULL) != SQLITE_OK ||
+        sqlite3_prepare_v2(ix->db, "SELECT total_len, full FROM ciphertexts WHERE key = ?1", -1,
+                           &ix->get, NULL) != SQLITE_OK)
+        goto bad;
+    *out = ix;
+    return 0;
+bad:
+    snprintf(err, errcap, "%s: %s", path, ix->db ? sqlite3_errmsg(ix->db) : "cannot open");
+    px_index_close(ix);
+    return -1;
+}
+
+void px_index_close(px_index *ix)
+{
+    if (!ix) return;
+    sqlite3_finalize(ix->put);
+    sqlite3_finalize(ix->get);
+    sqlite3_close(ix->db);
+    free(ix);
+}
+
+int px_index_put(px_index *ix, const uint8_t key[PX_DIGEST], uint64_t prefix_len,
+                 uint64_t total_len, const uint8_t full[PX_DIGEST], const char *host)
+{
+    sqlite3_stmt *s = ix->put;
+    sqlite3_reset(s);
+    sqlite3_bind_blob(s, 1, key, PX_DIGEST, SQLITE_STATIC);
+    sqlite3_bind_int64(s, 2, (sqlite3_int64)prefix_len);
+    sqlite3_bind_int64(s, 3, (sqlite3_int64)total_len);
+    sqlite3_bind_blob(s, 4, full, PX_DIGEST, SQLITE_STATIC);
+    sqlite3_bind_text(s, 5, host ? host : "", -1, SQLITE_STATIC);
+    sqlite3_bind_int64(s, 6, (sqlite3_int64)time(NULL));
+    int rc = sqlite3_step(s);
+    sqlite3_reset(s);
+    return rc == SQLITE_DONE ? 0 : -1;
+}
+
+int px_index_get(px_index *ix, const uint8_t key[PX_DIGEST], uint64_t *total_len,
+                 uint8_t full[PX_DIGEST])
+{
+    sqlite3_stmt *s = ix->get;
+    sqlite3_reset(s);
+    sqlite3_bind_blob(s, 1, key, PX_DIGEST, SQLITE_STATIC);
+    int rc = sqlite3_step(s);
+    int ret = -1;
+    if (rc == SQLITE_ROW) {
+        *total_len = (uint64_t)sqlite3_column_int64(s, 0);
+        const void *b = sqlite3_column_blob(s, 1);
+        if (b && sqlite3_column_bytes(s, 1) == PX_DIGEST) {
+            memcpy(full, b, PX_DIGEST);
+            ret = 1;
+        }
+    } else if (rc == SQLITE_DONE) {
+        ret = 0;
+    }
+    sqlite3_reset(s);
+    return ret;
+}

@@ -1,0 +1,287 @@
+/* imgsec proxy internals: the photo privacy proxy (docs/proxy.md).
+ *
+ * Pieces, one file each:
+ *   config.c     configuration (file + flags), host patterns, test-only connect-to map
+ *   ca.c         the proxy's CA (STATE/ca.pem, ca.key) and per-host leaf certificates
+ *   index.c      SQLite index of the ciphertexts this proxy produced
+ *   jstream.c    one JPEG stream through the cipher: sniff, index key, encrypt/decrypt, fallback
+ *   multipart.c  streaming multipart body splitter
+ *   body.c       one HTTP body: raw or multipart, JPEGs in it through jstream
+ *   httpmsg.c    HTTP/1.1 heads on top of http-parser: header lists with limits, rebuilding heads
+ *   conn.c       one client connection on libevent: CONNECT, tunnel, TLS interception, relay
+ *   server.c     listener, limits, signals, logging
+ * Everything but conn.c and server.c is free of libevent, so the parsers can be fuzzed alone.
+ */
+#ifndef IMGSEC_PROXY_H
+#define IMGSEC_PROXY_H
+
+#include <stddef.h>
+#include <stdint.h>
+
+#include <openssl/evp.h>
+#include <openssl/ssl.h>
+
+#include "imgsec/jpeg.h"
+#include "imgsec/keys.h"
+
+/* ---------------------------------------------------------------- config.c */
+
+#define PX_MAX_TARGETS 64
+#define PX_MAX_CONNECT_TO 16
+
+typedef struct {
+    char *from_host; /* lower case; "" matches any host */
+    unsigned from_port; /* 0 matches any port */
+    char *to_host;
+    unsigned to_port;
+} px_connect_to;
+
+typedef struct {
+    char *listen;      /* ADDR:PORT */
+    char *state_dir;
+    char *targets[PX_MAX_TARGETS];
+    size_t ntargets;
+    int targets_given; /* flags or file named targets: the default list is not used */
+    char *upstream_ca; /* extra trust anchors (PEM file), or NULL */
+    px_connect_to connect_to[PX_MAX_CONNECT_TO]; /* test aid: where to connect for host:port */
+    size_t nconnect_to;
+    char *log_file;    /* NULL: stderr */
+    unsigned client_timeout_s;   /* idle client (reading) */
+    unsigned header_timeout_s;   /* whole request head must arrive within this */
+    unsigned upstream_timeout_s; /* upstream connect / idle */
+    unsigned drain_timeout_s;    /* SIGTERM: in-flight requests get this long */
+    unsigned max_connections;
+    size_t max_header_bytes;
+    unsigned upload_sessions;     /* reserved for resumable uploads (not implemented yet) */
+    unsigned upload_session_ttl_s;
+    int refuse_unencryptable; /* 1: a JPEG the cipher refuses aborts the upload (never sent plain) */
+    int quiet;
+} px_config;
+
+void px_config_defaults(px_config *c);
+void px_config_free(px_config *c);
+/* Reads a config file (docs/imgsec-proxy.conf.5) into c; values already set by flags win when
+ * flags_set is not NULL (names of flags given). Returns 0 or -1 with err filled. */
+int px_config_load(px_config *c, const char *path, char *err, size_t errcap);
+/* One "name value" setting (file and flags share names). Returns 0 or -1 with err filled. */
+int px_config_set(px_config *c, const char *name, const char *value, char *err, size_t errcap);
+/* 1 if host (any case) matches one of the target patterns (fnmatch globs, lower case). */
+int px_config_is_target(const px_config *c, const char *host);
+/* Applies the connect-to map: host and port are replaced by where to really connect. */
+void px_config_route(const px_config *c, const char **host, unsigned *port);
+extern const char *const px_default_targets[];
+
+/* ---------------------------------------------------------------- ca.c */
+
+typedef struct px_ca px_ca;
+/* Loads STATE/ca.pem + ca.key, creating them (ca.key 0600) if neither exists. */
+int px_ca_open(px_ca **out, const char *state_dir, char *err, size_t errcap);
+void px_ca_free(px_ca *ca);
+/* A leaf for host (DNS name or IP literal), minted or from the cache; owned by the CA
+ * (valid until px_ca_free). Returns 0 or -1. */
+int px_ca_leaf(px_ca *ca, const char *host, X509 **cert, EVP_PKEY **key);
+X509 *px_ca_cert(px_ca *ca);
+
+/* ---------------------------------------------------------------- index.c */
+
+#define PX_DIGEST 32
+typedef struct px_index px_index;
+int px_index_open(px_index **out, const char *path, char *err, size_t errcap);
+void px_index_close(px_index *ix);
+/* Records a ciphertext this proxy produced. */
+int px_index_put(px_index *ix, const uint8_t key[PX_DIGEST], uint64_t prefix_len,
+                 uint64_t total_len, const uint8_t full[PX_DIGEST], const char *host);
+/* 1 found (fills total_len, full), 0 not found, <0 error. */
+int px_index_get(px_index *ix, const uint8_t key[PX_DIGEST], uint64_t *total_len,
+                 uint8_t full[PX_DIGEST]);
+
+/* ---------------------------------------------------------------- jstream.c */
+
+typedef void (*px_emit_fn)(void *arg, const uint8_t *p, size_t n);
+
+/* What the JPEG streams ask of the index (NULL functions: nothing is indexed). */
+typedef struct {
+    int (*get)(void *arg, const uint8_t key[PX_DIGEST], uint64_t *total_len,
+               uint8_t full[PX_DIGEST]);
+    int (*put)(void *arg, const uint8_t key[PX_DIGEST], uint64_t prefix_len, uint64_t total_len,
+               const uint8_t full[PX_DIGEST]);
+    void *arg;
+} px_index_ops;
+
+/* The index key of a JPEG: SHA-256 over its first P bytes, where P = min(length, offset of the
+ * first SOS marker + 64 KiB), or min(length, 1 MiB) when no SOS is found in the first 1 MiB.
+ * Encryption never changes bytes before the first SOS, so P is the same for a plaintext and its
+ * ciphertext, and the key can be computed after at most ~1 MiB of a stream. */
+#define PX_PREFIX_AFTER_SOS (64u * 1024u)
+#define PX_PREFIX_MAX (1024u * 1024u)
+
+typedef struct {
+    EVP_MD_CTX *md;
+    uint64_t seen, limit; /* limit 0 until known */
+    int state;
+    uint32_t skip;
+    uint8_t lenhi;
+    int done;
+    uint8_t key[PX_DIGEST];
+} px_prefix;
+int px_prefix_init(px_prefix *p);
+void px_prefix_free(px_prefix *p);
+/* Feeds bytes; returns how many were taken (fewer than n once the key is complete). */
+size_t px_prefix_feed(px_prefix *p, const uint8_t *b, size_t n);
+/* The stream ended: completes the key over what was seen. */
+void px_prefix_end(px_prefix *p);
+
+enum { PX_DIR_REQUEST = 1, PX_DIR_RESPONSE = 2 };
+enum { PX_J_SNIFF, PX_J_PREFIX, PX_J_CRYPT, PX_J_PASS };
+
+typedef struct {
+    int dir;
+    const isec_key *key;
+    px_index_ops ix;
+    px_emit_fn emit;
+    void *emit_arg;
+    int refuse; /* request: on a refused JPEG, fail instead of passing the rest plain */
+    int64_t expect_len; /* response: Content-Length of this body if known, else -1 */
+} px_jstream_cfg;
+
+typedef struct {
+    px_jstream_cfg cfg;
+    int phase;
+    isec_jpeg *c;
+    uint8_t sniff[3];
+    size_t nsniff;
+    uint8_t *head; /* bytes held while the index key is computed */
+    size_t head_len, head_cap;
+    px_prefix in_key, out_key;
+    int have_out_key;
+    EVP_MD_CTX *full;   /* whole ciphertext digest */
+    uint8_t full_want[PX_DIGEST];
+    uint64_t want_len;
+    uint8_t *pend; /* raw input not yet output by the cipher (kept to fall back on) */
+    size_t pend_off, pend_len, pend_cap;
+    uint8_t *obuf;
+    size_t obuf_cap;
+    uint64_t in_total;
+    int failed;   /* fatal: the caller must abort the message */
+    int is_jpeg, crypted, known, mismatch, refused;
+    char detail[160];
+} px_jstream;
+
+int px_jstream_init(px_jstream *j, const px_jstream_cfg *cfg);
+/* Takes all n bytes, emitting what is ready. Returns 0, or -1 if the message must be aborted. */
+int px_jstream_push(px_jstream *j, const uint8_t *b, size_t n);
+int px_jstream_end(px_jstream *j);
+void px_jstream_free(px_jstream *j);
+
+/* ---------------------------------------------------------------- multipart.c */
+
+enum { PX_MP_RAW = 1, PX_MP_PART_BEGIN, PX_MP_DATA, PX_MP_PART_END };
+typedef int (*px_mp_fn)(void *arg, int kind, const uint8_t *p, size_t n);
+#define PX_MP_MAX_BOUNDARY 70
+#define PX_MP_MAX_PART_HEAD (16u * 1024u)
+
+typedef struct {
+    uint8_t delim[PX_MP_MAX_BOUNDARY + 4]; /* "\r\n--" boundary */
+    size_t dlen;
+    size_t *fail; /* KMP failure table */
+    size_t match, virt; /* virt: leading bytes of the match that were never input */
+    int state;
+    size_t headbytes, crlf;
+    px_mp_fn cb;
+    void *arg;
+} px_multipart;
+
+/* boundary from Content-Type; returns -1 if it is not a usable one. */
+int px_multipart_init(px_multipart *m, const char *boundary, size_t blen, px_mp_fn cb, void *arg);
+/* Every input byte is handed back once, in order, as RAW or DATA (between PART_BEGIN/END).
+ * Returns 0, or the callback's negative return. */
+int px_multipart_push(px_multipart *m, const uint8_t *b, size_t n);
+int px_multipart_end(px_multipart *m);
+void px_multipart_free(px_multipart *m);
+/* Finds boundary=... in a Content-Type value of a multipart type. */
+int px_multipart_boundary(const char *ctype, char *out, size_t outcap);
+
+/* ---------------------------------------------------------------- body.c */
+
+typedef struct {
+    int dir;
+    const isec_key *key;
+    px_index_ops ix;
+    px_emit_fn emit;
+    void *emit_arg;
+    const char *content_type; /* may be NULL */
+    int64_t content_length;   /* -1 if unknown */
+    int refuse;
+} px_body_cfg;
+
+typedef struct {
+    px_body_cfg cfg;
+    int multipart;
+    px_multipart mp;
+    px_jstream js;
+    int js_open;
+    unsigned jpegs, crypted, refused, mismatched;
+    int failed;
+    char detail[160];
+} px_body;
+
+int px_body_init(px_body *b, const px_body_cfg *cfg);
+int px_body_push(px_body *b, const uint8_t *p, size_t n);
+int px_body_end(px_body *b);
+void px_body_free(px_body *b);
+
+/* ---------------------------------------------------------------- httpmsg.c */
+
+#define PX_MAX_HEADERS 128
+
+typedef struct {
+    char *buf; /* names and values, NUL-separated */
+    size_t len, buf_cap, limit;
+    size_t name[PX_MAX_HEADERS], value[PX_MAX_HEADERS];
+    size_t n;
+    int in_value;
+    int overflow; /* too many or too large: the message is refused (431) */
+    char *url;
+    size_t url_len, url_cap;
+    char *reason;
+    size_t reason_len, reason_cap;
+} px_head;
+
+void px_head_init(px_head *h, size_t limit);
+void px_head_reset(px_head *h);
+void px_head_free(px_head *h);
+int px_head_url(px_head *h, const char *p, size_t n);
+int px_head_reason(px_head *h, const char *p, size_t n);
+int px_head_field(px_head *h, const char *p, size_t n);
+int px_head_value(px_head *h, const char *p, size_t n);
+const char *px_head_name_at(const px_head *h, size_t i);
+const char *px_head_value_at(const px_head *h, size_t i);
+/* First value of a header (any case), or NULL. */
+const char *px_head_get(const px_head *h, const char *name);
+/* 1 if a comma-separated header contains token (any case). */
+int px_head_has_token(const px_head *h, const char *name, const char *token);
+
+/* Writes the head out through emit. skip: NULL-terminated header names left out (any case). */
+typedef void (*px_out_fn)(void *arg, const char *p, size_t n);
+void px_head_write_request(const px_head *h, const char *method, const char *url,
+                           unsigned major, unsigned minor, const char *const *skip,
+                           px_out_fn out, void *arg);
+void px_head_write_response(const px_head *h, unsigned status, unsigned major, unsigned minor,
+                            const char *const *skip, px_out_fn out, void *arg);
+/* Splits "host[:port]" (IPv6 in brackets); returns -1 if malformed. */
+int px_split_hostport(const char *s, size_t n, char *host, size_t hostcap, unsigned *port,
+                      unsigned defport);
+
+/* ---------------------------------------------------------------- server.c / conn.c */
+
+typedef struct px_server px_server;
+/* Runs the proxy until SIGTERM/SIGINT (drained) or a fatal error; takes over cfg. flags are
+ * name/value pairs (NULL-terminated) re-applied over config_path on SIGHUP. Returns an exit code. */
+int px_run(px_config *cfg, const char *config_path, const char *const *flags, const isec_key *key);
+/* defaults, then the file (if path), then the flags */
+int px_build_config(px_config *c, const char *path, const char *const *flags, char *err,
+                    size_t errcap);
+/* First start: creates STATE, STATE/key, STATE/ca.pem, STATE/ca.key as needed. */
+int px_state_init(const char *state_dir, char *err, size_t errcap);
+
+#endif

@@ -1,0 +1,145 @@
+# Shared by the proxy's shell tests: temp dir, test CA and server certificates, nginx as an HTTPS
+# photo service (WebDAV PUT/GET, image_filter thumbnails), the proxy itself, check helpers.
+# Everything listens on 127.0.0.1 ports picked here; all of it is stopped on exit.
+set -u
+IMGSEC=$1
+TOOL=$2
+T=$(mktemp -d)
+pass=0
+fail=0
+NGINX_PID=""
+PROXY_PID=""
+cleanup() {
+    [ -n "$PROXY_PID" ] && kill "$PROXY_PID" 2>/dev/null && wait "$PROXY_PID" 2>/dev/null
+    [ -f "$T/nginx.pid" ] && kill "$(cat "$T/nginx.pid")" 2>/dev/null
+    sleep 0.2
+    rm -rf "$T"
+}
+trap cleanup EXIT
+ok() { pass=$((pass + 1)); }
+bad() { fail=$((fail + 1)); echo "FAIL: $*"; }
+check() { if eval "$2"; then ok; else bad "$1"; fi; }
+finish() {
+    echo "$pass passed, $fail failed"
+    [ "$fail" -eq 0 ]
+    exit $?
+}
+need() {
+    for t in "$@"; do
+        if ! command -v "$t" >/dev/null 2>&1 && [ ! -x "/usr/sbin/$t" ]; then
+            if [ "${CI:-}" = true ]; then echo "FAIL: $t is not installed (scripts/install-deps)"; exit 1; fi
+            echo "SKIP: $t is not installed (scripts/install-deps)"; exit 77
+        fi
+    done
+}
+NGINX=$(command -v nginx 2>/dev/null || echo /usr/sbin/nginx)
+
+# Test PKI: a CA the upstream servers' certificates chain to, and a self-signed one it does not.
+make_pki() {
+    openssl req -x509 -newkey ec -pkeyopt ec_paramgen_curve:P-256 -nodes -days 2 \
+        -subj "/CN=imgsec test CA" -keyout "$T/testca.key" -out "$T/testca.pem" 2>/dev/null
+    openssl req -newkey ec -pkeyopt ec_paramgen_curve:P-256 -nodes -subj "/CN=photos.test" \
+        -keyout "$T/srv.key" -out "$T/srv.csr" 2>/dev/null
+    printf 'subjectAltName=DNS:photos.test,DNS:other.test\n' > "$T/san.ext"
+    openssl x509 -req -in "$T/srv.csr" -CA "$T/testca.pem" -CAkey "$T/testca.key" -CAcreateserial \
+        -days 2 -extfile "$T/san.ext" -out "$T/srv.pem" 2>/dev/null
+    openssl req -x509 -newkey ec -pkeyopt ec_paramgen_curve:P-256 -nodes -days 2 \
+        -subj "/CN=bad.test" -addext "subjectAltName=DNS:bad.test" \
+        -keyout "$T/bad.key" -out "$T/bad.pem" 2>/dev/null
+}
+
+start_nginx() {
+    SPORT=$("$TOOL" freeport)
+    BPORT=$("$TOOL" freeport)
+    mkdir -p "$T/www" "$T/tmp" "$T/pieces"
+    user=""
+    [ "$(id -u)" = 0 ] && user="user root;"
+    mods=""
+    for m in ngx_http_image_filter_module ngx_http_dav_ext_module; do
+        [ -f "/usr/lib/nginx/modules/$m.so" ] && mods="$mods load_module /usr/lib/nginx/modules/$m.so;"
+    done
+    cat > "$T/nginx.conf" <<NGX
+$user
+$mods
+worker_processes 1;
+pid $T/nginx.pid;
+error_log $T/nginx-error.log;
+events { worker_connections 256; }
+http {
+    access_log $T/nginx-access.log;
+    client_body_temp_path $T/tmp;
+    proxy_temp_path $T/tmp; fastcgi_temp_path $T/tmp; uwsgi_temp_path $T/tmp; scgi_temp_path $T/tmp;
+    client_max_body_size 0;
+    types { image/jpeg jpg; }
+    server {
+        listen 127.0.0.1:$SPORT ssl;
+        server_name photos.test other.test;
+        ssl_certificate $T/srv.pem;
+        ssl_certificate_key $T/srv.key;
+        root $T/www;
+        location / { dav_methods PUT DELETE; create_full_put_path on; }
+        location /slow/ { alias $T/www/; limit_rate 200k; }
+        location = /close { return 444; }
+        location /thumb/ { alias $T/www/; image_filter resize 64 64; image_filter_buffer 64M; }
+        # resumable pieces land in one file each: /pieces/<session>.<X-Goog-Upload-Offset>
+        location /upload/ {
+            dav_methods PUT;
+            create_full_put_path on;
+            alias $T/pieces/;
+        }
+    }
+    server {
+        listen 127.0.0.1:$BPORT ssl;
+        server_name bad.test;
+        ssl_certificate $T/bad.pem;
+        ssl_certificate_key $T/bad.key;
+        root $T/www;
+    }
+}
+NGX
+    "$NGINX" -p "$T" -c "$T/nginx.conf" -e "$T/nginx-error.log" 2>"$T/nginx-start.log" || {
+        cat "$T/nginx-start.log" "$T/nginx-error.log" 2>/dev/null; echo "FAIL: nginx did not start"; exit 1; }
+    i=0
+    while [ ! -s "$T/nginx.pid" ] && [ $i -lt 50 ]; do sleep 0.1; i=$((i + 1)); done
+}
+
+# start_proxy [extra flags...]: the proxy on a free port, state in $T/state, targets *.test but
+# other.test, upstream names resolved to nginx.
+start_proxy() {
+    PPORT=$("$TOOL" freeport)
+    STATE=$T/state
+    "$IMGSEC" proxy --listen "127.0.0.1:$PPORT" --state-dir "$STATE" \
+        --target-host photos.test --target-host bad.test --upstream-ca "$T/testca.pem" \
+        --upstream-connect-to "photos.test::127.0.0.1:$SPORT" \
+        --upstream-connect-to "other.test::127.0.0.1:$SPORT" \
+        --upstream-connect-to "bad.test::127.0.0.1:$BPORT" "$@" 2>>"$T/proxy.log" &
+    PROXY_PID=$!
+    i=0
+    while ! grep -q "listening on" "$T/proxy.log" 2>/dev/null && [ $i -lt 100 ]; do
+        sleep 0.1; i=$((i + 1))
+        kill -0 "$PROXY_PID" 2>/dev/null || break
+    done
+    grep -q "listening on" "$T/proxy.log" || { cat "$T/proxy.log"; echo "FAIL: proxy did not start"; exit 1; }
+}
+
+# curl through the proxy, trusting only the proxy's CA (so interception is proven)
+pcurl() {
+    curl -sS --max-time 60 --proxy "http://127.0.0.1:$PPORT" --cacert "$STATE/ca.pem" "$@"
+}
+# curl straight to nginx (the cloud's own view), trusting the test CA
+dcurl() {
+    curl -sS --max-time 60 --cacert "$T/testca.pem" --resolve "photos.test:$SPORT:127.0.0.1" \
+        --resolve "other.test:$SPORT:127.0.0.1" "$@"
+}
+
+# stop_proxy: SIGTERM, then checks it exited 0 with no sanitizer report (ASan builds)
+stop_proxy() {
+    kill -TERM "$PROXY_PID"
+    i=0
+    while kill -0 "$PROXY_PID" 2>/dev/null && [ $i -lt 100 ]; do sleep 0.1; i=$((i + 1)); done
+    check "SIGTERM stops the proxy" '! kill -0 "$PROXY_PID" 2>/dev/null'
+    wait "$PROXY_PID"; rc=$?
+    PROXY_PID=""
+    check "exit status 0 after SIGTERM ($rc)" '[ $rc -eq 0 ]'
+    check "no sanitizer report" '! grep -qE "AddressSanitizer|LeakSanitizer|runtime error" "$T/proxy.log"'
+}

@@ -1,0 +1,116 @@
+/* Helpers for the proxy's shell tests:
+ *   proxytool mkjpeg W H QUALITY SEED OUT       synthetic photo (libjpeg-turbo)
+ *   proxytool psnr A.jpg B.jpg                  prints the PSNR of two decoded pictures
+ *   proxytool decodes A.jpg                     exit 0 if it decodes without a fatal error
+ *   proxytool contains HAYSTACK NEEDLE          exit 0 if NEEDLE's bytes occur in HAYSTACK
+ *   proxytool split FILE N OUTPREFIX            cuts FILE into N pieces OUTPREFIX.0 ...
+ *   proxytool freeport                          prints a TCP port free on 127.0.0.1 now
+ */
+#include <netinet/in.h>
+#include <sys/socket.h>
+#include <unistd.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "jpegtool.h"
+
+static uint8_t *slurp(const char *path, size_t *len)
+{
+    FILE *f = fopen(path, "rb");
+    if (!f) {
+        perror(path);
+        exit(2);
+    }
+    size_t cap = 1 << 20, n = 0;
+    uint8_t *b = malloc(cap);
+    for (;;) {
+        if (n == cap) b = realloc(b, cap *= 2);
+        size_t r = fread(b + n, 1, cap - n, f);
+        if (!r) break;
+        n += r;
+    }
+    fclose(f);
+    *len = n;
+    return b;
+}
+
+int main(int argc, char **argv)
+{
+    if (argc == 7 && !strcmp(argv[1], "mkjpeg")) {
+        jt_params p = {0};
+        p.width = atoi(argv[2]);
+        p.height = atoi(argv[3]);
+        p.quality = atoi(argv[4]);
+        p.seed = atoi(argv[5]);
+        p.ncomp = 3;
+        size_t len;
+        uint8_t *j = jt_make(&p, &len);
+        FILE *f = fopen(argv[6], "wb");
+        if (!j || !f || fwrite(j, 1, len, f) != len || fclose(f)) return 1;
+        free(j);
+        return 0;
+    }
+    if (argc == 4 && !strcmp(argv[1], "psnr")) {
+        size_t la, lb;
+        uint8_t *a = slurp(argv[2], &la), *b = slurp(argv[3], &lb);
+        jt_image ia = jt_decode(a, la), ib = jt_decode(b, lb);
+        if (!ia.ok || !ib.ok) return 1;
+        printf("%.1f\n", jt_psnr(&ia, &ib));
+        jt_free(&ia);
+        jt_free(&ib);
+        free(a);
+        free(b);
+        return 0;
+    }
+    if (argc == 3 && !strcmp(argv[1], "decodes")) {
+        size_t l;
+        uint8_t *a = slurp(argv[2], &l);
+        jt_image i = jt_decode(a, l);
+        int ok = i.ok;
+        jt_free(&i);
+        free(a);
+        return ok ? 0 : 1;
+    }
+    if (argc == 4 && !strcmp(argv[1], "contains")) {
+        size_t lh, ln;
+        uint8_t *h = slurp(argv[2], &lh), *n = slurp(argv[3], &ln);
+        int found = 0;
+        for (size_t i = 0; ln && i + ln <= lh && !found; i++)
+            if (h[i] == n[0] && !memcmp(h + i, n, ln)) found = 1;
+        free(h);
+        free(n);
+        return found ? 0 : 1;
+    }
+    if (argc == 5 && !strcmp(argv[1], "split")) {
+        size_t l;
+        uint8_t *a = slurp(argv[2], &l);
+        int k = atoi(argv[3]);
+        if (k < 1) return 2;
+        size_t off = 0;
+        for (int i = 0; i < k; i++) {
+            size_t n = i == k - 1 ? l - off : l / (size_t)k;
+            char name[4096];
+            snprintf(name, sizeof name, "%s.%d", argv[4], i);
+            FILE *f = fopen(name, "wb");
+            if (!f || fwrite(a + off, 1, n, f) != n || fclose(f)) return 1;
+            off += n;
+        }
+        free(a);
+        return 0;
+    }
+    if (argc == 2 && !strcmp(argv[1], "freeport")) {
+        int fd = socket(AF_INET, SOCK_STREAM, 0);
+        struct sockaddr_in a = {0};
+        a.sin_family = AF_INET;
+        a.sin_addr.s_addr = htonl(INADDR_LOOPBACK);
+        socklen_t al = sizeof a;
+        if (fd < 0 || bind(fd, (struct sockaddr *)&a, sizeof a) || getsockname(fd, (struct sockaddr *)&a, &al))
+            return 1;
+        printf("%u\n", (unsigned)ntohs(a.sin_port));
+        close(fd);
+        return 0;
+    }
+    fprintf(stderr, "usage: see the comment at the top of proxytool.c\n");
+    return 2;
+}

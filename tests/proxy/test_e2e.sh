@@ -1,0 +1,86 @@
+#!/bin/sh
+# End to end: curl -> imgsec proxy -> nginx (HTTPS, WebDAV, image_filter), all on 127.0.0.1.
+# Shows: uploads to a target host land encrypted (same size, decodable, decrypt with STATE/key to
+# the original), come back decrypted, make noise thumbnails; chunked and multipart uploads are
+# encrypted; a non-target host and plain JPEGs already on the server are untouched; our own
+# ciphertext re-uploaded stays ciphertext; an untrusted upstream certificate gives a 502.
+# Usage: test_e2e.sh IMGSEC PROXYTOOL
+. "$(dirname "$0")/lib.sh"
+need nginx curl openssl
+make_pki
+start_nginx
+start_proxy
+U="https://photos.test:$SPORT"
+
+"$TOOL" mkjpeg 1600 1200 92 7 "$T/photo.jpg"
+"$TOOL" mkjpeg 640 480 85 9 "$T/small.jpg"
+size=$(stat -c %s "$T/photo.jpg")
+
+check "first start made key, CA (key 0600), index" '[ -f "$STATE/key" ] && [ -f "$STATE/ca.pem" ] && [ "$(stat -c %a "$STATE/ca.key")" = 600 ] && [ -f "$STATE/index.sqlite" ]'
+"$IMGSEC" jpeg encrypt -k "$STATE/key" -o "$T/expect.jpg" "$T/photo.jpg"
+
+# PUT with Content-Length (and curl's Expect: 100-continue, the body being over 1 MB)
+check "PUT through the proxy" 'pcurl -H "Expect: 100-continue" -T "$T/photo.jpg" "$U/a.jpg" -o /dev/null -w "%{http_code}" | grep -q "^20[14]$"'
+check "stored file has the original's size" '[ "$(stat -c %s "$T/www/a.jpg")" = "$size" ]'
+check "stored file differs from the original" '! cmp -s "$T/www/a.jpg" "$T/photo.jpg"'
+check "stored file is exactly imgsec jpeg encrypt -k STATE/key" 'cmp -s "$T/www/a.jpg" "$T/expect.jpg"'
+check "stored file decodes" '"$TOOL" decodes "$T/www/a.jpg"'
+check "stored file decrypts with STATE/key to the original" '"$IMGSEC" jpeg decrypt -k "$STATE/key" -o "$T/dec.jpg" "$T/www/a.jpg" && cmp -s "$T/dec.jpg" "$T/photo.jpg"'
+psnr=$("$TOOL" psnr "$T/www/a.jpg" "$T/photo.jpg")
+check "stored picture is noise (PSNR $psnr dB < 15)" '[ "${psnr%.*}" -lt 15 ]'
+
+# GET through the proxy gives back the original; direct GET gives the ciphertext
+check "GET through the proxy returns the original bytes" 'pcurl "$U/a.jpg" -o "$T/got.jpg" && cmp -s "$T/got.jpg" "$T/photo.jpg"'
+check "GET straight from the server returns ciphertext" 'dcurl "$U/a.jpg" -o "$T/direct.jpg" && cmp -s "$T/direct.jpg" "$T/expect.jpg"'
+check "HEAD through the proxy" 'pcurl -I "$U/a.jpg" -o "$T/head.txt" && grep -qi "^content-length: $size" "$T/head.txt"'
+
+# thumbnails the server makes from what it stores: noise
+cp "$T/photo.jpg" "$T/www/plain.jpg"
+dcurl "$U/thumb/a.jpg" -o "$T/thumb-enc.jpg"
+dcurl "$U/thumb/plain.jpg" -o "$T/thumb-plain.jpg"
+tp=$("$TOOL" psnr "$T/thumb-enc.jpg" "$T/thumb-plain.jpg" 2>/dev/null || echo 99)
+check "server's thumbnail of the stored file is noise (PSNR $tp dB < 15)" '[ "${tp%.*}" -lt 15 ]'
+
+# a plain JPEG already on the server downloads unchanged (never "decrypted" into noise)
+check "plain JPEG on the server downloads unchanged" 'pcurl "$U/plain.jpg" -o "$T/got-plain.jpg" && cmp -s "$T/got-plain.jpg" "$T/photo.jpg"'
+
+# our own ciphertext uploaded again stays ciphertext (encrypting it would publish the photo)
+check "re-upload of a ciphertext is not decrypted" 'pcurl -T "$T/direct.jpg" "$U/again.jpg" -o /dev/null && cmp -s "$T/www/again.jpg" "$T/expect.jpg"'
+
+# chunked upload
+check "chunked PUT" 'pcurl -H "Transfer-Encoding: chunked" -T - "$U/c.jpg" -o /dev/null < "$T/photo.jpg" && cmp -s "$T/www/c.jpg" "$T/expect.jpg"'
+
+# multipart/form-data: nginx stores the raw PUT body, so the parts can be looked at on disk
+"$IMGSEC" jpeg encrypt -k "$STATE/key" -o "$T/expect-small.jpg" "$T/small.jpg"
+check "multipart upload" 'pcurl -X PUT -F "note=hello" -F "a=@$T/photo.jpg;type=application/octet-stream" -F "b=@$T/small.jpg" "$U/form.bin" -o /dev/null'
+check "multipart: both JPEG parts encrypted" '"$TOOL" contains "$T/www/form.bin" "$T/expect.jpg" && "$TOOL" contains "$T/www/form.bin" "$T/expect-small.jpg"'
+check "multipart: no plaintext JPEG left" '! "$TOOL" contains "$T/www/form.bin" "$T/small.jpg"'
+check "multipart: text field untouched" 'grep -qa "^hello" "$T/www/form.bin"'
+
+# non-target host: tunnelled blind (curl must trust the real server's CA, not ours)
+check "non-target host is untouched" 'curl -sS --max-time 60 --proxy "http://127.0.0.1:$PPORT" --cacert "$T/testca.pem" -T "$T/photo.jpg" "https://other.test:$SPORT/o.jpg" -o /dev/null && cmp -s "$T/www/o.jpg" "$T/photo.jpg"'
+check "non-target host download is untouched" 'curl -sS --max-time 60 --proxy "http://127.0.0.1:$PPORT" --cacert "$T/testca.pem" "https://other.test:$SPORT/a.jpg" -o "$T/o-get.jpg" && cmp -s "$T/o-get.jpg" "$T/expect.jpg"'
+
+# plain HTTP forward proxying of a non-JPEG body is byte for byte (to nginx's TLS port this is an
+# error page, but one relayed intact)
+check "plain http request relayed" 'curl -sS --max-time 20 --proxy "http://127.0.0.1:$PPORT" "http://127.0.0.1:$SPORT/" -o /dev/null -w "%{http_code}" | grep -q "^400$"'
+
+# untrusted upstream certificate: 502 with a readable reason
+code=$(pcurl "https://bad.test:$BPORT/x.jpg" -o "$T/bad.txt" -w "%{http_code}")
+check "bad upstream certificate gives 502 ($code)" '[ "$code" = 502 ]'
+check "502 says why" 'grep -q "not trusted" "$T/bad.txt"'
+
+# keep-alive: two requests on one connection
+check "keep-alive: two requests, one connection" 'pcurl "$U/a.jpg" -o "$T/k1.jpg" "$U/plain.jpg" -o "$T/k2.jpg" -w "%{num_connects}\n" > "$T/nc.txt" && cmp -s "$T/k1.jpg" "$T/photo.jpg" && cmp -s "$T/k2.jpg" "$T/photo.jpg" && [ "$(sed -n 2p "$T/nc.txt")" = 0 ]'
+
+# the log: one line per request with host, method, bytes, JPEG counts, time
+check "log line per request" 'grep -q "host=photos.test.*method=PUT.*path=/a.jpg.*status=201.*up_bytes=$size.*jpeg_enc=1.*ms=" "$T/proxy.log" && grep -q "method=GET path=/a.jpg status=200.*jpeg_dec=1" "$T/proxy.log"'
+
+# ca export: PEM and DER of the same certificate
+check "ca export (PEM)" '"$IMGSEC" ca export --state-dir "$STATE" -o "$T/ca-out.pem" && cmp -s "$T/ca-out.pem" "$STATE/ca.pem"'
+check "ca export --der" '"$IMGSEC" ca export --state-dir "$STATE" --der > "$T/ca.der" && openssl x509 -inform DER -in "$T/ca.der" -noout -subject | grep -q "imgsec proxy CA"'
+check "ca export never prints the key" '! "$IMGSEC" ca export --state-dir "$STATE" | grep -q PRIVATE'
+
+stop_proxy
+if [ "$fail" -ne 0 ]; then echo "--- proxy log"; tail -30 "$T/proxy.log"; fi
+finish

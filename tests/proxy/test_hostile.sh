@@ -1,0 +1,97 @@
+#!/bin/bash
+# Hostile clients and upstreams: malformed request lines and headers, a huge head, a slowloris
+# client, a client vanishing mid-upload, an upstream dying mid-response, too many connections.
+# The proxy answers or closes cleanly, keeps serving others, leaks nothing (ASan builds), and
+# SIGHUP reloads its config file. Usage: test_hostile.sh IMGSEC PROXYTOOL
+. "$(dirname "$0")/lib.sh"
+need nginx curl openssl
+make_pki
+start_nginx
+cat > "$T/proxy.conf" <<CONF
+# test config: short timeouts
+header-timeout = 2
+client-timeout 5
+max-connections 20
+CONF
+start_proxy -c "$T/proxy.conf"
+U="https://photos.test:$SPORT"
+"$TOOL" mkjpeg 1600 1200 95 3 "$T/photo.jpg"
+"$IMGSEC" jpeg encrypt -k "$STATE/key" -o "$T/expect.jpg" "$T/photo.jpg"
+
+# raw: send bytes to the proxy, print what comes back (bounded in time)
+raw() {
+    timeout 10 bash -c 'exec 3<>/dev/tcp/127.0.0.1/'"$PPORT"'; printf "$1" >&3; cat <&3' _ "$1" 2>/dev/null
+}
+alive() { pcurl "$U/a.jpg" -o "$T/alive.jpg" && cmp -s "$T/alive.jpg" "$T/photo.jpg"; }
+
+check "setup upload" 'pcurl -T "$T/photo.jpg" "$U/a.jpg" -o /dev/null'
+check "garbage request line: 400" 'raw "GARBAGE\r\n\r\n" | head -1 | grep -q "^HTTP/1.1 400"'
+check "bad header syntax: 400" 'raw "GET http://photos.test/ HTTP/1.1\r\nBad Header\r\n\r\n" | head -1 | grep -q "^HTTP/1.1 400"'
+check "origin-form to a proxy: 400" 'raw "GET / HTTP/1.1\r\nHost: x\r\n\r\n" | head -1 | grep -q "^HTTP/1.1 400"'
+check "CONNECT without a port number: 400" 'raw "CONNECT photos.test:x HTTP/1.1\r\n\r\n" | head -1 | grep -q "^HTTP/1.1 400"'
+big=$(head -c 70000 /dev/zero | tr '\0' a)
+check "huge header: 431" 'raw "GET http://photos.test/ HTTP/1.1\r\nX-Big: $big\r\n\r\n" | head -1 | grep -qE "^HTTP/1.1 (431|400)"'
+many=$(for i in $(seq 1 200); do printf 'X-H%d: v\\r\\n' "$i"; done)
+check "too many headers: 431" 'raw "GET http://photos.test/ HTTP/1.1\r\n$many\r\n" | head -1 | grep -q "^HTTP/1.1 431"'
+check "still serving after malformed input" alive
+
+# slowloris: a head that trickles in is cut off by header-timeout (2 s), others are served
+(timeout 20 bash -c 'exec 3<>/dev/tcp/127.0.0.1/'"$PPORT"'; cat <&3 & printf "GET http://photos.test/ HTTP/1.1\r\n" >&3; for i in 1 2 3 4 5 6 7 8; do printf "X-A: b\r\n" >&3 || break; sleep 1; done; wait' > "$T/slow.out" 2>/dev/null) &
+slow=$!
+sleep 1
+check "served while a slowloris client trickles" alive
+wait $slow
+check "slowloris cut off with 408" 'head -1 "$T/slow.out" | grep -q "^HTTP/1.1 408"'
+
+# a client that vanishes mid-upload: nothing half-encrypted is stored under the name... and the
+# proxy goes on
+size=$(stat -c %s "$T/photo.jpg")
+curl -sS --max-time 60 --proxy "http://127.0.0.1:$PPORT" --cacert "$STATE/ca.pem" --limit-rate 200k \
+    -T "$T/photo.jpg" "$U/gone.jpg" -o /dev/null 2>/dev/null &
+cpid=$!
+sleep 1
+kill -KILL $cpid
+wait $cpid 2>/dev/null
+sleep 0.5
+check "client vanishing mid-upload logged" 'grep -q "client went away mid-request" "$T/proxy.log"'
+check "still serving after a vanished client" alive
+
+# upstream dies mid-response: nginx worker killed during a throttled download
+pcurl "$U/slow/a.jpg" -o "$T/cut.jpg" 2>/dev/null &
+cpid=$!
+sleep 0.7
+pkill -KILL -P "$(cat "$T/nginx.pid")" nginx 2>/dev/null
+wait $cpid; crc=$?
+check "client sees the cut (curl rc $crc), not a wrong complete file" '[ $crc -ne 0 ]'
+sleep 0.5
+check "still serving after an upstream reset" alive
+check "upstream closing without a response: 502" '[ "$(pcurl "$U/close" -o /dev/null -w "%{http_code}")" = 502 ]'
+
+# connection limit: 20; of 30 connections at least 10 are refused with 503, then all is well
+before=$(grep -c "limit (20)" "$T/proxy.log")
+for i in $(seq 1 30); do exec {fd}<>/dev/tcp/127.0.0.1/$PPORT; eval "fd_$i=$fd"; done
+sleep 0.5
+after=$(grep -c "limit (20)" "$T/proxy.log")
+check "over the connection limit: refused ($((after - before)) of 30)" '[ $((after - before)) -ge 10 ]'
+check "refused with a 503" 'head -1 <&$fd_30 | grep -q "^HTTP/1.1 503"'
+for i in $(seq 1 30); do eval "exec {fd_$i}>&-"; done
+sleep 0.3
+check "after the crowd leaves, served again" alive
+
+# SIGHUP: reload the config file; a bad one keeps the old configuration
+printf 'target-host = nothing.test\n' >> "$T/proxy.conf"
+kill -HUP "$PROXY_PID"; sleep 0.3
+check "SIGHUP reloaded" 'grep -q "configuration reloaded" "$T/proxy.log"'
+printf 'bogus-setting 1\n' >> "$T/proxy.conf"
+kill -HUP "$PROXY_PID"; sleep 0.3
+check "bad config on SIGHUP keeps the old one" 'grep -q "reload failed" "$T/proxy.log" && alive'
+
+# SIGTERM drains: a throttled download in flight completes
+pcurl "$U/slow/a.jpg" -o "$T/drain.jpg" &
+cpid=$!
+sleep 0.5
+stop_proxy
+wait $cpid
+check "in-flight request finished during drain" 'cmp -s "$T/drain.jpg" "$T/photo.jpg"'
+if [ "$fail" -ne 0 ]; then echo "--- proxy log"; tail -${LOGLINES:-40} "$T/proxy.log"; fi
+finish

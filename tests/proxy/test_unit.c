@@ -1,0 +1,315 @@
+/* Unit tests of the proxy's event-loop-free parts: JPEG streams through the cipher and the index
+ * rules, the index key's independence of chunking, the multipart splitter, HTTP heads, config. */
+#include <stdlib.h>
+#include <string.h>
+
+#include "jpegtool.h"
+#include "proxy.h"
+#include "testutil.h"
+
+static int checks;
+#define T(c) do { checks++; CHECK(c); } while (0)
+
+/* ---- an in-memory index */
+struct row {
+    uint8_t key[PX_DIGEST], full[PX_DIGEST];
+    uint64_t len;
+};
+static struct row rows[64];
+static size_t nrows;
+
+static int mem_get(void *arg, const uint8_t key[PX_DIGEST], uint64_t *len, uint8_t full[PX_DIGEST])
+{
+    (void)arg;
+    for (size_t i = 0; i < nrows; i++)
+        if (!memcmp(rows[i].key, key, PX_DIGEST)) {
+            *len = rows[i].len;
+            memcpy(full, rows[i].full, PX_DIGEST);
+            return 1;
+        }
+    return 0;
+}
+
+static int mem_put(void *arg, const uint8_t key[PX_DIGEST], uint64_t plen, uint64_t tlen,
+                   const uint8_t full[PX_DIGEST])
+{
+    (void)arg;
+    (void)plen;
+    if (nrows == 64) return -1;
+    memcpy(rows[nrows].key, key, PX_DIGEST);
+    memcpy(rows[nrows].full, full, PX_DIGEST);
+    rows[nrows++].len = tlen;
+    return 0;
+}
+
+/* ---- output sink */
+struct sink {
+    uint8_t *b;
+    size_t n, cap;
+};
+static void sink_emit(void *arg, const uint8_t *p, size_t n)
+{
+    struct sink *s = arg;
+    if (s->n + n > s->cap) {
+        s->cap = (s->n + n) * 2;
+        s->b = realloc(s->b, s->cap);
+    }
+    memcpy(s->b + s->n, p, n);
+    s->n += n;
+}
+
+static unsigned rnd_state = 12345;
+static size_t rnd(size_t max)
+{
+    rnd_state = rnd_state * 1103515245u + 12345u;
+    return max ? (rnd_state >> 8) % max : 0;
+}
+
+/* Runs a body through px_body in random pieces. */
+static struct sink run_body(int dir, const isec_key *key, const char *ctype, const uint8_t *in,
+                            size_t len, px_body *stats)
+{
+    struct sink s = {0};
+    px_body b;
+    px_body_cfg cfg = {dir, key, {mem_get, mem_put, NULL}, sink_emit, &s, ctype, (int64_t)len, 0};
+    px_body_init(&b, &cfg);
+    size_t off = 0;
+    while (off < len) {
+        size_t n = 1 + rnd(rnd(4) == 0 ? 16 : 70000);
+        if (n > len - off) n = len - off;
+        T(px_body_push(&b, in + off, n) == 0);
+        off += n;
+    }
+    T(px_body_end(&b) == 0);
+    if (stats) *stats = b;
+    px_body_free(&b);
+    return s;
+}
+
+static void test_jpeg_bodies(const isec_key *key)
+{
+    jt_params p = {.width = 640, .height = 480, .ncomp = 3, .quality = 90, .seed = 3};
+    size_t len;
+    uint8_t *jpg = jt_make(&p, &len);
+    uint8_t *want = malloc(len);
+    T(isec_jpeg_crypt(ISEC_JPEG_ENCRYPT, key, jpg, len, want, NULL, 0) == 0);
+    nrows = 0;
+    px_body st;
+    /* upload: encrypted exactly as the CLI would, recorded in the index */
+    struct sink up = run_body(PX_DIR_REQUEST, key, "image/jpeg", jpg, len, &st);
+    T(up.n == len && !memcmp(up.b, want, len));
+    T(st.crypted == 1 && nrows == 1);
+    /* upload of our own ciphertext: passed as it is (never decrypted by "encrypting") */
+    struct sink again = run_body(PX_DIR_REQUEST, key, "application/octet-stream", up.b, len, &st);
+    T(again.n == len && !memcmp(again.b, up.b, len));
+    T(st.crypted == 0 && nrows == 1);
+    /* download of the ciphertext: decrypted */
+    struct sink down = run_body(PX_DIR_RESPONSE, key, NULL, up.b, len, &st);
+    T(down.n == len && !memcmp(down.b, jpg, len));
+    T(st.crypted == 1);
+    /* download of a plain JPEG: unchanged */
+    struct sink plain = run_body(PX_DIR_RESPONSE, key, NULL, jpg, len, &st);
+    T(plain.n == len && !memcmp(plain.b, jpg, len) && st.crypted == 0);
+    /* not a JPEG: unchanged */
+    static const uint8_t txt[] = "\xff\xd8 not quite a JPEG";
+    struct sink t = run_body(PX_DIR_REQUEST, key, "image/jpeg", txt, sizeof txt, &st);
+    T(t.n == sizeof txt && !memcmp(t.b, txt, sizeof txt) && st.jpegs == 0);
+    /* a damaged JPEG the cipher refuses: same size, what it refused passes as it came */
+    uint8_t *bad = malloc(len);
+    memcpy(bad, jpg, len);
+    size_t cut = len / 2;
+    struct sink tr = run_body(PX_DIR_REQUEST, key, NULL, bad, cut, &st);
+    T(tr.n == cut && st.refused == 1);
+    /* multipart with two JPEGs and a text field */
+    const char *bnd = "----imgsecBoundary7MA4YWxkTrZu0gW";
+    size_t cap = 2 * len + 4096, n = 0;
+    uint8_t *mp = malloc(cap), *mpw = malloc(cap);
+    n += (size_t)sprintf((char *)mp + n, "--%s\r\nContent-Disposition: form-data; name=\"a\"\r\n\r\nhello\r\n"
+                         "--%s\r\nContent-Disposition: form-data; name=\"f\"; filename=\"x.bin\"\r\n"
+                         "Content-Type: application/octet-stream\r\n\r\n", bnd, bnd);
+    size_t j1 = n;
+    memcpy(mp + n, jpg, len);
+    n += len;
+    n += (size_t)sprintf((char *)mp + n, "\r\n--%s\r\n\r\n", bnd);
+    size_t j2 = n;
+    memcpy(mp + n, jpg, len);
+    n += len;
+    n += (size_t)sprintf((char *)mp + n, "\r\n--%s--\r\nepilogue", bnd);
+    memcpy(mpw, mp, n);
+    memcpy(mpw + j1, want, len);
+    memcpy(mpw + j2, want, len);
+    char ct[200];
+    snprintf(ct, sizeof ct, "multipart/form-data; boundary=%s", bnd);
+    nrows = 0;
+    for (int round = 0; round < 20; round++) {
+        struct sink m = run_body(PX_DIR_REQUEST, key, ct, mp, n, &st);
+        T(m.n == n && !memcmp(m.b, mpw, n));
+        T(st.jpegs == 2);
+        free(m.b);
+        nrows = 0;
+    }
+    free(mp);
+    free(mpw);
+    free(bad);
+    free(tr.b);
+    free(t.b);
+    free(plain.b);
+    free(down.b);
+    free(again.b);
+    free(up.b);
+    free(want);
+    free(jpg);
+}
+
+/* The multipart splitter hands every byte back once, in order, whatever the chunking. */
+struct mp_out {
+    struct sink all, data;
+    int parts, open;
+};
+static int mp_cb(void *arg, int kind, const uint8_t *p, size_t n)
+{
+    struct mp_out *o = arg;
+    if (kind == PX_MP_RAW || kind == PX_MP_DATA) sink_emit(&o->all, p, n);
+    if (kind == PX_MP_DATA) {
+        T(o->open);
+        sink_emit(&o->data, p, n);
+    }
+    if (kind == PX_MP_PART_BEGIN) {
+        T(!o->open);
+        o->open = 1;
+        o->parts++;
+    }
+    if (kind == PX_MP_PART_END) {
+        T(o->open);
+        o->open = 0;
+        sink_emit(&o->data, (const uint8_t *)"|", 1);
+    }
+    return 0;
+}
+
+static void test_multipart(void)
+{
+    static const char *cases[][3] = {
+        /* body, boundary, expected part data joined by | */
+        {"--b\r\n\r\nX\r\n--b--\r\n", "b", "X|"},
+        {"pre\r\n--b\r\nH: v\r\n\r\n\r\n-\r\n--\r\n--c\r\n--b \r\n\r\nY\r\r\n--b--", "b", "\r\n-\r\n--\r\n--c|Y\r|"},
+        {"--bb\r\n\r\n\r\n--b\r\n--b-b\r\n--bb--", "bb", "\r\n--b\r\n--b-b|"},
+        {"--ab\r\n\r\n\r\r\n\r\n-\r\n--a\r\n--ab", "ab", "\r\r\n\r\n-\r\n--a|"},
+        {"no delimiter at all\r\n--", "b", ""},
+        {"--b\r\n\r\ncut short\r\n--", "b", "cut short\r\n--|"},
+    };
+    for (size_t k = 0; k < sizeof cases / sizeof cases[0]; k++) {
+        const char *body = cases[k][0];
+        size_t len = strlen(body);
+        for (int round = 0; round < 200; round++) {
+            struct mp_out o = {0};
+            px_multipart m;
+            T(px_multipart_init(&m, cases[k][1], strlen(cases[k][1]), mp_cb, &o) == 0);
+            size_t off = 0;
+            while (off < len) {
+                size_t n = round == 0 ? len : 1 + rnd(4);
+                if (n > len - off) n = len - off;
+                T(px_multipart_push(&m, (const uint8_t *)body + off, n) == 0);
+                off += n;
+            }
+            T(px_multipart_end(&m) == 0);
+            px_multipart_free(&m);
+            T(o.all.n == len && (len == 0 || !memcmp(o.all.b, body, len)));
+            size_t wl = strlen(cases[k][2]);
+            if (!(o.data.n == wl && (wl == 0 || !memcmp(o.data.b, cases[k][2], wl)))) {
+                fprintf(stderr, "case %zu round %d: data '%.*s' want '%s'\n", k, round,
+                        (int)o.data.n, o.data.b ? (char *)o.data.b : "", cases[k][2]);
+                T(0);
+                round = 1000;
+            }
+            free(o.all.b);
+            free(o.data.b);
+        }
+    }
+    char b[80];
+    T(px_multipart_boundary("multipart/form-data; boundary=\"a b\"", b, sizeof b) == 3 && !strcmp(b, "a b"));
+    T(px_multipart_boundary("Multipart/Related;charset=x; boundary=XyZ;", b, sizeof b) == 3 && !strcmp(b, "XyZ"));
+    T(px_multipart_boundary("image/jpeg", b, sizeof b) < 0);
+    T(px_multipart_boundary("multipart/form-data", b, sizeof b) < 0);
+}
+
+static void test_prefix(void)
+{
+    jt_params p = {.width = 320, .height = 240, .ncomp = 3, .quality = 80, .seed = 1};
+    size_t len;
+    uint8_t *jpg = jt_make(&p, &len);
+    px_prefix a, b;
+    px_prefix_init(&a);
+    px_prefix_feed(&a, jpg, len);
+    px_prefix_end(&a);
+    for (int round = 0; round < 20; round++) {
+        px_prefix_init(&b);
+        size_t off = 0;
+        while (off < len) {
+            size_t n = 1 + rnd(round < 10 ? 7 : 5000);
+            if (n > len - off) n = len - off;
+            off += n;
+            px_prefix_feed(&b, jpg + off - n, n);
+        }
+        px_prefix_end(&b);
+        T(!memcmp(a.key, b.key, PX_DIGEST) && a.seen == b.seen);
+        px_prefix_free(&b);
+    }
+    T(a.seen == len); /* a small JPEG is keyed whole */
+    px_prefix_free(&a);
+    free(jpg);
+}
+
+static void test_config_and_heads(void)
+{
+    px_config c;
+    char err[200];
+    px_config_defaults(&c);
+    T(px_config_is_target(&c, "photos.googleapis.com"));
+    T(px_config_is_target(&c, "LH3.googleusercontent.com."));
+    T(px_config_is_target(&c, "cvws.icloud-content.com"));
+    T(!px_config_is_target(&c, "example.com"));
+    T(px_config_set(&c, "target-host", "*.Test", err, sizeof err) == 0);
+    T(px_config_is_target(&c, "photos.test") && !px_config_is_target(&c, "photos.googleapis.com"));
+    T(px_config_set(&c, "upstream-connect-to", "photos.test::127.0.0.1:8443", err, sizeof err) == 0);
+    const char *h = "photos.test";
+    unsigned port = 443;
+    px_config_route(&c, &h, &port);
+    T(!strcmp(h, "127.0.0.1") && port == 8443);
+    T(px_config_set(&c, "client-timeout", "x", err, sizeof err) < 0);
+    T(px_config_set(&c, "bogus", "1", err, sizeof err) < 0);
+    px_config_free(&c);
+
+    px_head hd;
+    px_head_init(&hd, 1024);
+    T(px_head_field(&hd, "Conn", 4) == 0 && px_head_field(&hd, "ection", 6) == 0);
+    T(px_head_value(&hd, "keep-alive, ", 12) == 0 && px_head_value(&hd, "Close", 5) == 0);
+    T(px_head_field(&hd, "Host", 4) == 0 && px_head_value(&hd, "x", 1) == 0);
+    T(px_head_has_token(&hd, "connection", "close") && !px_head_has_token(&hd, "connection", "clos"));
+    T(!strcmp(px_head_get(&hd, "HOST"), "x"));
+    char big[2000];
+    memset(big, 'a', sizeof big);
+    T(px_head_value(&hd, big, sizeof big) < 0 && hd.overflow);
+    px_head_free(&hd);
+
+    char host[64];
+    T(px_split_hostport("Example.COM:8443", 16, host, sizeof host, &port, 443) == 0 &&
+      !strcmp(host, "example.com") && port == 8443);
+    T(px_split_hostport("[::1]:443", 9, host, sizeof host, &port, 1) == 0 && !strcmp(host, "::1"));
+    T(px_split_hostport("a:0", 3, host, sizeof host, &port, 1) < 0);
+    T(px_split_hostport("a b:1", 5, host, sizeof host, &port, 1) < 0);
+}
+
+int main(void)
+{
+    uint8_t kb[ISEC_KEY_BYTES];
+    for (int i = 0; i < ISEC_KEY_BYTES; i++) kb[i] = (uint8_t)(i * 7 + 1);
+    isec_key *key = NULL;
+    if (isec_key_from_bytes(&key, kb) < 0) return 1;
+    test_jpeg_bodies(key);
+    test_multipart();
+    test_prefix();
+    test_config_and_heads();
+    isec_key_free(key);
+    return tu_finish("proxy.unit", checks);
+}
