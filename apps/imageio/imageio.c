@@ -28,7 +28,7 @@ static unsigned bits_of(uint32_t v)
     return n;
 }
 
-static uint8_t *slurp(const char *path, size_t *len, char *err, size_t errlen)
+uint8_t *isec_img_read_file(const char *path, size_t *len, char *err, size_t errlen)
 {
     FILE *f = strcmp(path, "-") ? fopen(path, "rb") : stdin;
     if (!f) {
@@ -209,7 +209,7 @@ int isec_img_read(const char *path, isec_img *img, char *err, size_t errlen)
 {
     memset(img, 0, sizeof *img);
     size_t len;
-    uint8_t *b = slurp(path, &len, err, errlen);
+    uint8_t *b = isec_img_read_file(path, &len, err, errlen);
     if (!b) return -1;
     int rc = -1;
     if (len >= 2 && b[0] == 'P' && (b[1] == '5' || b[1] == '2')) {
@@ -237,7 +237,7 @@ int isec_img_read_raw(const char *path, uint32_t width, uint32_t height, unsigne
         return -1;
     }
     size_t len, n = (size_t)width * height, bps = depth > 8 ? 2 : 1;
-    uint8_t *b = slurp(path, &len, err, errlen);
+    uint8_t *b = isec_img_read_file(path, &len, err, errlen);
     if (!b) return -1;
     if (len != n * bps) {
         snprintf(err, errlen, "%s: %zu bytes, expected %zu for %ux%u %u-bit", path, len, n * bps,

@@ -14,6 +14,8 @@ typedef struct {
 
 /* Reads a PGM or PNG file (chosen by content). Returns 0 or -1 with a message in err. */
 int isec_img_read(const char *path, isec_img *img, char *err, size_t errlen);
+/* Whole file ("-" is stdin) into a malloc'd buffer (at most 8 GiB); NULL and err on failure. */
+uint8_t *isec_img_read_file(const char *path, size_t *len, char *err, size_t errlen);
 /* Reads raw samples: 1 byte each for depth <= 8, else 2 bytes (little-endian unless big_endian);
  * signed samples are two's complement. The file must hold exactly width*height samples. */
 int isec_img_read_raw(const char *path, uint32_t width, uint32_t height, unsigned depth,

@@ -32,35 +32,12 @@ static void usage(FILE *f)
 
 static int read_all(const char *path, uint8_t **buf, size_t *len)
 {
-    FILE *f = cli_in_open(path);
-    if (!f) return EXIT_IOERR;
-    size_t cap = 1 << 16, n = 0;
-    uint8_t *b = malloc(cap);
-    for (;;) {
-        if (!b) break;
-        if (n == cap) {
-            uint8_t *nb = realloc(b, cap * 2);
-            if (!nb) {
-                free(b);
-                b = NULL;
-                break;
-            }
-            b = nb;
-            cap *= 2;
-        }
-        size_t got = fread(b + n, 1, cap - n, f);
-        n += got;
-        if (!got) break;
-    }
-    int bad = ferror(f);
-    cli_in_close(f);
-    if (!b || bad) {
-        free(b);
-        cli_err("%s: cannot read", path);
+    char err[512];
+    *buf = isec_img_read_file(path, len, err, sizeof err);
+    if (!*buf) {
+        cli_err("%s", err);
         return EXIT_IOERR;
     }
-    *buf = b;
-    *len = n;
     return EXIT_OK;
 }
 
