@@ -58,9 +58,9 @@ enum { OK = 0, E_CODE = -1, E_SIZE = -2, E_RUN = -3, E_REFINE = -4 };
  * read-modify-write of overlapping words per coefficient, which stalls on store forwarding.) */
 struct vw {
     uint8_t *vm;
-    uint64_t byte; /* vm[] index where the next whole word goes */
-    uint64_t acc;  /* pending bits in the low n bits */
-    unsigned n;
+    uint64_t byte; /* vm[] index of the byte holding the writer's position */
+    uint64_t acc;  /* pending bits in the low n bits (higher bits are stale) */
+    unsigned n;    /* bits of vm[byte] written, 0-7, between calls */
 };
 
 static inline void vw_open(struct vw *w, uint8_t *vm, uint64_t pos)
@@ -71,27 +71,21 @@ static inline void vw_open(struct vw *w, uint8_t *vm, uint64_t pos)
     w->acc = w->n ? (uint64_t)(vm[w->byte] >> (8 - w->n)) : 0;
 }
 
+/* Appends len (1-31) bits. Branch-free: stores 8 bytes at the writer's byte every time (the
+ * bytes past the position get zeros, which they hold anyway) and advances by whole bytes, so a
+ * partial byte is always in memory and there is nothing to close. */
 static inline void vw_put(struct vw *w, uint32_t pattern, unsigned len)
 {
     w->acc = (w->acc << len) | pattern;
     w->n += len;
-    if (w->n >= 32) {
-        w->n -= 32;
-        uint32_t word = (uint32_t)(w->acc >> w->n);
-        uint8_t *q = w->vm + w->byte;
-        q[0] = (uint8_t)(word >> 24);
-        q[1] = (uint8_t)(word >> 16);
-        q[2] = (uint8_t)(word >> 8);
-        q[3] = (uint8_t)word;
-        w->byte += 4;
-    }
+    isec__store_be64(w->vm + w->byte, w->acc << (64 - w->n));
+    w->byte += w->n >> 3;
+    w->n &= 7;
 }
 
 static inline void vw_close(struct vw *w)
 {
-    uint32_t word = (uint32_t)((w->acc << (32 - w->n)) & 0xFFFFFFFFu);
-    uint8_t *q = w->vm + w->byte;
-    for (unsigned i = 0; i < (w->n + 7) / 8; i++) q[i] = (uint8_t)(word >> (24 - 8 * i));
+    (void)w;
 }
 
 /* code of len bits then sz value bits */
@@ -146,12 +140,27 @@ static inline int block_seq(isec_jpeg *c, struct vw *vw, int b, uint64_t *pos)
      * than 32 bits are left; one lookup gives a short code and its value bits together. */
     uint64_t p = *pos, w = isec__load_be64(data + (p >> 3)) << (p & 7);
     unsigned left = 64 - (unsigned)(p & 7);
-    for (int k = 1; k < 64; k++) {
+    int k = 1;
+    for (;;) {
         if (left < 32) {
             w = isec__load_be64(data + (p >> 3)) << (p & 7);
             left = 64 - (unsigned)(p & 7);
         }
-        uint32_t e = ac->fast[w >> (64 - FAST_BITS)];
+        /* Usually several symbols at once: their bits, value mask and coefficient advance. */
+        uint32_t e = ac->multi[w >> (64 - MULTI_BITS)];
+        int kn = k + (int)((e >> 5) & 127);
+        if (kn < 64) {
+            unsigned tl = e & 31;
+            vw_put(vw, e >> 16, tl);
+            p += tl;
+            w <<= tl;
+            left -= tl;
+            k = kn;
+            if (e & MULTI_EOB) break;
+            continue;
+        }
+        /* One symbol: a long code, or one that may end the block or run past it. */
+        e = ac->fast[w >> (64 - FAST_BITS)];
         unsigned tl, r, sz;
         if (e) {
             tl = e & 31;
@@ -174,15 +183,17 @@ static inline int block_seq(isec_jpeg *c, struct vw *vw, int b, uint64_t *pos)
         w <<= tl;
         left -= tl;
         if (sz) {
-            k += (int)r;
-            if (k > 63) {
+            k += (int)r + 1;
+            if (k > 64) {
                 *pos = p;
                 return E_RUN;
             }
+            if (k == 64) break;
         } else if (r != 15) {
             break; /* EOB (decoders treat any r < 15 with size 0 so) */
         } else {
-            k += 15;
+            k += 16;
+            if (k >= 64) break;
         }
     }
     *pos = p;

@@ -34,6 +34,25 @@ int isec__huff_build(struct huff *h, const uint8_t counts[16], const uint8_t *va
         if (e && len + size <= FAST_BITS)
             h->fast[i] = (len + size) | (sym >> 4) << 8 | size << 12 | ((1u << size) - 1) << 16;
     }
+    for (unsigned i = 0; i < (1u << MULTI_BITS); i++) {
+        unsigned used = 0, adv = 0, eob = 0;
+        uint32_t mask = 0;
+        while (!eob) {
+            /* the window's bits from `used` on, zero-padded: a code decoded from them is real
+             * only if it ends inside the window (codes are prefix-free) */
+            unsigned rest = MULTI_BITS - used;
+            uint32_t e = h->look[((i << used) & ((1u << MULTI_BITS) - 1)) >> (MULTI_BITS - 9)];
+            unsigned len = e >> 8, sym = e & 0xff, size = sym & 15, run = sym >> 4;
+            if (!e || len + size > rest) break;
+            unsigned a = size ? run + 1 : run == 15 ? 16 : 0;
+            if (adv + a > 63) break;
+            eob = !size && run != 15;
+            adv += a;
+            mask = mask << (len + size) | ((1u << size) - 1);
+            used += len + size;
+        }
+        h->multi[i] = used ? used | adv << 5 | (eob ? MULTI_EOB : 0) | mask << 16 : 127u << 5;
+    }
     h->defined = 1;
     return 0;
 }

@@ -18,11 +18,18 @@
 
 /* Canonical Huffman table with a 9-bit lookahead (length and symbol together). */
 #define FAST_BITS 10
+#define MULTI_BITS 12
+#define MULTI_EOB (1u << 12)
 struct huff {
     uint16_t look[512]; /* (len << 8) | symbol for codes of <= 9 bits; 0 = longer code */
     /* Code and its value bits together when both fit in FAST_BITS: bits 0-4 total length,
      * 8-11 run, 12-15 value size, 16-31 the value-bit mask of the total; 0 = use look[] */
     uint32_t fast[1 << FAST_BITS];
+    /* As many whole AC symbols (with their value bits) as fit in MULTI_BITS, stopping after an
+     * EOB: bits 0-4 total length, 5-11 the sum of the coefficient advances (r + 1, 16 for ZRL,
+     * 0 for EOB), bit 12 (MULTI_EOB) ends the block, 16-31 the value-bit mask; entries whose
+     * first symbol does not fit have advance 127 so that they never pass the k < 64 test. */
+    uint32_t multi[1 << MULTI_BITS];
     int32_t maxcode[18];
     int32_t valoff[18];
     uint8_t vals[256];
