@@ -15,11 +15,6 @@ static inline uint32_t peek16(const uint8_t *d, uint64_t pos)
     return (uint32_t)((isec__load_be64(d + (pos >> 3)) << (pos & 7)) >> 48);
 }
 
-static inline uint32_t getbits(const uint8_t *d, uint64_t pos, unsigned n)
-{
-    return (uint32_t)((isec__load_be64(d + (pos >> 3)) << (pos & 7)) >> (64 - n));
-}
-
 /* ORs the n-bit pattern (1 <= n <= 32) into bit array a at bit position pos, MSB first. */
 static inline void orbits(uint8_t *a, uint64_t pos, uint32_t pattern, unsigned n)
 {
@@ -71,14 +66,14 @@ static inline void vw_open(struct vw *w, uint8_t *vm, uint64_t pos)
     w->acc = w->n ? (uint64_t)(vm[w->byte] >> (8 - w->n)) : 0;
 }
 
-/* Appends len (1-31) bits. Branch-free: stores 8 bytes at the writer's byte every time (the
+/* Appends len (0-31) bits. Branch-free: stores 8 bytes at the writer's byte every time (the
  * bytes past the position get zeros, which they hold anyway) and advances by whole bytes, so a
  * partial byte is always in memory and there is nothing to close. */
 static inline void vw_put(struct vw *w, uint32_t pattern, unsigned len)
 {
     w->acc = (w->acc << len) | pattern;
     w->n += len;
-    isec__store_be64(w->vm + w->byte, w->acc << (64 - w->n));
+    isec__store_be64(w->vm + w->byte, w->acc << (63 - w->n) << 1); /* n may be 0 */
     w->byte += w->n >> 3;
     w->n &= 7;
 }
@@ -92,30 +87,6 @@ static inline void vw_close(struct vw *w)
 static inline void put_coded(struct vw *w, unsigned len, unsigned sz)
 {
     vw_put(w, (1u << sz) - 1, len + sz);
-}
-
-/* EOBn extension bits: structure, never enciphered (changing them changes the parse) */
-static inline uint32_t eob_bits(isec_jpeg *c, struct vw *w, uint64_t *pos, unsigned r)
-{
-    if (!r) return 0;
-    uint32_t v = getbits(c->data, *pos, r);
-    orbits(c->xm, *pos, (1u << r) - 1, r);
-    vw_put(w, 0, r);
-    *pos += r;
-    return v;
-}
-
-/* One Huffman symbol with its value bits put: returns the symbol, or -1. */
-static inline int coded(const struct huff *h, const uint8_t *data, struct vw *w, uint64_t *pos,
-                        int value_bits_follow)
-{
-    uint64_t p0 = *pos;
-    int sym = hdecode(h, data, pos);
-    if (sym < 0) return -1;
-    unsigned len = (unsigned)(*pos - p0), sz = value_bits_follow ? (unsigned)sym & 15 : 0;
-    put_coded(w, len, sz);
-    *pos += sz;
-    return sym;
 }
 
 static inline int dc_value(const struct huff *h, const uint8_t *data, struct vw *w, uint64_t *pos)
@@ -137,21 +108,33 @@ static inline int block_seq(isec_jpeg *c, struct vw *vw, int b, uint64_t *pos)
     if (rc) return rc;
     const struct huff *ac = &c->ac[s->ta[b]];
     /* The hot loop: a 64-bit window w of the stream held in a register, refilled when fewer
-     * than 32 bits are left; one lookup gives a short code and its value bits together. */
+     * than 32 bits are left; one lookup usually gives several symbols with their value bits.
+     * The value mask collects in acc and goes to vm[] only at a refill (at most 51 bits
+     * pending), which keeps the per-lookup work to a shift and an OR. */
+    uint8_t *vm = vw->vm;
+    uint64_t acc = vw->acc, vbyte = vw->byte;
+    unsigned n = vw->n;
+#define VM_FLUSH()                                                                                 \
+    do {                                                                                           \
+        isec__store_be64(vm + vbyte, acc << (63 - n) << 1);                                        \
+        vbyte += n >> 3;                                                                           \
+        n &= 7;                                                                                    \
+    } while (0)
     uint64_t p = *pos, w = isec__load_be64(data + (p >> 3)) << (p & 7);
     unsigned left = 64 - (unsigned)(p & 7);
     int k = 1;
     for (;;) {
         if (left < 32) {
+            VM_FLUSH();
             w = isec__load_be64(data + (p >> 3)) << (p & 7);
             left = 64 - (unsigned)(p & 7);
         }
-        /* Usually several symbols at once: their bits, value mask and coefficient advance. */
         uint32_t e = ac->multi[w >> (64 - MULTI_BITS)];
         int kn = k + (int)((e >> 5) & 127);
         if (kn < 64) {
             unsigned tl = e & 31;
-            vw_put(vw, e >> 16, tl);
+            acc = (acc << tl) | (e >> 16);
+            n += tl;
             p += tl;
             w <<= tl;
             left -= tl;
@@ -160,33 +143,34 @@ static inline int block_seq(isec_jpeg *c, struct vw *vw, int b, uint64_t *pos)
             continue;
         }
         /* One symbol: a long code, or one that may end the block or run past it. */
+        VM_FLUSH();
         e = ac->fast[w >> (64 - FAST_BITS)];
         unsigned tl, r, sz;
         if (e) {
             tl = e & 31;
             r = (e >> 8) & 15;
             sz = (e >> 12) & 15;
-            vw_put(vw, e >> 16, tl);
         } else {
             uint64_t q = p;
             int sym = hdecode(ac, data, &q);
             if (sym < 0) {
-                *pos = p;
-                return E_CODE;
+                rc = E_CODE;
+                break;
             }
             sz = (unsigned)sym & 15;
             r = (unsigned)sym >> 4;
             tl = (unsigned)(q - p) + sz;
-            vw_put(vw, (1u << sz) - 1, tl);
         }
+        acc = (acc << tl) | ((1u << sz) - 1);
+        n += tl;
         p += tl;
         w <<= tl;
         left -= tl;
         if (sz) {
             k += (int)r + 1;
             if (k > 64) {
-                *pos = p;
-                return E_RUN;
+                rc = E_RUN;
+                break;
             }
             if (k == 64) break;
         } else if (r != 15) {
@@ -196,13 +180,82 @@ static inline int block_seq(isec_jpeg *c, struct vw *vw, int b, uint64_t *pos)
             if (k >= 64) break;
         }
     }
+    VM_FLUSH();
+#undef VM_FLUSH
+    vw->acc = acc;
+    vw->n = n;
+    vw->byte = vbyte;
     *pos = p;
-    return OK;
+    return rc;
 }
 
 static inline int block_dc_first(isec_jpeg *c, struct vw *vw, int b, uint64_t *pos)
 {
     return dc_value(&c->dc[c->sc.td[b]], c->data, vw, pos);
+}
+
+/* A bit reader in registers: w holds the stream from bit p on, left of its bits are real.
+ * br_fill makes at least 32 bits available (data[] is padded, so reading past the end is
+ * safe and the caller checks the position afterwards). */
+struct br {
+    const uint8_t *d;
+    uint64_t p, w;
+    unsigned left;
+};
+
+static inline void br_open(struct br *b, const uint8_t *d, uint64_t p)
+{
+    b->d = d;
+    b->p = p;
+    b->left = 0;
+}
+
+static inline void br_fill(struct br *b)
+{
+    if (b->left < 32) {
+        b->w = isec__load_be64(b->d + (b->p >> 3)) << (b->p & 7);
+        b->left = 64 - (unsigned)(b->p & 7);
+    }
+}
+
+/* Skips n bits, any number (correction bits may run past the window). */
+static inline void br_skip(struct br *b, unsigned n)
+{
+    b->p += n;
+    if (n < b->left) {
+        b->w <<= n;
+        b->left -= n;
+    } else {
+        b->left = 0;
+    }
+}
+
+/* One Huffman symbol from a filled reader: its code length in *len; -1 if no code matches. */
+static inline int br_symbol(const struct huff *h, const struct br *b, unsigned *len)
+{
+    uint32_t v = (uint32_t)(b->w >> 48), e = h->look[v >> 7];
+    if (e) {
+        *len = e >> 8;
+        return (int)(e & 0xff);
+    }
+    unsigned l;
+    for (l = 10; l <= 16; l++)
+        if ((int32_t)(v >> (16 - l)) <= h->maxcode[l]) break;
+    if (l > 16) return -1;
+    *len = l;
+    return h->vals[h->valoff[l] + (int32_t)(v >> (16 - l))];
+}
+
+/* EOBn extension bits from a filled reader: structure, never enciphered (changing them
+ * changes the parse). */
+static inline uint32_t br_eob_bits(isec_jpeg *c, struct vw *w, struct br *b, unsigned r)
+{
+    if (!r) return 0;
+    uint32_t v = (uint32_t)(b->w >> (64 - r));
+    orbits(c->xm, b->p, (1u << r) - 1, r);
+    vw_put(w, 0, r);
+    br_skip(b, r);
+    return v;
 }
 
 static inline int block_ac_first(isec_jpeg *c, struct vw *vw, uint64_t *nz, uint64_t *pos)
@@ -213,32 +266,49 @@ static inline int block_ac_first(isec_jpeg *c, struct vw *vw, uint64_t *nz, uint
         return OK;
     }
     const struct huff *ac = &c->ac[s->ta[0]];
+    struct br b;
+    br_open(&b, c->data, *pos);
+    int rc = OK;
+    uint64_t z = *nz;
     for (int k = s->ss; k <= s->se; k++) {
-        uint32_t e = ac->fast[peek16(c->data, *pos) >> (16 - FAST_BITS)];
+        br_fill(&b);
+        uint32_t e = ac->fast[b.w >> (64 - FAST_BITS)];
         int r, sz;
         if (e) { /* short code and its value bits in one lookup, as in block_seq */
             vw_put(vw, e >> 16, e & 31);
-            *pos += e & 31;
+            br_skip(&b, e & 31);
             r = (int)(e >> 8) & 15;
             sz = (int)(e >> 12) & 15;
         } else {
-            int sym = coded(ac, c->data, vw, pos, 1);
-            if (sym < 0) return E_CODE;
+            unsigned len;
+            int sym = br_symbol(ac, &b, &len);
+            if (sym < 0) {
+                rc = E_CODE;
+                break;
+            }
             r = sym >> 4;
             sz = sym & 15;
+            vw_put(vw, (1u << sz) - 1, len + (unsigned)sz);
+            br_skip(&b, len + (unsigned)sz);
         }
         if (sz) {
             k += r;
-            if (k > s->se) return E_RUN;
-            *nz |= (uint64_t)1 << k;
+            if (k > s->se) {
+                rc = E_RUN;
+                break;
+            }
+            z |= (uint64_t)1 << k;
         } else if (r == 15) {
             k += 15;
         } else {
-            c->d.eobrun = (1u << r) + eob_bits(c, vw, pos, (unsigned)r) - 1;
+            br_fill(&b);
+            c->d.eobrun = (1u << r) + br_eob_bits(c, vw, &b, (unsigned)r) - 1;
             break;
         }
     }
-    return OK;
+    *nz = z;
+    *pos = b.p;
+    return rc;
 }
 
 /* Portable popcount: __builtin_popcountll is a libgcc call unless the target has POPCNT. */
@@ -250,6 +320,60 @@ static inline unsigned popcount64(uint64_t x)
     return (unsigned)((x * 0x0101010101010101u) >> 56);
 }
 
+/* Bit positions of the set bits of a byte, 3 bits each, lowest first. */
+static const uint32_t select8[256] = {
+    0x000000, 0x000000, 0x000001, 0x000008, 0x000002, 0x000010, 0x000011, 0x000088,
+    0x000003, 0x000018, 0x000019, 0x0000c8, 0x00001a, 0x0000d0, 0x0000d1, 0x000688,
+    0x000004, 0x000020, 0x000021, 0x000108, 0x000022, 0x000110, 0x000111, 0x000888,
+    0x000023, 0x000118, 0x000119, 0x0008c8, 0x00011a, 0x0008d0, 0x0008d1, 0x004688,
+    0x000005, 0x000028, 0x000029, 0x000148, 0x00002a, 0x000150, 0x000151, 0x000a88,
+    0x00002b, 0x000158, 0x000159, 0x000ac8, 0x00015a, 0x000ad0, 0x000ad1, 0x005688,
+    0x00002c, 0x000160, 0x000161, 0x000b08, 0x000162, 0x000b10, 0x000b11, 0x005888,
+    0x000163, 0x000b18, 0x000b19, 0x0058c8, 0x000b1a, 0x0058d0, 0x0058d1, 0x02c688,
+    0x000006, 0x000030, 0x000031, 0x000188, 0x000032, 0x000190, 0x000191, 0x000c88,
+    0x000033, 0x000198, 0x000199, 0x000cc8, 0x00019a, 0x000cd0, 0x000cd1, 0x006688,
+    0x000034, 0x0001a0, 0x0001a1, 0x000d08, 0x0001a2, 0x000d10, 0x000d11, 0x006888,
+    0x0001a3, 0x000d18, 0x000d19, 0x0068c8, 0x000d1a, 0x0068d0, 0x0068d1, 0x034688,
+    0x000035, 0x0001a8, 0x0001a9, 0x000d48, 0x0001aa, 0x000d50, 0x000d51, 0x006a88,
+    0x0001ab, 0x000d58, 0x000d59, 0x006ac8, 0x000d5a, 0x006ad0, 0x006ad1, 0x035688,
+    0x0001ac, 0x000d60, 0x000d61, 0x006b08, 0x000d62, 0x006b10, 0x006b11, 0x035888,
+    0x000d63, 0x006b18, 0x006b19, 0x0358c8, 0x006b1a, 0x0358d0, 0x0358d1, 0x1ac688,
+    0x000007, 0x000038, 0x000039, 0x0001c8, 0x00003a, 0x0001d0, 0x0001d1, 0x000e88,
+    0x00003b, 0x0001d8, 0x0001d9, 0x000ec8, 0x0001da, 0x000ed0, 0x000ed1, 0x007688,
+    0x00003c, 0x0001e0, 0x0001e1, 0x000f08, 0x0001e2, 0x000f10, 0x000f11, 0x007888,
+    0x0001e3, 0x000f18, 0x000f19, 0x0078c8, 0x000f1a, 0x0078d0, 0x0078d1, 0x03c688,
+    0x00003d, 0x0001e8, 0x0001e9, 0x000f48, 0x0001ea, 0x000f50, 0x000f51, 0x007a88,
+    0x0001eb, 0x000f58, 0x000f59, 0x007ac8, 0x000f5a, 0x007ad0, 0x007ad1, 0x03d688,
+    0x0001ec, 0x000f60, 0x000f61, 0x007b08, 0x000f62, 0x007b10, 0x007b11, 0x03d888,
+    0x000f63, 0x007b18, 0x007b19, 0x03d8c8, 0x007b1a, 0x03d8d0, 0x03d8d1, 0x1ec688,
+    0x00003e, 0x0001f0, 0x0001f1, 0x000f88, 0x0001f2, 0x000f90, 0x000f91, 0x007c88,
+    0x0001f3, 0x000f98, 0x000f99, 0x007cc8, 0x000f9a, 0x007cd0, 0x007cd1, 0x03e688,
+    0x0001f4, 0x000fa0, 0x000fa1, 0x007d08, 0x000fa2, 0x007d10, 0x007d11, 0x03e888,
+    0x000fa3, 0x007d18, 0x007d19, 0x03e8c8, 0x007d1a, 0x03e8d0, 0x03e8d1, 0x1f4688,
+    0x0001f5, 0x000fa8, 0x000fa9, 0x007d48, 0x000faa, 0x007d50, 0x007d51, 0x03ea88,
+    0x000fab, 0x007d58, 0x007d59, 0x03eac8, 0x007d5a, 0x03ead0, 0x03ead1, 0x1f5688,
+    0x000fac, 0x007d60, 0x007d61, 0x03eb08, 0x007d62, 0x03eb10, 0x03eb11, 0x1f5888,
+    0x007d63, 0x03eb18, 0x03eb19, 0x1f58c8, 0x03eb1a, 0x1f58d0, 0x1f58d1, 0xfac688,
+};
+
+/* Position of the set bit of x with n set bits below it (n < 64), or 64 if x has no more than
+ * n set bits. Branch-free apart from the last test: byte counts, their prefix sums, the first
+ * byte whose prefix passes n, then a table inside that byte. */
+static inline unsigned select64(uint64_t x, unsigned n)
+{
+    const uint64_t ones = 0x0101010101010101u, high = 0x8080808080808080u;
+    uint64_t c = x - ((x >> 1) & 0x5555555555555555u);
+    c = (c & 0x3333333333333333u) + ((c >> 2) & 0x3333333333333333u);
+    c = (c + (c >> 4)) & 0x0F0F0F0F0F0F0F0Fu;
+    uint64_t prefix = c * ones; /* byte i: set bits in bytes 0..i (at most 64, below 128) */
+    uint64_t past = ((prefix | high) - (uint64_t)(n + 1) * ones) & high;
+    if (!past) return 64;
+    unsigned byte = (unsigned)__builtin_ctzll(past) >> 3;
+    unsigned below = (unsigned)((prefix << 8) >> (8 * byte)) & 0xFF;
+    unsigned m = n - below;
+    return byte * 8 + ((select8[(x >> (8 * byte)) & 0xFF] >> (3 * m)) & 7);
+}
+
 /* Bits from..to (inclusive) of a 64-bit mask, 0 <= from <= to <= 63. */
 static inline uint64_t band(int from, int to)
 {
@@ -258,51 +382,74 @@ static inline uint64_t band(int from, int to)
 }
 
 /* n correction bits: value bits, one per already-nonzero coefficient passed */
-static inline void correction_bits(struct vw *vw, uint64_t *pos, unsigned n)
+static inline void correction_bits(struct vw *vw, struct br *b, unsigned n)
 {
-    *pos += n;
+    br_skip(b, n);
     for (; n > 16; n -= 16) vw_put(vw, 0xFFFF, 16);
-    if (n) vw_put(vw, (1u << n) - 1, n);
+    vw_put(vw, (1u << n) - 1, n); /* n may be 0 here: vw_put takes that */
 }
 
 static inline int block_ac_refine(isec_jpeg *c, struct vw *vw, uint64_t *nz, uint64_t *pos)
 {
     const struct scan *s = &c->sc;
     const struct huff *ac = &c->ac[s->ta[0]];
-    int k = s->ss;
+    const uint64_t inband = band(s->ss, s->se);
+    uint64_t z = *nz;
+    struct br b;
+    br_open(&b, c->data, *pos);
+    int k = s->ss, rc = OK;
     if (c->d.eobrun == 0) {
-        for (; k <= s->se; k++) {
-            int sym = coded(ac, c->data, vw, pos, 0);
-            if (sym < 0) return E_CODE;
+        while (k <= s->se) {
+            br_fill(&b);
+            unsigned len;
+            int sym = br_symbol(ac, &b, &len);
+            if (sym < 0) {
+                rc = E_CODE;
+                break;
+            }
             int r = sym >> 4, sz = sym & 15;
             if (sz) {
-                if (sz != 1) return E_REFINE;
-                vw_put(vw, 1, 1); /* sign of the newly nonzero coefficient */
-                *pos += 1;
-            } else if (r != 15) {
-                c->d.eobrun = (1u << r) + eob_bits(c, vw, pos, (unsigned)r);
-                break;
+                if (sz != 1) {
+                    rc = E_REFINE;
+                    break;
+                }
+                vw_put(vw, 1, len + 1); /* code, then the sign of the new coefficient */
+                br_skip(&b, len + 1);
+            } else {
+                vw_put(vw, 0, len);
+                br_skip(&b, len);
+                if (r != 15) {
+                    br_fill(&b);
+                    c->d.eobrun = (1u << r) + br_eob_bits(c, vw, &b, (unsigned)r);
+                    break;
+                }
             }
             /* Pass already-nonzero coefficients (a correction bit each) up to the (r+1)-th
              * zero one, which a new coefficient takes (ZRL: past the 16th zero). */
-            uint64_t inband = band(k, s->se), zeros = ~*nz & inband;
-            for (int i = 0; i < r && zeros; i++) zeros &= zeros - 1;
-            int target = zeros ? __builtin_ctzll(zeros) : s->se + 1;
+            uint64_t from = ~(uint64_t)0 << k, zeros = ~z & inband & from;
+            int target = (int)select64(zeros, (unsigned)r);
+            if (target > s->se) target = s->se + 1;
             uint64_t before = target > 63 ? ~(uint64_t)0 : (((uint64_t)1 << target) - 1);
-            correction_bits(vw, pos, popcount64(*nz & inband & before));
+            correction_bits(vw, &b, popcount64(z & inband & from & before));
             k = target;
             if (sz) {
-                if (k > s->se) return E_RUN;
-                *nz |= (uint64_t)1 << k;
+                if (k > s->se) {
+                    rc = E_RUN;
+                    break;
+                }
+                z |= (uint64_t)1 << k;
             }
+            k++;
         }
     }
-    if (c->d.eobrun) {
+    if (rc == OK && c->d.eobrun) {
         if (k <= s->se)
-            correction_bits(vw, pos, popcount64(*nz & band(k, s->se)));
+            correction_bits(vw, &b, popcount64(z & inband & (~(uint64_t)0 << k)));
         c->d.eobrun--;
     }
-    return OK;
+    *nz = z;
+    *pos = b.p;
+    return rc;
 }
 
 /* Decodes one MCU at c->d.pos. Returns OK, a block error, or 1 if it ran past `avail` bits

@@ -10,7 +10,8 @@
 #include "imgsec/jpeg.h"
 
 #define CHUNK 16384u           /* raw entropy-coded bytes per keystream chunk */
-#define RAWCAP (4u * CHUNK)    /* raw entropy-coded bytes held at most */
+#define RAWCAP (5u * CHUNK)    /* raw entropy-coded bytes held at most */
+#define FLUSH_AT (4u * CHUNK)  /* raw bytes that start a decode-and-flush round */
 #define PAD 2048u              /* zero bytes after data[] so the bit reader may overrun a block */
 #define SEGCAP 65535u          /* largest marker segment payload */
 #define MAX_BOUNDS 1024         /* RST markers held ahead of the decoder */

@@ -288,7 +288,7 @@ static int alloc_entropy(isec_jpeg *c)
     if (c->raw) return 0;
     c->raw = malloc(RAWCAP);
     c->isdata = malloc(RAWCAP);
-    c->tmp = malloc(RAWCAP);
+    c->tmp = malloc(2 * RAWCAP); /* the keystream or raw invariant view, then inv[] */
     c->em = malloc(RAWCAP);
     c->data = calloc(RAWCAP + PAD + 8, 1);
     c->vm = calloc(RAWCAP + PAD + 8, 1);
@@ -513,42 +513,62 @@ static inline uint8_t fsp_mask(uint8_t byte, uint8_t vm, uint8_t xm)
     return (uint8_t)(vm & -(uint8_t)((vm != 0) & (zero_code != 0)));
 }
 
-static const uint8_t popcount8[256] = {
-#define B2(n) n, n + 1, n + 1, n + 2
-#define B4(n) B2(n), B2(n + 1), B2(n + 1), B2(n + 2)
-#define B6(n) B4(n), B4(n + 1), B4(n + 1), B4(n + 2)
-    B6(0), B6(1), B6(1), B6(2)
-#undef B2
-#undef B4
-#undef B6
-};
-
-/* Enciphers and emits raw[0, nraw) (holding ndata data bytes, all classified), then shifts. */
-static int flush_chunk(isec_jpeg *c, uint32_t nraw, uint32_t ndata)
+static inline unsigned popcount64(uint64_t x)
 {
-    uint8_t *raw = c->raw, *tmp = c->tmp, *em = c->em, *data = c->data;
-    const uint8_t *isdata = c->isdata, *vm = c->vm, *xm = c->xm;
+    x = x - ((x >> 1) & 0x5555555555555555u);
+    x = (x & 0x3333333333333333u) + ((x >> 2) & 0x3333333333333333u);
+    x = (x + (x >> 4)) & 0x0F0F0F0F0F0F0F0Fu;
+    return (unsigned)((x * 0x0101010101010101u) >> 56);
+}
+
+/* Copies the data bytes src[0, ndata) into the raw layout dst[0, nraw), where isdata says which
+ * raw bytes are data; the others (stuffing, RST markers, fill bytes) are taken from other, or
+ * left as they are when other is NULL. */
+static void to_raw(uint8_t *dst, const uint8_t *src, const uint8_t *other, const uint8_t *isdata,
+                   uint32_t nraw)
+{
+    for (uint32_t i = 0, k = 0; i < nraw;) {
+        const uint8_t *nd = memchr(isdata + i, 0, nraw - i);
+        uint32_t run = nd ? (uint32_t)(nd - (isdata + i)) : nraw - i;
+        memcpy(dst + i, src + k, run);
+        i += run;
+        k += run;
+        if (i < nraw) {
+            if (other) dst[i] = other[i];
+            i++;
+        }
+    }
+}
+
+/* Enciphers raw[ro, ro + nraw) (holding data[dk, dk + ndata), all classified) and emits it. */
+static int flush_chunk(isec_jpeg *c, uint32_t ro, uint32_t nraw, uint32_t dk, uint32_t ndata)
+{
+    uint8_t *raw = c->raw + ro, *tmp = c->tmp, *em = c->em, *data = c->data + dk;
+    const uint8_t *isdata = c->isdata + ro, *vm = c->vm + dk, *xm = c->xm + dk;
     uint64_t ebytes = 0, ebits = 0;
-    /* em: the bits to encipher in each data byte */
-    for (uint32_t k = 0; k < ndata; k++) em[k] = fsp_mask(data[k], vm[k], xm[k]);
+    /* em: the bits to encipher in each data byte; inv (in tmp): the byte with its value bits
+     * cleared, what the keystream's nonce covers */
+    uint8_t *inv = tmp + RAWCAP;
     for (uint32_t k = 0; k < ndata; k++) {
+        em[k] = fsp_mask(data[k], vm[k], xm[k]);
+        inv[k] = (uint8_t)(data[k] & ~vm[k]);
+    }
+    uint32_t k8 = ndata & ~7u;
+    for (uint32_t k = 0; k < k8; k += 8) {
+        uint64_t v;
+        memcpy(&v, em + k, 8);
+        ebits += popcount64(v);
+        v |= v >> 4;
+        v |= v >> 2;
+        v |= v >> 1;
+        ebytes += popcount64(v & 0x0101010101010101u);
+    }
+    for (uint32_t k = k8; k < ndata; k++) {
         ebytes += em[k] != 0;
-        ebits += popcount8[em[k]];
+        ebits += popcount64(em[k]);
     }
     if (c->keyed) {
-        /* the invariant view: raw bytes with every value bit cleared (runs of data bytes
-         * between stuffing bytes and markers) */
-        for (uint32_t i = 0, k = 0; i < nraw;) {
-            const uint8_t *nd = memchr(isdata + i, 0, nraw - i);
-            uint32_t run = nd ? (uint32_t)(nd - (isdata + i)) : nraw - i;
-            for (uint32_t j = 0; j < run; j++) tmp[i + j] = (uint8_t)(data[k + j] & ~vm[k + j]);
-            i += run;
-            k += run;
-            if (i < nraw) {
-                tmp[i] = raw[i];
-                i++;
-            }
-        }
+        to_raw(tmp, inv, raw, isdata, nraw);
         uint8_t dg[32], iv[16] = {0};
         int outl = 0;
         if (absorb(c, tmp, nraw) < 0 || snapshot(c, dg) < 0) return c->rc;
@@ -558,22 +578,21 @@ static int flush_chunk(isec_jpeg *c, uint32_t nraw, uint32_t ndata)
             EVP_EncryptUpdate(c->cipher, tmp, &outl, tmp, (int)ndata) != 1)
             return isec__jpeg_fail(c, ISEC_ECRYPTO, c->off, "ChaCha20 failed");
         for (uint32_t k = 0; k < ndata; k++) data[k] = (uint8_t)(data[k] ^ (tmp[k] & em[k]));
-        for (uint32_t i = 0, k = 0; i < nraw;) {
-            const uint8_t *nd = memchr(isdata + i, 0, nraw - i);
-            uint32_t run = nd ? (uint32_t)(nd - (isdata + i)) : nraw - i;
-            memcpy(raw + i, data + k, run);
-            i += run + (i + run < nraw);
-            k += run;
-        }
+        to_raw(raw, data, NULL, isdata, nraw);
     }
     c->scaninfo->eligible_bytes += ebytes;
     c->scaninfo->eligible_bits += ebits;
     c->info.eligible_bytes += ebytes;
     c->info.eligible_bits += ebits;
-    if (emit(c, raw, nraw) < 0) return c->rc;
-    /* shift the held data down */
+    return emit(c, raw, nraw);
+}
+
+/* Drops the first nraw raw bytes (ndata data bytes) that have been emitted: moves what is held
+ * down to the start of the buffers. */
+static void shift_held(isec_jpeg *c, uint32_t nraw, uint32_t ndata)
+{
     uint32_t rest = c->rawlen - nraw, drest = c->datalen - ndata;
-    memmove(raw, raw + nraw, rest);
+    memmove(c->raw, c->raw + nraw, rest);
     memmove(c->isdata, c->isdata + nraw, rest);
     memmove(c->data, c->data + ndata, drest + PAD);
     memmove(c->vm, c->vm + ndata, drest + PAD);
@@ -589,7 +608,6 @@ static int flush_chunk(isec_jpeg *c, uint32_t nraw, uint32_t ndata)
     c->d.pos = c->d.pos > shift ? c->d.pos - shift : 0;
     c->committed = c->committed > shift ? c->committed - shift : 0;
     for (uint32_t b = c->bhead; b < c->btail; b++) c->bounds[b].datapos -= ndata;
-    return 0;
 }
 
 static void compact_bounds(isec_jpeg *c)
@@ -608,12 +626,17 @@ static int flush_ready(isec_jpeg *c, int final)
         isec__mark_structure(c, c->d.pos, (uint64_t)c->datalen * 8);
         c->committed = (uint64_t)c->datalen * 8;
     }
-    while (c->rawlen >= CHUNK || (final && c->rawlen > 0)) {
-        uint32_t nraw = c->rawlen < CHUNK ? c->rawlen : CHUNK, ndata = 0;
-        for (uint32_t i = 0; i < nraw; i++) ndata += c->isdata[i];
-        if (!final && c->committed < (uint64_t)ndata * 8) break;
-        if (flush_chunk(c, nraw, ndata) < 0) return c->rc;
+    /* every whole chunk (the last one may be short when final), then one shift for all */
+    uint32_t ro = 0, dk = 0;
+    while (c->rawlen - ro >= CHUNK || (final && c->rawlen > ro)) {
+        uint32_t nraw = c->rawlen - ro < CHUNK ? c->rawlen - ro : CHUNK, ndata = 0;
+        for (uint32_t i = 0; i < nraw; i++) ndata += c->isdata[ro + i];
+        if (!final && c->committed < (uint64_t)(dk + ndata) * 8) break;
+        if (flush_chunk(c, ro, nraw, dk, ndata) < 0) return c->rc;
+        ro += nraw;
+        dk += ndata;
     }
+    if (ro) shift_held(c, ro, dk);
     compact_bounds(c);
     return 0;
 }
@@ -651,8 +674,9 @@ static size_t entropy_feed(isec_jpeg *c, const uint8_t *in, size_t n)
 {
     size_t i = 0;
     while (i < n) {
-        /* decode and flush every two chunks: what stays held (and is moved down) stays small */
-        if (RAWCAP - c->rawlen < 2 || c->rawlen >= 2 * CHUNK) {
+        /* decode and flush every FLUSH_AT bytes: what stays held (and is moved down) is small
+         * beside what is flushed */
+        if (RAWCAP - c->rawlen < 2 || c->rawlen >= FLUSH_AT) {
             memset(c->data + c->datalen, 0, PAD);
             if (run_decoder(c) < 0 || flush_ready(c, 0) < 0) return i;
             if (RAWCAP - c->rawlen < 2) {
@@ -662,7 +686,7 @@ static size_t entropy_feed(isec_jpeg *c, const uint8_t *in, size_t n)
             }
         }
         if (!c->pending_ff) {
-            size_t limit = c->rawlen < 2 * CHUNK ? 2 * CHUNK : RAWCAP - 1;
+            size_t limit = c->rawlen < FLUSH_AT ? FLUSH_AT : RAWCAP - 1;
             size_t room = limit - c->rawlen, want = n - i < room ? n - i : room;
             const uint8_t *ff = memchr(in + i, 0xFF, want);
             size_t run = ff ? (size_t)(ff - (in + i)) : want;
