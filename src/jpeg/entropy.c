@@ -258,7 +258,7 @@ static inline uint32_t br_eob_bits(isec_jpeg *c, struct vw *w, struct br *b, uns
     return v;
 }
 
-static inline int block_ac_first(isec_jpeg *c, struct vw *vw, uint64_t *nz, uint64_t *pos)
+static inline int block_ac_first(isec_jpeg *c, struct vw *vwp, uint64_t *nz, uint64_t *pos)
 {
     const struct scan *s = &c->sc;
     if (c->d.eobrun) {
@@ -266,11 +266,15 @@ static inline int block_ac_first(isec_jpeg *c, struct vw *vw, uint64_t *nz, uint
         return OK;
     }
     const struct huff *ac = &c->ac[s->ta[0]];
+    /* locals, so that stores to vm[] (uint8_t, which may alias anything) do not force the
+     * writer and the scan parameters back to memory */
+    struct vw w = *vwp, *vw = &w;
+    const int se = s->se;
     struct br b;
     br_open(&b, c->data, *pos);
     int rc = OK;
     uint64_t z = *nz;
-    for (int k = s->ss; k <= s->se; k++) {
+    for (int k = s->ss; k <= se; k++) {
         br_fill(&b);
         uint32_t e = ac->fast[b.w >> (64 - FAST_BITS)];
         int r, sz;
@@ -293,7 +297,7 @@ static inline int block_ac_first(isec_jpeg *c, struct vw *vw, uint64_t *nz, uint
         }
         if (sz) {
             k += r;
-            if (k > s->se) {
+            if (k > se) {
                 rc = E_RUN;
                 break;
             }
@@ -306,6 +310,7 @@ static inline int block_ac_first(isec_jpeg *c, struct vw *vw, uint64_t *nz, uint
             break;
         }
     }
+    *vwp = w;
     *nz = z;
     *pos = b.p;
     return rc;
@@ -389,17 +394,19 @@ static inline void correction_bits(struct vw *vw, struct br *b, unsigned n)
     vw_put(vw, (1u << n) - 1, n); /* n may be 0 here: vw_put takes that */
 }
 
-static inline int block_ac_refine(isec_jpeg *c, struct vw *vw, uint64_t *nz, uint64_t *pos)
+static inline int block_ac_refine(isec_jpeg *c, struct vw *vwp, uint64_t *nz, uint64_t *pos)
 {
     const struct scan *s = &c->sc;
     const struct huff *ac = &c->ac[s->ta[0]];
-    const uint64_t inband = band(s->ss, s->se);
+    const int se = s->se;
+    const uint64_t inband = band(s->ss, se);
+    struct vw w = *vwp, *vw = &w; /* in registers: see block_ac_first */
     uint64_t z = *nz;
     struct br b;
     br_open(&b, c->data, *pos);
     int k = s->ss, rc = OK;
     if (c->d.eobrun == 0) {
-        while (k <= s->se) {
+        while (k <= se) {
             br_fill(&b);
             unsigned len;
             int sym = br_symbol(ac, &b, &len);
@@ -427,13 +434,20 @@ static inline int block_ac_refine(isec_jpeg *c, struct vw *vw, uint64_t *nz, uin
             /* Pass already-nonzero coefficients (a correction bit each) up to the (r+1)-th
              * zero one, which a new coefficient takes (ZRL: past the 16th zero). */
             uint64_t from = ~(uint64_t)0 << k, zeros = ~z & inband & from;
-            int target = (int)select64(zeros, (unsigned)r);
-            if (target > s->se) target = s->se + 1;
-            uint64_t before = target > 63 ? ~(uint64_t)0 : (((uint64_t)1 << target) - 1);
-            correction_bits(vw, &b, popcount64(z & inband & from & before));
+            /* r = 0 is the common case and the branch predicts well on real cores */
+            int target = r ? (int)select64(zeros, (unsigned)r)
+                           : zeros ? __builtin_ctzll(zeros) : 64;
+            unsigned ncorr;
+            if (target < 64) { /* [k, target) holds r zero-history coefficients, the rest not */
+                ncorr = (unsigned)(target - k) - (unsigned)r;
+            } else {
+                target = se + 1;
+                ncorr = popcount64(z & inband & from);
+            }
+            correction_bits(vw, &b, ncorr);
             k = target;
             if (sz) {
-                if (k > s->se) {
+                if (k > se) {
                     rc = E_RUN;
                     break;
                 }
@@ -443,10 +457,11 @@ static inline int block_ac_refine(isec_jpeg *c, struct vw *vw, uint64_t *nz, uin
         }
     }
     if (rc == OK && c->d.eobrun) {
-        if (k <= s->se)
+        if (k <= se)
             correction_bits(vw, &b, popcount64(z & inband & (~(uint64_t)0 << k)));
         c->d.eobrun--;
     }
+    *vwp = w;
     *nz = z;
     *pos = b.p;
     return rc;
@@ -577,6 +592,39 @@ static int decode_run(isec_jpeg *c, struct vw *va)
          * of what we have; only then is running out final rather than a wait for input. */
         int limit_final = c->bhead != c->btail || c->region_ended;
         uint64_t limit = c->bhead != c->btail ? (uint64_t)c->bounds[c->bhead].datapos * 8 : avail;
+        if (c->d.eobrun && (s->kind == SCAN_AC_FIRST || s->kind == SCAN_AC_REFINE)) {
+            /* Blocks inside an EOB run, up to the run's end or the next restart: in a first
+             * scan they hold no bits, in a refinement scan only one correction bit per
+             * coefficient already nonzero in the band. A tight loop here instead of one
+             * round of the MCU machinery per block; the block that would pass the data's
+             * end is left to the general path below. */
+            uint64_t n = c->d.eobrun, room = s->total - c->d.mcu;
+            if (s->ri) {
+                uint64_t to_rst = s->ri - c->d.mcu % s->ri;
+                room = room < to_rst ? room : to_rst;
+            }
+            n = n < room ? n : room;
+            uint64_t done = n;
+            if (s->kind == SCAN_AC_REFINE) {
+                const uint64_t inband = band(s->ss, s->se), *nz = c->comp[s->ci[0]].nz + c->d.mcu;
+                uint64_t pos = c->d.pos;
+                struct br b;
+                br_open(&b, c->data, pos);
+                for (done = 0; done < n; done++) {
+                    unsigned cnt = popcount64(nz[done] & inband);
+                    if (b.p + cnt > limit) break;
+                    correction_bits(va, &b, cnt);
+                }
+                c->d.pos = b.p;
+            }
+            if (done) {
+                c->d.eobrun -= (uint32_t)done;
+                c->d.mcu += done;
+                c->d.restarted = 0;
+                c->committed = c->d.pos;
+                continue;
+            }
+        }
         struct dec saved = c->d;
         /* AC scans update the block's nonzero history as they go: keep it for a retry */
         uint64_t *nzp = (s->kind == SCAN_AC_FIRST || s->kind == SCAN_AC_REFINE)
