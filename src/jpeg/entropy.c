@@ -194,44 +194,88 @@ static inline int block_dc_first(isec_jpeg *c, struct vw *vw, int b, uint64_t *p
     return dc_value(&c->dc[c->sc.td[b]], c->data, vw, pos);
 }
 
-/* A bit reader in registers: w holds the stream from bit p on, left of its bits are real.
- * br_fill makes at least 32 bits available (data[] is padded, so reading past the end is
- * safe and the caller checks the position afterwards). */
-struct br {
+/* A bit cursor for progressive scans: reads data[] through a 64-bit window w (left of its
+ * bits are real) and writes the matching vm[] bits in step, so one position p serves both. The
+ * vm bits gather in acc (n of them pending, vbyte * 8 + n == p) and are stored only when the
+ * window is refilled. bc_fill keeps at least 40 bits readable, so a take of at most 31 bits
+ * never passes the window and at most 62 bits are ever pending. data[] is padded: reading past
+ * its end is safe, and the caller checks the position afterwards. */
+struct bc {
     const uint8_t *d;
-    uint64_t p, w;
-    unsigned left;
+    uint8_t *vm;
+    uint64_t p, w, acc, vbyte;
+    unsigned left, n;
 };
 
-static inline void br_open(struct br *b, const uint8_t *d, uint64_t p)
+static inline void bc_open(struct bc *b, const uint8_t *d, const struct vw *v, uint64_t p)
 {
     b->d = d;
+    b->vm = v->vm;
     b->p = p;
+    b->w = 0;
     b->left = 0;
+    b->acc = v->acc;
+    b->n = v->n;
+    b->vbyte = v->byte;
 }
 
-static inline void br_fill(struct br *b)
+static inline void bc_store(struct bc *b)
 {
-    if (b->left < 32) {
+    isec__store_be64(b->vm + b->vbyte, b->acc << (63 - b->n) << 1);
+    b->vbyte += b->n >> 3;
+    b->n &= 7;
+}
+
+static inline void bc_close(struct bc *b, struct vw *v)
+{
+    bc_store(b);
+    v->acc = b->acc;
+    v->n = b->n;
+    v->byte = b->vbyte;
+}
+
+static inline void bc_fill(struct bc *b)
+{
+    if (b->left < 40) {
+        bc_store(b);
         b->w = isec__load_be64(b->d + (b->p >> 3)) << (b->p & 7);
         b->left = 64 - (unsigned)(b->p & 7);
     }
 }
 
-/* Skips n bits, any number (correction bits may run past the window). */
-static inline void br_skip(struct br *b, unsigned n)
+/* Consumes len (0-31) bits whose vm bits are pattern; the window must hold them. */
+static inline void bc_take(struct bc *b, unsigned len, uint32_t pattern)
 {
-    b->p += n;
-    if (n < b->left) {
-        b->w <<= n;
-        b->left -= n;
+    b->acc = (b->acc << len) | pattern;
+    b->n += len;
+    b->p += len;
+    b->w <<= len;
+    b->left -= len;
+}
+
+/* Consumes cnt (any number) value bits: correction bits, which are never read. */
+static inline void bc_ones(struct bc *b, unsigned cnt)
+{
+    b->p += cnt;
+    if (cnt < b->left) {
+        b->w <<= cnt;
+        b->left -= cnt;
     } else {
         b->left = 0;
     }
+    bc_store(b);
+    for (; cnt > 32; cnt -= 32) {
+        b->acc = (b->acc << 32) | 0xFFFFFFFFu;
+        b->n += 32;
+        bc_store(b);
+    }
+    b->acc = (b->acc << cnt) | (((uint64_t)1 << cnt) - 1);
+    b->n += cnt;
+    bc_store(b);
 }
 
-/* One Huffman symbol from a filled reader: its code length in *len; -1 if no code matches. */
-static inline int br_symbol(const struct huff *h, const struct br *b, unsigned *len)
+/* One Huffman symbol at the cursor (filled): its code length in *len; -1 if no code matches. */
+static inline int bc_symbol(const struct huff *h, const struct bc *b, unsigned *len)
 {
     uint32_t v = (uint32_t)(b->w >> 48), e = h->look[v >> 7];
     if (e) {
@@ -246,19 +290,18 @@ static inline int br_symbol(const struct huff *h, const struct br *b, unsigned *
     return h->vals[h->valoff[l] + (int32_t)(v >> (16 - l))];
 }
 
-/* EOBn extension bits from a filled reader: structure, never enciphered (changing them
- * changes the parse). */
-static inline uint32_t br_eob_bits(isec_jpeg *c, struct vw *w, struct br *b, unsigned r)
+/* EOBn extension bits at a filled cursor: structure, never enciphered (changing them changes
+ * the parse). */
+static inline uint32_t bc_eob_bits(isec_jpeg *c, struct bc *b, unsigned r)
 {
     if (!r) return 0;
     uint32_t v = (uint32_t)(b->w >> (64 - r));
     orbits(c->xm, b->p, (1u << r) - 1, r);
-    vw_put(w, 0, r);
-    br_skip(b, r);
+    bc_take(b, r, 0);
     return v;
 }
 
-static inline int block_ac_first(isec_jpeg *c, struct vw *vwp, uint64_t *nz, uint64_t *pos)
+static inline int block_ac_first(isec_jpeg *c, struct vw *vw, uint64_t *nz, uint64_t *pos)
 {
     const struct scan *s = &c->sc;
     if (c->d.eobrun) {
@@ -266,34 +309,29 @@ static inline int block_ac_first(isec_jpeg *c, struct vw *vwp, uint64_t *nz, uin
         return OK;
     }
     const struct huff *ac = &c->ac[s->ta[0]];
-    /* locals, so that stores to vm[] (uint8_t, which may alias anything) do not force the
-     * writer and the scan parameters back to memory */
-    struct vw w = *vwp, *vw = &w;
-    const int se = s->se;
-    struct br b;
-    br_open(&b, c->data, *pos);
+    const int se = s->se; /* a local: vm[] stores may alias anything in memory */
+    struct bc b;
+    bc_open(&b, c->data, vw, *pos);
     int rc = OK;
     uint64_t z = *nz;
     for (int k = s->ss; k <= se; k++) {
-        br_fill(&b);
+        bc_fill(&b);
         uint32_t e = ac->fast[b.w >> (64 - FAST_BITS)];
         int r, sz;
         if (e) { /* short code and its value bits in one lookup, as in block_seq */
-            vw_put(vw, e >> 16, e & 31);
-            br_skip(&b, e & 31);
+            bc_take(&b, e & 31, e >> 16);
             r = (int)(e >> 8) & 15;
             sz = (int)(e >> 12) & 15;
         } else {
             unsigned len;
-            int sym = br_symbol(ac, &b, &len);
+            int sym = bc_symbol(ac, &b, &len);
             if (sym < 0) {
                 rc = E_CODE;
                 break;
             }
             r = sym >> 4;
             sz = sym & 15;
-            vw_put(vw, (1u << sz) - 1, len + (unsigned)sz);
-            br_skip(&b, len + (unsigned)sz);
+            bc_take(&b, len + (unsigned)sz, (1u << sz) - 1);
         }
         if (sz) {
             k += r;
@@ -305,12 +343,12 @@ static inline int block_ac_first(isec_jpeg *c, struct vw *vwp, uint64_t *nz, uin
         } else if (r == 15) {
             k += 15;
         } else {
-            br_fill(&b);
-            c->d.eobrun = (1u << r) + br_eob_bits(c, vw, &b, (unsigned)r) - 1;
+            bc_fill(&b);
+            c->d.eobrun = (1u << r) + bc_eob_bits(c, &b, (unsigned)r) - 1;
             break;
         }
     }
-    *vwp = w;
+    bc_close(&b, vw);
     *nz = z;
     *pos = b.p;
     return rc;
@@ -386,30 +424,21 @@ static inline uint64_t band(int from, int to)
     return hi & (~(uint64_t)0 << from);
 }
 
-/* n correction bits: value bits, one per already-nonzero coefficient passed */
-static inline void correction_bits(struct vw *vw, struct br *b, unsigned n)
-{
-    br_skip(b, n);
-    for (; n > 16; n -= 16) vw_put(vw, 0xFFFF, 16);
-    vw_put(vw, (1u << n) - 1, n); /* n may be 0 here: vw_put takes that */
-}
-
-static inline int block_ac_refine(isec_jpeg *c, struct vw *vwp, uint64_t *nz, uint64_t *pos)
+static inline int block_ac_refine(isec_jpeg *c, struct vw *vw, uint64_t *nz, uint64_t *pos)
 {
     const struct scan *s = &c->sc;
     const struct huff *ac = &c->ac[s->ta[0]];
-    const int se = s->se;
+    const int se = s->se; /* a local: vm[] stores may alias anything in memory */
     const uint64_t inband = band(s->ss, se);
-    struct vw w = *vwp, *vw = &w; /* in registers: see block_ac_first */
     uint64_t z = *nz;
-    struct br b;
-    br_open(&b, c->data, *pos);
+    struct bc b;
+    bc_open(&b, c->data, vw, *pos);
     int k = s->ss, rc = OK;
     if (c->d.eobrun == 0) {
         while (k <= se) {
-            br_fill(&b);
+            bc_fill(&b);
             unsigned len;
-            int sym = br_symbol(ac, &b, &len);
+            int sym = bc_symbol(ac, &b, &len);
             if (sym < 0) {
                 rc = E_CODE;
                 break;
@@ -420,14 +449,12 @@ static inline int block_ac_refine(isec_jpeg *c, struct vw *vwp, uint64_t *nz, ui
                     rc = E_REFINE;
                     break;
                 }
-                vw_put(vw, 1, len + 1); /* code, then the sign of the new coefficient */
-                br_skip(&b, len + 1);
+                bc_take(&b, len + 1, 1); /* code, then the sign of the new coefficient */
             } else {
-                vw_put(vw, 0, len);
-                br_skip(&b, len);
+                bc_take(&b, len, 0);
                 if (r != 15) {
-                    br_fill(&b);
-                    c->d.eobrun = (1u << r) + br_eob_bits(c, vw, &b, (unsigned)r);
+                    bc_fill(&b);
+                    c->d.eobrun = (1u << r) + bc_eob_bits(c, &b, (unsigned)r);
                     break;
                 }
             }
@@ -444,7 +471,7 @@ static inline int block_ac_refine(isec_jpeg *c, struct vw *vwp, uint64_t *nz, ui
                 target = se + 1;
                 ncorr = popcount64(z & inband & from);
             }
-            correction_bits(vw, &b, ncorr);
+            bc_ones(&b, ncorr);
             k = target;
             if (sz) {
                 if (k > se) {
@@ -457,11 +484,10 @@ static inline int block_ac_refine(isec_jpeg *c, struct vw *vwp, uint64_t *nz, ui
         }
     }
     if (rc == OK && c->d.eobrun) {
-        if (k <= se)
-            correction_bits(vw, &b, popcount64(z & inband & (~(uint64_t)0 << k)));
+        if (k <= se) bc_ones(&b, popcount64(z & inband & (~(uint64_t)0 << k)));
         c->d.eobrun--;
     }
-    *vwp = w;
+    bc_close(&b, vw);
     *nz = z;
     *pos = b.p;
     return rc;
@@ -607,14 +633,14 @@ static int decode_run(isec_jpeg *c, struct vw *va)
             uint64_t done = n;
             if (s->kind == SCAN_AC_REFINE) {
                 const uint64_t inband = band(s->ss, s->se), *nz = c->comp[s->ci[0]].nz + c->d.mcu;
-                uint64_t pos = c->d.pos;
-                struct br b;
-                br_open(&b, c->data, pos);
+                struct bc b;
+                bc_open(&b, c->data, va, c->d.pos);
                 for (done = 0; done < n; done++) {
                     unsigned cnt = popcount64(nz[done] & inband);
                     if (b.p + cnt > limit) break;
-                    correction_bits(va, &b, cnt);
+                    if (cnt) bc_ones(&b, cnt);
                 }
+                bc_close(&b, va);
                 c->d.pos = b.p;
             }
             if (done) {

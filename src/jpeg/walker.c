@@ -587,6 +587,19 @@ static int flush_chunk(isec_jpeg *c, uint32_t ro, uint32_t nraw, uint32_t dk, ui
     return emit(c, raw, nraw);
 }
 
+/* How many of isdata[0, n) are 1 (the others are 0): eight at a time. */
+static uint32_t count_data(const uint8_t *isdata, uint32_t n)
+{
+    uint32_t count = 0, i = 0;
+    for (; i + 8 <= n; i += 8) {
+        uint64_t v;
+        memcpy(&v, isdata + i, 8);
+        count += (uint32_t)((v * 0x0101010101010101u) >> 56);
+    }
+    for (; i < n; i++) count += isdata[i];
+    return count;
+}
+
 /* Drops the first nraw raw bytes (ndata data bytes) that have been emitted: moves what is held
  * down to the start of the buffers. */
 static void shift_held(isec_jpeg *c, uint32_t nraw, uint32_t ndata)
@@ -630,7 +643,7 @@ static int flush_ready(isec_jpeg *c, int final)
     uint32_t ro = 0, dk = 0;
     while (c->rawlen - ro >= CHUNK || (final && c->rawlen > ro)) {
         uint32_t nraw = c->rawlen - ro < CHUNK ? c->rawlen - ro : CHUNK, ndata = 0;
-        for (uint32_t i = 0; i < nraw; i++) ndata += c->isdata[ro + i];
+        ndata = count_data(c->isdata + ro, nraw);
         if (!final && c->committed < (uint64_t)(dk + ndata) * 8) break;
         if (flush_chunk(c, ro, nraw, dk, ndata) < 0) return c->rc;
         ro += nraw;
