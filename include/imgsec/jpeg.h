@@ -103,6 +103,13 @@ int isec_jpeg_new(isec_jpeg **out, int mode, const isec_key *key);
 void isec_jpeg_free(isec_jpeg *c);
 int isec_jpeg_set_limit(isec_jpeg *c, int which, uint64_t value);
 
+/* Threads for one context, before the first update: 1 (the default) or 2. With 2, a second
+ * thread does the hashing, keystream and XOR of each chunk while the caller's thread walks on;
+ * output is the same byte for byte and still complete when update()/final() return. Worth it
+ * for large files on a machine with a spare core; a server with many connections is better off
+ * with one thread each. ISEC_ESTATE after the first update; no effect in ISEC_JPEG_ANALYZE. */
+int isec_jpeg_set_threads(isec_jpeg *c, unsigned n);
+
 /* Output room that one update with inlen bytes (or final) may need at most. */
 size_t isec_jpeg_update_bound(size_t inlen);
 #define isec_jpeg_final_bound() ((size_t)ISEC_JPEG_MAX_HELD)

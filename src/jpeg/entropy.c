@@ -120,28 +120,36 @@ static inline int block_seq(isec_jpeg *c, struct vw *vw, int b, uint64_t *pos)
         vbyte += n >> 3;                                                                           \
         n &= 7;                                                                                    \
     } while (0)
-    uint64_t p = *pos, w = isec__load_be64(data + (p >> 3)) << (p & 7);
-    unsigned left = 64 - (unsigned)(p & 7);
+    uint64_t p = *pos, w;
     int k = 1;
     for (;;) {
-        if (left < 32) {
-            VM_FLUSH();
-            w = isec__load_be64(data + (p >> 3)) << (p & 7);
-            left = 64 - (unsigned)(p & 7);
+        /* A refill every three lookups, unconditionally: after it at least 57 bits are real,
+         * three multi-symbol lookups take at most 36 of them and leave 21... too few for a
+         * long symbol, so the slow path refills for itself. */
+        VM_FLUSH();
+        w = isec__load_be64(data + (p >> 3)) << (p & 7);
+        uint32_t e;
+        int kn;
+#define MULTI_STEP()                                                                               \
+        e = ac->multi[w >> (64 - MULTI_BITS)];                                                     \
+        kn = k + (int)((e >> 5) & 127);                                                            \
+        if (kn >= 64) goto single;                                                                 \
+        {                                                                                          \
+            unsigned tl = e & 31;                                                                  \
+            acc = (acc << tl) | (e >> 16);                                                         \
+            n += tl;                                                                               \
+            p += tl;                                                                               \
+            w <<= tl;                                                                              \
+            k = kn;                                                                                \
+            if (e & MULTI_EOB) goto out;                                                           \
         }
-        uint32_t e = ac->multi[w >> (64 - MULTI_BITS)];
-        int kn = k + (int)((e >> 5) & 127);
-        if (kn < 64) {
-            unsigned tl = e & 31;
-            acc = (acc << tl) | (e >> 16);
-            n += tl;
-            p += tl;
-            w <<= tl;
-            left -= tl;
-            k = kn;
-            if (e & MULTI_EOB) break;
-            continue;
-        }
+        MULTI_STEP()
+        MULTI_STEP()
+        MULTI_STEP()
+#undef MULTI_STEP
+        continue;
+    single:
+        w = isec__load_be64(data + (p >> 3)) << (p & 7);
         /* One symbol: a long code, or one that may end the block or run past it. */
         VM_FLUSH();
         e = ac->fast[w >> (64 - FAST_BITS)];
@@ -165,7 +173,6 @@ static inline int block_seq(isec_jpeg *c, struct vw *vw, int b, uint64_t *pos)
         n += tl;
         p += tl;
         w <<= tl;
-        left -= tl;
         if (sz) {
             k += (int)r + 1;
             if (k > 64) {
@@ -180,6 +187,7 @@ static inline int block_seq(isec_jpeg *c, struct vw *vw, int b, uint64_t *pos)
             if (k >= 64) break;
         }
     }
+out:
     VM_FLUSH();
 #undef VM_FLUSH
     vw->acc = acc;

@@ -132,6 +132,7 @@ struct isec_jpeg {
     size_t outcap, outlen;
 
     isec_jpeg_info info;
+    struct isec__pipe *pipe; /* the second thread (pipeline.c), or NULL */
 };
 
 /* Sets the context's error (first one wins) with "offset N: message"; returns rc. */
@@ -153,6 +154,24 @@ void isec__mark_structure(isec_jpeg *c, uint64_t from, uint64_t to);
 int isec__exif_thumbnail(isec_jpeg *c, const uint8_t *p, size_t n, size_t *start, size_t *end);
 /* Reads the MPF index of an APP2 payload whose TIFF header lies at stream offset tiffoff. */
 int isec__mpf_parse(isec_jpeg *c, const uint8_t *p, size_t n, uint64_t tiffoff);
+
+/* FSP masks of a chunk's data bytes: em (bits to encipher), inv (value bits cleared) and the
+ * eligible byte and bit counts (added to *ebytes, *ebits). */
+void isec__chunk_masks(const uint8_t *data, const uint8_t *vm, const uint8_t *xm, uint32_t ndata,
+                       uint8_t *em, uint8_t *inv, uint64_t *ebytes, uint64_t *ebits);
+/* Lays the data bytes src[] out as raw bytes dst[0, nraw) (isdata says which raw bytes are
+ * data); the others come from other[], or stay as they are when other is NULL. */
+void isec__to_raw(uint8_t *dst, const uint8_t *src, const uint8_t *other, const uint8_t *isdata,
+                  uint32_t nraw);
+
+/* pipeline.c: hand-over to the second thread (see there for who owns what). */
+int isec__pipe_start(isec_jpeg *c);
+void isec__pipe_stop(isec_jpeg *c); /* no-op without a pipe */
+int isec__pipe_absorb(isec_jpeg *c, const uint8_t *p, size_t n);
+int isec__pipe_chunk(isec_jpeg *c, const uint8_t *raw, const uint8_t *isdata, uint32_t nraw,
+                     const uint8_t *data, const uint8_t *vm, const uint8_t *xm, uint32_t ndata,
+                     uint8_t *dest);
+int isec__pipe_drain(isec_jpeg *c); /* waits until the worker is idle; its error, if any */
 
 static inline uint64_t isec__load_be64(const uint8_t *p)
 {

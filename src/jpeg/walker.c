@@ -6,6 +6,8 @@
 
 #include <openssl/crypto.h>
 
+#include <unistd.h>
+
 #include "internal.h"
 
 enum {
@@ -39,6 +41,7 @@ uint64_t isec__data_offset(const isec_jpeg *c, uint64_t idx)
 static int absorb(isec_jpeg *c, const uint8_t *p, size_t n)
 {
     if (!c->keyed || n == 0) return 0;
+    if (c->pipe) return isec__pipe_absorb(c, p, n); /* the worker owns the hash */
     if (EVP_DigestUpdate(c->hash, p, n) != 1)
         return isec__jpeg_fail(c, ISEC_ECRYPTO, c->off, "SHA-256 failed");
     return 0;
@@ -48,6 +51,7 @@ static int absorb(isec_jpeg *c, const uint8_t *p, size_t n)
 static int snapshot(isec_jpeg *c, uint8_t out[32])
 {
     unsigned int len = 0;
+    if (c->pipe && isec__pipe_drain(c) < 0) return c->rc;
     if (EVP_MD_CTX_copy_ex(c->tmphash, c->hash) != 1 || EVP_DigestFinal_ex(c->tmphash, out, &len) != 1)
         return isec__jpeg_fail(c, ISEC_ECRYPTO, c->off, "SHA-256 failed");
     return 0;
@@ -146,6 +150,7 @@ static int child_new(isec_jpeg *c, isec_jpeg **out, const char *label, uint64_t 
 void isec_jpeg_free(isec_jpeg *c)
 {
     if (!c) return;
+    isec__pipe_stop(c);
     if (c->child) isec_jpeg_free(c->child);
     for (int i = 0; i < 4; i++) free(c->comp[i].nz);
     free(c->seg);
@@ -521,11 +526,8 @@ static inline unsigned popcount64(uint64_t x)
     return (unsigned)((x * 0x0101010101010101u) >> 56);
 }
 
-/* Copies the data bytes src[0, ndata) into the raw layout dst[0, nraw), where isdata says which
- * raw bytes are data; the others (stuffing, RST markers, fill bytes) are taken from other, or
- * left as they are when other is NULL. */
-static void to_raw(uint8_t *dst, const uint8_t *src, const uint8_t *other, const uint8_t *isdata,
-                   uint32_t nraw)
+void isec__to_raw(uint8_t *dst, const uint8_t *src, const uint8_t *other, const uint8_t *isdata,
+                  uint32_t nraw)
 {
     for (uint32_t i = 0, k = 0; i < nraw;) {
         const uint8_t *nd = memchr(isdata + i, 0, nraw - i);
@@ -540,35 +542,51 @@ static void to_raw(uint8_t *dst, const uint8_t *src, const uint8_t *other, const
     }
 }
 
-/* Enciphers raw[ro, ro + nraw) (holding data[dk, dk + ndata), all classified) and emits it. */
-static int flush_chunk(isec_jpeg *c, uint32_t ro, uint32_t nraw, uint32_t dk, uint32_t ndata)
+void isec__chunk_masks(const uint8_t *data, const uint8_t *vm, const uint8_t *xm, uint32_t ndata,
+                       uint8_t *em, uint8_t *inv, uint64_t *ebytes, uint64_t *ebits)
 {
-    uint8_t *raw = c->raw + ro, *tmp = c->tmp, *em = c->em, *data = c->data + dk;
-    const uint8_t *isdata = c->isdata + ro, *vm = c->vm + dk, *xm = c->xm + dk;
-    uint64_t ebytes = 0, ebits = 0;
-    /* em: the bits to encipher in each data byte; inv (in tmp): the byte with its value bits
-     * cleared, what the keystream's nonce covers */
-    uint8_t *inv = tmp + RAWCAP;
     for (uint32_t k = 0; k < ndata; k++) {
         em[k] = fsp_mask(data[k], vm[k], xm[k]);
         inv[k] = (uint8_t)(data[k] & ~vm[k]);
     }
     uint32_t k8 = ndata & ~7u;
+    uint64_t nbytes = 0, nbits = 0;
     for (uint32_t k = 0; k < k8; k += 8) {
         uint64_t v;
         memcpy(&v, em + k, 8);
-        ebits += popcount64(v);
+        nbits += popcount64(v);
         v |= v >> 4;
         v |= v >> 2;
         v |= v >> 1;
-        ebytes += popcount64(v & 0x0101010101010101u);
+        nbytes += popcount64(v & 0x0101010101010101u);
     }
     for (uint32_t k = k8; k < ndata; k++) {
-        ebytes += em[k] != 0;
-        ebits += popcount64(em[k]);
+        nbytes += em[k] != 0;
+        nbits += popcount64(em[k]);
     }
+    *ebytes += nbytes;
+    *ebits += nbits;
+}
+
+/* Enciphers raw[ro, ro + nraw) (holding data[dk, dk + ndata), all classified) and emits it. */
+static int flush_chunk(isec_jpeg *c, uint32_t ro, uint32_t nraw, uint32_t dk, uint32_t ndata)
+{
+    uint8_t *raw = c->raw + ro, *tmp = c->tmp, *em = c->em, *data = c->data + dk;
+    const uint8_t *isdata = c->isdata + ro, *vm = c->vm + dk, *xm = c->xm + dk;
+    if (c->pipe) { /* the worker does the rest; its output goes where ours would */
+        if (c->outcap - c->outlen < nraw)
+            return isec__jpeg_fail(c, ISEC_EBUFFER, c->off, "output buffer too small");
+        uint8_t *dest = c->out + c->outlen;
+        c->outlen += nraw;
+        return isec__pipe_chunk(c, raw, isdata, nraw, data, vm, xm, ndata, dest);
+    }
+    uint64_t ebytes = 0, ebits = 0;
+    /* em: the bits to encipher in each data byte; inv: the byte with its value bits cleared,
+     * what the keystream's nonce covers */
+    uint8_t *inv = tmp + RAWCAP;
+    isec__chunk_masks(data, vm, xm, ndata, em, inv, &ebytes, &ebits);
     if (c->keyed) {
-        to_raw(tmp, inv, raw, isdata, nraw);
+        isec__to_raw(tmp, inv, raw, isdata, nraw);
         uint8_t dg[32], iv[16] = {0};
         int outl = 0;
         if (absorb(c, tmp, nraw) < 0 || snapshot(c, dg) < 0) return c->rc;
@@ -578,7 +596,7 @@ static int flush_chunk(isec_jpeg *c, uint32_t ro, uint32_t nraw, uint32_t dk, ui
             EVP_EncryptUpdate(c->cipher, tmp, &outl, tmp, (int)ndata) != 1)
             return isec__jpeg_fail(c, ISEC_ECRYPTO, c->off, "ChaCha20 failed");
         for (uint32_t k = 0; k < ndata; k++) data[k] = (uint8_t)(data[k] ^ (tmp[k] & em[k]));
-        to_raw(raw, data, NULL, isdata, nraw);
+        isec__to_raw(raw, data, NULL, isdata, nraw);
     }
     c->scaninfo->eligible_bytes += ebytes;
     c->scaninfo->eligible_bits += ebits;
@@ -934,9 +952,22 @@ int isec_jpeg_update(isec_jpeg *c, const uint8_t *in, size_t inlen, uint8_t *out
         if (used == 0 && c->rc >= 0 && c->state == before && !(c->state == ST_TRAILER && c->child))
             isec__jpeg_fail(c, ISEC_ESTATE, c->off, "walker made no progress");
     }
+    if (c->pipe) isec__pipe_drain(c); /* the output is whole when update returns */
     *outlen = c->outlen;
     c->info.file_size = c->off;
     return c->rc < 0 ? c->rc : 0;
+}
+
+int isec_jpeg_set_threads(isec_jpeg *c, unsigned n)
+{
+    if (!c || n == 0) return ISEC_EINVAL;
+    if (c->off != 0 || c->rc < 0) return ISEC_ESTATE;
+    if (n == 1) {
+        isec__pipe_stop(c);
+        return 0;
+    }
+    if (!c->keyed || c->pipe) return 0; /* nothing to hand over without a key */
+    return isec__pipe_start(c);
 }
 
 int isec_jpeg_final(isec_jpeg *c, uint8_t *out, size_t outcap, size_t *outlen)
@@ -977,6 +1008,7 @@ int isec_jpeg_final(isec_jpeg *c, uint8_t *out, size_t outcap, size_t *outlen)
         isec__jpeg_fail(c, ISEC_ETRUNC, c->off, "file ends inside a marker segment");
         break;
     }
+    if (c->pipe) isec__pipe_drain(c);
     *outlen = c->outlen;
     c->info.file_size = c->off;
     if (c->rc < 0) return c->rc;
@@ -992,30 +1024,17 @@ int isec_jpeg_crypt(int mode, const isec_key *key, const uint8_t *in, size_t len
     isec_jpeg *c;
     int rc = isec_jpeg_new(&c, mode, key);
     if (rc < 0) return rc;
+    /* A second thread pays off from about a megabyte, when there is a core for it. */
+    long cpus = sysconf(_SC_NPROCESSORS_ONLN);
+    if (len >= ((size_t)1 << 20) && cpus > 1 && !getenv("IMGSEC_THREADS_1"))
+        rc = isec_jpeg_set_threads(c, 2);
+    /* Output goes straight to out: the walker emits only bytes it has consumed, so even in
+     * place (out == in) no output byte lands on input not yet read. */
     size_t got = 0, fin = 0;
-    uint8_t *tmp = NULL;
-    /* Output trails input by at most ISEC_JPEG_MAX_HELD bytes, so writing in place (out == in)
-     * is safe piecewise: each piece's output lands on bytes already consumed. */
-    size_t piece = 1 << 20;
-    tmp = malloc(isec_jpeg_update_bound(piece));
-    if (!tmp) rc = ISEC_ENOMEM;
-    size_t done = 0, w = 0;
-    while (rc == 0 && done < len) {
-        size_t take = len - done < piece ? len - done : piece;
-        rc = isec_jpeg_update(c, in + done, take, tmp, isec_jpeg_update_bound(piece), &got);
-        done += take;
-        if (rc == 0) {
-            memcpy(out + w, tmp, got);
-            w += got;
-        }
-    }
-    if (rc == 0) rc = isec_jpeg_final(c, tmp, isec_jpeg_update_bound(piece), &fin);
-    if (rc == 0) {
-        if (w + fin != len) rc = ISEC_ESTATE;
-        else memcpy(out + w, tmp, fin);
-    }
+    if (rc == 0) rc = isec_jpeg_update(c, in, len, out, len, &got);
+    if (rc == 0) rc = isec_jpeg_final(c, out + got, len - got, &fin);
+    if (rc == 0 && got + fin != len) rc = ISEC_ESTATE;
     if (rc < 0 && detail && detailcap) snprintf(detail, detailcap, "%s", c->detail);
-    free(tmp);
     isec_jpeg_free(c);
     return rc;
 }
