@@ -362,14 +362,6 @@ static inline int block_ac_first(isec_jpeg *c, struct vw *vw, uint64_t *nz, uint
     return rc;
 }
 
-/* Portable popcount: __builtin_popcountll is a libgcc call unless the target has POPCNT. */
-static inline unsigned popcount64(uint64_t x)
-{
-    x = x - ((x >> 1) & 0x5555555555555555u);
-    x = (x & 0x3333333333333333u) + ((x >> 2) & 0x3333333333333333u);
-    x = (x + (x >> 4)) & 0x0F0F0F0F0F0F0F0Fu;
-    return (unsigned)((x * 0x0101010101010101u) >> 56);
-}
 
 /* Bit positions of the set bits of a byte, 3 bits each, lowest first. */
 static const uint32_t select8[256] = {
@@ -477,7 +469,7 @@ static inline int block_ac_refine(isec_jpeg *c, struct vw *vw, uint64_t *nz, uin
                 ncorr = (unsigned)(target - k) - (unsigned)r;
             } else {
                 target = se + 1;
-                ncorr = popcount64(z & inband & from);
+                ncorr = isec__popcount64(z & inband & from);
             }
             bc_ones(&b, ncorr);
             k = target;
@@ -492,7 +484,7 @@ static inline int block_ac_refine(isec_jpeg *c, struct vw *vw, uint64_t *nz, uin
         }
     }
     if (rc == OK && c->d.eobrun) {
-        if (k <= se) bc_ones(&b, popcount64(z & inband & (~(uint64_t)0 << k)));
+        if (k <= se) bc_ones(&b, isec__popcount64(z & inband & (~(uint64_t)0 << k)));
         c->d.eobrun--;
     }
     bc_close(&b, vw);
@@ -644,7 +636,7 @@ static int decode_run(isec_jpeg *c, struct vw *va)
                 struct bc b;
                 bc_open(&b, c->data, va, c->d.pos);
                 for (done = 0; done < n; done++) {
-                    unsigned cnt = popcount64(nz[done] & inband);
+                    unsigned cnt = isec__popcount64(nz[done] & inband);
                     if (b.p + cnt > limit) break;
                     if (cnt) bc_ones(&b, cnt);
                 }

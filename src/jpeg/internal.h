@@ -173,6 +173,15 @@ int isec__pipe_chunk(isec_jpeg *c, const uint8_t *raw, const uint8_t *isdata, ui
                      uint8_t *dest);
 int isec__pipe_drain(isec_jpeg *c); /* waits until the worker is idle; its error, if any */
 
+/* Portable popcount: __builtin_popcountll is a libgcc call unless the target has POPCNT. */
+static inline unsigned isec__popcount64(uint64_t x)
+{
+    x = x - ((x >> 1) & 0x5555555555555555u);
+    x = (x & 0x3333333333333333u) + ((x >> 2) & 0x3333333333333333u);
+    x = (x + (x >> 4)) & 0x0F0F0F0F0F0F0F0Fu;
+    return (unsigned)((x * 0x0101010101010101u) >> 56);
+}
+
 static inline uint64_t isec__load_be64(const uint8_t *p)
 {
     uint64_t v;

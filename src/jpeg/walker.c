@@ -518,13 +518,6 @@ static inline uint8_t fsp_mask(uint8_t byte, uint8_t vm, uint8_t xm)
     return (uint8_t)(vm & -(uint8_t)((vm != 0) & (zero_code != 0)));
 }
 
-static inline unsigned popcount64(uint64_t x)
-{
-    x = x - ((x >> 1) & 0x5555555555555555u);
-    x = (x & 0x3333333333333333u) + ((x >> 2) & 0x3333333333333333u);
-    x = (x + (x >> 4)) & 0x0F0F0F0F0F0F0F0Fu;
-    return (unsigned)((x * 0x0101010101010101u) >> 56);
-}
 
 void isec__to_raw(uint8_t *dst, const uint8_t *src, const uint8_t *other, const uint8_t *isdata,
                   uint32_t nraw)
@@ -554,15 +547,15 @@ void isec__chunk_masks(const uint8_t *data, const uint8_t *vm, const uint8_t *xm
     for (uint32_t k = 0; k < k8; k += 8) {
         uint64_t v;
         memcpy(&v, em + k, 8);
-        nbits += popcount64(v);
+        nbits += isec__popcount64(v);
         v |= v >> 4;
         v |= v >> 2;
         v |= v >> 1;
-        nbytes += popcount64(v & 0x0101010101010101u);
+        nbytes += isec__popcount64(v & 0x0101010101010101u);
     }
     for (uint32_t k = k8; k < ndata; k++) {
         nbytes += em[k] != 0;
-        nbits += popcount64(em[k]);
+        nbits += isec__popcount64(em[k]);
     }
     *ebytes += nbytes;
     *ebits += nbits;
