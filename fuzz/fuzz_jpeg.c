@@ -1,5 +1,5 @@
 /* libFuzzer target: walk + encrypt + decrypt of arbitrary bytes, whole-buffer and split in two
- * pushes at an input-chosen point. Asserts the cipher's promises on whatever it accepts:
+ * pushes at an input-chosen point (with the second thread when the last byte is odd). Asserts the cipher's promises on whatever it accepts:
  * same size, decrypt(encrypt(x)) == x, no 0xFF created or destroyed, analyze changes nothing. */
 #include <stdint.h>
 #include <stdlib.h>
@@ -9,11 +9,12 @@
 
 static isec_key *key;
 
-static int push_split(const uint8_t *in, size_t len, size_t cut, uint8_t *out)
+static int push_split(const uint8_t *in, size_t len, size_t cut, uint8_t *out, unsigned threads)
 {
     isec_jpeg *c;
     int rc = isec_jpeg_new(&c, ISEC_JPEG_ENCRYPT, key);
     if (rc) return rc;
+    if (isec_jpeg_set_threads(c, threads) != 0) abort();
     uint8_t *tmp = malloc(isec_jpeg_update_bound(len));
     size_t w = 0, got = 0;
     rc = isec_jpeg_update(c, in, cut, tmp, isec_jpeg_update_bound(cut), &got);
@@ -45,7 +46,7 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
     uint8_t *a = malloc(size + 1), *b = malloc(size + 1), *s = malloc(size + 1);
     int rc = isec_jpeg_crypt(ISEC_JPEG_ENCRYPT, key, data, size, a, NULL, 0);
     size_t cut = size ? (data[size - 1] * 131u) % size : 0;
-    int rc2 = push_split(data, size, cut, s);
+    int rc2 = push_split(data, size, cut, s, size && (data[size - 1] & 1) ? 2 : 1);
     if ((rc == 0) != (rc2 == 0)) abort();
     if (rc == 0) {
         if (memcmp(a, s, size)) abort();
