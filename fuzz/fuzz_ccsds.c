@@ -2,7 +2,8 @@
  *   even: the rest is a coded stream, decoded whole and (if anything decoded) reconstructed;
  *   odd:  the rest is cut into segment prefixes at input-chosen points and fed segment by segment;
  *   0xff: the rest seeds a small image, which must survive an encode/decode round trip exactly
- *         (integer DWT) with input-chosen S, header layout and word size.
+ *         (integer DWT) with input-chosen S, header layout and word size, given as int32 pixels
+ *         or as packed samples (and then compared as packed samples).
  * Limits keep every allocation small; any crash or sanitizer report is a bug. */
 #include <stdint.h>
 #include <stdlib.h>
@@ -18,6 +19,11 @@ static void reconstruct(isec_ccsds_dec *d)
     int32_t *px = malloc(sizeof *px * ((size_t)w * h + 1));
     if (px && isec_ccsds_dec_image(d, px, (size_t)w * h) == 0) {
         volatile int32_t sink = px[0];
+        (void)sink;
+    }
+    /* packed output, both byte orders; px has room for 2 bytes per sample */
+    if (px && isec_ccsds_dec_samples(d, (uint8_t *)px, 4 * ((size_t)w * h), w & 1, h & 1) == 0) {
+        volatile uint8_t sink = ((uint8_t *)px)[0];
         (void)sink;
     }
     free(px);
@@ -43,7 +49,26 @@ static void roundtrip(const uint8_t *data, size_t size)
         v = (v * 2654435761u + (uint32_t)i * 40503u) >> (32 - depth);
         px[i] = lo + (int32_t)v;
     }
-    isec_ccsds_image img = {w, h, depth, sgn, px};
+    size_t bps = depth > 8 ? 2 : 1, n = (size_t)w * h;
+    int packed = (data[3] >> 2) & 1, be = (data[3] >> 3) & 1;
+    uint8_t *pk = malloc(n * bps);
+    if (!pk) abort();
+    for (size_t i = 0; i < n; i++) {
+        uint32_t u = (uint32_t)px[i];
+        if (bps == 1) {
+            pk[i] = (uint8_t)u;
+        } else {
+            pk[2 * i + (be ? 0 : 1)] = (uint8_t)(u >> 8);
+            pk[2 * i + (be ? 1 : 0)] = (uint8_t)u;
+        }
+    }
+    isec_ccsds_image img = {.width = w,
+                            .height = h,
+                            .depth = depth,
+                            .is_signed = sgn,
+                            .pixels = packed ? NULL : px,
+                            .samples = pk,
+                            .samples_be = be};
     isec_ccsds_enc *e;
     if (isec_ccsds_enc_new(&e, &img, &p)) abort();
     size_t cap = 0, total = 0;
@@ -64,9 +89,13 @@ static void roundtrip(const uint8_t *data, size_t size)
     int32_t *out = malloc(sizeof *out * w * h);
     if (!out || isec_ccsds_dec_image(d, out, (size_t)w * h) || memcmp(out, px, sizeof *px * w * h))
         abort();
+    uint8_t *ob = malloc(n * bps);
+    if (!ob || isec_ccsds_dec_samples(d, ob, n * bps, be, 0) || memcmp(ob, pk, n * bps)) abort();
+    free(ob);
     free(out);
     isec_ccsds_dec_free(d);
     free(buf);
+    free(pk);
     free(px);
 }
 

@@ -1,8 +1,13 @@
 /* PGM, PNG and raw grayscale images (see imageio.h). */
+#define _DEFAULT_SOURCE 1 /* madvise */
 #include <errno.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/stat.h>
+#if defined(__linux__)
+#include <sys/mman.h>
+#endif
 
 #ifdef ISEC_HAVE_PNG
 #include <png.h>
@@ -28,6 +33,20 @@ static unsigned bits_of(uint32_t v)
     return n;
 }
 
+void *isec_img_big_alloc(size_t n)
+{
+#if defined(__linux__) && defined(MADV_HUGEPAGE)
+    if (n >= (1u << 20)) { /* transparent huge pages: one fault per 2 MiB */
+        void *p;
+        size_t al = (size_t)2 << 20, sz = (n + al - 1) / al * al;
+        if (posix_memalign(&p, al, sz)) return NULL;
+        madvise(p, sz, MADV_HUGEPAGE);
+        return p;
+    }
+#endif
+    return malloc(n ? n : 1);
+}
+
 uint8_t *isec_img_read_file(const char *path, size_t *len, char *err, size_t errlen)
 {
     FILE *f = strcmp(path, "-") ? fopen(path, "rb") : stdin;
@@ -35,8 +54,13 @@ uint8_t *isec_img_read_file(const char *path, size_t *len, char *err, size_t err
         snprintf(err, errlen, "%s: %s", path, strerror(errno));
         return NULL;
     }
+    /* a regular file is read in one go into a buffer of its size (+1 to see the end) */
+    struct stat st;
     size_t cap = 1 << 16, n = 0;
-    uint8_t *buf = malloc(cap);
+    if (fstat(fileno(f), &st) == 0 && S_ISREG(st.st_mode) && st.st_size >= 0 &&
+        (uint64_t)st.st_size < (1ull << 33))
+        cap = (size_t)st.st_size + 1;
+    uint8_t *buf = isec_img_big_alloc(cap);
     while (buf) {
         if (n == cap) {
             uint8_t *nb = cap > (1ull << 32) ? NULL : realloc(buf, cap * 2);
@@ -87,7 +111,15 @@ static int pnm_int(const uint8_t *b, size_t len, size_t *pos, uint32_t *v)
     return 0;
 }
 
-static int read_pgm(const uint8_t *b, size_t len, isec_img *img, char *err, size_t errlen)
+void isec_img_packed_free(isec_img_packed *img)
+{
+    free(img->buf);
+    img->buf = NULL;
+    img->samples = NULL;
+}
+
+/* b (len bytes, malloc'd) becomes img->buf on success; freed on failure. */
+static int read_pgm(uint8_t *b, size_t len, isec_img_packed *img, char *err, size_t errlen)
 {
     size_t pos = 2;
     uint32_t w, h, maxv;
@@ -95,51 +127,77 @@ static int read_pgm(const uint8_t *b, size_t len, isec_img *img, char *err, size
     if (pnm_int(b, len, &pos, &w) || pnm_int(b, len, &pos, &h) || pnm_int(b, len, &pos, &maxv) ||
         !w || !h || !maxv || maxv > 65535) {
         snprintf(err, errlen, "bad PGM header");
+        free(b);
         return -1;
     }
     if ((uint64_t)w * h > MAX_PIXELS) {
         snprintf(err, errlen, "PGM too large");
+        free(b);
         return -1;
     }
     pos++; /* the single whitespace after maxval */
     size_t n = (size_t)w * h, bps = maxv > 255 ? 2 : 1;
-    img->pixels = malloc(sizeof *img->pixels * n);
-    if (!img->pixels) {
-        snprintf(err, errlen, "out of memory");
-        return -1;
-    }
+    uint8_t *px;
     if (!ascii) {
         if (len < pos || len - pos < n * bps) {
             snprintf(err, errlen, "PGM data cut short");
-            isec_img_free(img);
+            free(b);
             return -1;
         }
-        for (size_t i = 0; i < n; i++)
-            img->pixels[i] =
-                bps == 1 ? b[pos + i] : (int32_t)(b[pos + 2 * i] << 8 | b[pos + 2 * i + 1]);
+        px = b + pos;
+        img->buf = b;
     } else {
+        img->buf = malloc(n * bps);
+        if (!img->buf) {
+            snprintf(err, errlen, "out of memory");
+            free(b);
+            return -1;
+        }
+        px = img->buf;
         pos--;
         for (size_t i = 0; i < n; i++) {
             uint32_t v;
             if (pnm_int(b, len, &pos, &v) || v > maxv) {
                 snprintf(err, errlen, "bad PGM sample");
-                isec_img_free(img);
+                free(b);
+                isec_img_packed_free(img);
                 return -1;
             }
-            img->pixels[i] = (int32_t)v;
+            if (bps == 1) {
+                px[i] = (uint8_t)v;
+            } else {
+                px[2 * i] = (uint8_t)(v >> 8);
+                px[2 * i + 1] = (uint8_t)v;
+            }
         }
+        free(b);
     }
-    for (size_t i = 0; i < n; i++)
-        if ((uint32_t)img->pixels[i] > maxv) img->pixels[i] = (int32_t)maxv;
+    /* samples above maxval (invalid PGM) are clamped */
+    if (bps == 1) {
+        unsigned hi = 0;
+        for (size_t i = 0; i < n; i++)
+            hi = px[i] > hi ? px[i] : hi;
+        if (hi > maxv)
+            for (size_t i = 0; i < n; i++)
+                if (px[i] > maxv) px[i] = (uint8_t)maxv;
+    } else {
+        for (size_t i = 0; i < n; i++)
+            if ((uint32_t)(px[2 * i] << 8 | px[2 * i + 1]) > maxv) {
+                px[2 * i] = (uint8_t)(maxv >> 8);
+                px[2 * i + 1] = (uint8_t)maxv;
+            }
+    }
+    img->samples = px;
     img->width = w;
     img->height = h;
     img->depth = bits_of(maxv);
     img->is_signed = 0;
+    img->big_endian = 1;
     return 0;
 }
 
 #ifdef ISEC_HAVE_PNG
-static int read_png(const char *path, isec_img *img, char *err, size_t errlen)
+static int read_png(const char *path, isec_img_packed *img, char *err, size_t errlen)
 {
     FILE *f = fopen(path, "rb");
     if (!f) {
@@ -158,7 +216,7 @@ static int read_png(const char *path, isec_img *img, char *err, size_t errlen)
     if (setjmp(png_jmpbuf(p))) {
         png_destroy_read_struct(&p, &info, NULL);
         free(rows);
-        isec_img_free(img);
+        isec_img_packed_free(img);
         fclose(f);
         snprintf(err, errlen, "%s: bad PNG", path);
         return -1;
@@ -177,44 +235,37 @@ static int read_png(const char *path, isec_img *img, char *err, size_t errlen)
     if (ct & PNG_COLOR_MASK_ALPHA) png_set_strip_alpha(p);
     if (bd < 8) png_set_expand_gray_1_2_4_to_8(p);
     png_read_update_info(p, info);
-    size_t rb = png_get_rowbytes(p, info);
-    if ((uint64_t)w * h > MAX_PIXELS) png_error(p, "too large");
-    uint8_t *data = malloc(rb * h);
+    size_t rb = png_get_rowbytes(p, info), bps = bd == 16 ? 2 : 1;
+    if ((uint64_t)w * h > MAX_PIXELS || rb != (size_t)w * bps) png_error(p, "unsupported layout");
+    img->buf = malloc(rb * h);
     rows = malloc(sizeof *rows * h);
-    img->pixels = malloc(sizeof *img->pixels * (size_t)w * h);
-    if (!data || !rows || !img->pixels) {
-        free(data);
-        png_error(p, "out of memory");
-    }
+    if (!img->buf || !rows) png_error(p, "out of memory");
     for (size_t r = 0; r < h; r++)
-        rows[r] = data + r * rb;
+        rows[r] = img->buf + r * rb;
     png_read_image(p, rows);
-    for (size_t r = 0; r < h; r++)
-        for (size_t c = 0; c < w; c++)
-            img->pixels[r * w + c] =
-                bd == 16 ? (int32_t)(rows[r][2 * c] << 8 | rows[r][2 * c + 1]) : rows[r][c];
-    free(data);
     free(rows);
     png_destroy_read_struct(&p, &info, NULL);
     fclose(f);
+    img->samples = img->buf;
     img->width = w;
     img->height = h;
     img->depth = bd == 16 ? 16 : 8;
     img->is_signed = 0;
+    img->big_endian = 1;
     return 0;
 }
 #endif
 
-int isec_img_read(const char *path, isec_img *img, char *err, size_t errlen)
+int isec_img_read_packed(const char *path, isec_img_packed *img, char *err, size_t errlen)
 {
     memset(img, 0, sizeof *img);
     size_t len;
     uint8_t *b = isec_img_read_file(path, &len, err, errlen);
     if (!b) return -1;
+    if (len >= 2 && b[0] == 'P' && (b[1] == '5' || b[1] == '2'))
+        return read_pgm(b, len, img, err, errlen);
     int rc = -1;
-    if (len >= 2 && b[0] == 'P' && (b[1] == '5' || b[1] == '2')) {
-        rc = read_pgm(b, len, img, err, errlen);
-    } else if (len >= 8 && !memcmp(b, "\x89PNG\r\n\x1a\n", 8)) {
+    if (len >= 8 && !memcmp(b, "\x89PNG\r\n\x1a\n", 8)) {
 #ifdef ISEC_HAVE_PNG
         rc = read_png(path, img, err, errlen);
 #else
@@ -228,8 +279,9 @@ int isec_img_read(const char *path, isec_img *img, char *err, size_t errlen)
     return rc;
 }
 
-int isec_img_read_raw(const char *path, uint32_t width, uint32_t height, unsigned depth,
-                      int is_signed, int big_endian, isec_img *img, char *err, size_t errlen)
+int isec_img_read_raw_packed(const char *path, uint32_t width, uint32_t height, unsigned depth,
+                             int is_signed, int big_endian, isec_img_packed *img, char *err,
+                             size_t errlen)
 {
     memset(img, 0, sizeof *img);
     if (!width || !height || depth < 1 || depth > 16 || (uint64_t)width * height > MAX_PIXELS) {
@@ -245,34 +297,86 @@ int isec_img_read_raw(const char *path, uint32_t width, uint32_t height, unsigne
         free(b);
         return -1;
     }
-    img->pixels = malloc(sizeof *img->pixels * n);
-    if (!img->pixels) {
-        free(b);
-        snprintf(err, errlen, "out of memory");
-        return -1;
-    }
     int32_t lo = is_signed ? -(1 << (depth - 1)) : 0;
-    int32_t hi = is_signed ? (1 << (depth - 1)) - 1 : (int32_t)((1u << depth) - 1u);
-    for (size_t i = 0; i < n; i++) {
-        uint32_t u = bps == 1     ? b[i]
-                     : big_endian ? (uint32_t)(b[2 * i] << 8 | b[2 * i + 1])
-                                  : (uint32_t)(b[2 * i + 1] << 8 | b[2 * i]);
-        int32_t v = (int32_t)u;
-        if (is_signed) v = bps == 1 ? (int32_t)(int8_t)u : (int32_t)(int16_t)u;
-        if (v < lo || v > hi) {
-            snprintf(err, errlen, "%s: sample %zu (%d) does not fit %u bits", path, i, v, depth);
-            isec_img_free(img);
-            free(b);
-            return -1;
+    uint32_t span = (1u << depth) - 1u;
+    if (depth != 8 && depth != 16) { /* 8- and 16-bit samples always fit */
+        for (size_t i = 0; i < n; i++) {
+            uint32_t u = bps == 1     ? b[i]
+                         : big_endian ? (uint32_t)(b[2 * i] << 8 | b[2 * i + 1])
+                                      : (uint32_t)(b[2 * i + 1] << 8 | b[2 * i]);
+            int32_t v = (int32_t)u;
+            if (is_signed) v = bps == 1 ? (int32_t)(int8_t)u : (int32_t)(int16_t)u;
+            if ((uint32_t)v - (uint32_t)lo > span) {
+                snprintf(err, errlen, "%s: sample %zu (%d) does not fit %u bits", path, i, v,
+                         depth);
+                free(b);
+                return -1;
+            }
         }
-        img->pixels[i] = v;
     }
-    free(b);
+    img->buf = b;
+    img->samples = b;
     img->width = width;
     img->height = height;
     img->depth = depth;
     img->is_signed = is_signed;
+    img->big_endian = big_endian;
     return 0;
+}
+
+/* Widens a packed image into img (pixels malloc'd). */
+static int widen(const isec_img_packed *pk, isec_img *img, char *err, size_t errlen)
+{
+    size_t n = (size_t)pk->width * pk->height;
+    img->pixels = malloc(sizeof *img->pixels * n);
+    if (!img->pixels) {
+        snprintf(err, errlen, "out of memory");
+        return -1;
+    }
+    const uint8_t *b = pk->samples;
+    for (size_t i = 0; i < n; i++) {
+        if (pk->depth <= 8) {
+            img->pixels[i] = pk->is_signed ? (int32_t)(int8_t)b[i] : (int32_t)b[i];
+        } else {
+            uint32_t u = pk->big_endian ? (uint32_t)(b[2 * i] << 8 | b[2 * i + 1])
+                                        : (uint32_t)(b[2 * i + 1] << 8 | b[2 * i]);
+            img->pixels[i] = pk->is_signed ? (int32_t)(int16_t)u : (int32_t)u;
+        }
+    }
+    img->width = pk->width;
+    img->height = pk->height;
+    img->depth = pk->depth;
+    img->is_signed = pk->is_signed;
+    return 0;
+}
+
+int isec_img_read(const char *path, isec_img *img, char *err, size_t errlen)
+{
+    memset(img, 0, sizeof *img);
+    isec_img_packed pk;
+    if (isec_img_read_packed(path, &pk, err, errlen)) return -1;
+    int rc = widen(&pk, img, err, errlen);
+    isec_img_packed_free(&pk);
+    return rc;
+}
+
+int isec_img_read_raw(const char *path, uint32_t width, uint32_t height, unsigned depth,
+                      int is_signed, int big_endian, isec_img *img, char *err, size_t errlen)
+{
+    memset(img, 0, sizeof *img);
+    isec_img_packed pk;
+    if (isec_img_read_raw_packed(path, width, height, depth, is_signed, big_endian, &pk, err,
+                                 errlen))
+        return -1;
+    int rc = widen(&pk, img, err, errlen);
+    isec_img_packed_free(&pk);
+    return rc;
+}
+
+size_t isec_img_pgm_header(char hdr[40], uint32_t width, uint32_t height, unsigned depth)
+{
+    int n = snprintf(hdr, 40, "P5\n%u %u\n%u\n", width, height, (1u << depth) - 1u);
+    return n > 0 ? (size_t)n : 0;
 }
 
 int isec_img_to_pgm(const isec_img *img, uint8_t **out, size_t *len)

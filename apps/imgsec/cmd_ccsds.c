@@ -217,23 +217,29 @@ static int cmd_encode(int argc, char **argv)
         return EXIT_USAGE;
     }
     const char *in = argv[optind], *outp = argv[optind + 1];
-    isec_img img;
+    isec_img_packed img;
     char err[256];
-    int rc = (w || h || d) ? isec_img_read_raw(in, w, h, d, sgn, be, &img, err, sizeof err)
-                           : isec_img_read(in, &img, err, sizeof err);
     if ((w || h || d) && (!w || !h || !d)) {
         cli_err("raw input needs --width, --height and --depth");
-        if (!rc) isec_img_free(&img);
         return EXIT_USAGE;
     }
+    int rc = (w || h || d) ? isec_img_read_raw_packed(in, w, h, d, sgn, be, &img, err, sizeof err)
+                           : isec_img_read_packed(in, &img, err, sizeof err);
     if (rc) {
         cli_err("%s", err);
         return EXIT_FAIL;
     }
-    isec_ccsds_image im = {img.width, img.height, img.depth, img.is_signed, img.pixels};
+    isec_ccsds_image im;
+    memset(&im, 0, sizeof im);
+    im.width = img.width;
+    im.height = img.height;
+    im.depth = img.depth;
+    im.is_signed = img.is_signed;
+    im.samples = img.samples;
+    im.samples_be = img.big_endian;
     isec_ccsds_enc *e;
     rc = isec_ccsds_enc_new(&e, &im, &p);
-    isec_img_free(&img);
+    isec_img_packed_free(&img);
     if (rc) {
         cli_err("%s: %s (width and height must be 17..1048576, depth 1..16)", in,
                 isec_strerror(rc));
@@ -334,7 +340,6 @@ static int cmd_decode(int argc, char **argv)
     }
     int rc = isec_ccsds_dec_stream(d, data, len);
     free(data);
-    isec_img img = {0};
     if (rc == ISEC_ETRUNC && !strict) {
         size_t n;
         if (isec_ccsds_dec_segments(d, &n) && n)
@@ -348,30 +353,28 @@ static int cmd_decode(int argc, char **argv)
         isec_ccsds_dec_free(d);
         return EXIT_FAIL;
     }
-    isec_ccsds_dec_geometry(d, &img.width, &img.height, &img.depth, &img.is_signed);
-    size_t n = (size_t)img.width * img.height;
-    img.pixels = malloc(sizeof *img.pixels * (n ? n : 1));
-    if (!img.pixels || isec_ccsds_dec_image(d, img.pixels, n)) {
+    uint32_t w, h;
+    unsigned depth;
+    int sgn;
+    isec_ccsds_dec_geometry(d, &w, &h, &depth, &sgn);
+    char hdr[40];
+    size_t hl = raw ? 0 : isec_img_pgm_header(hdr, w, h, depth);
+    size_t n = (size_t)w * h * (depth > 8 ? 2u : 1u);
+    uint8_t *ob = isec_img_big_alloc(hl + n);
+    if (!ob || isec_ccsds_dec_samples(d, ob + hl, n, raw ? be : 1, !raw)) {
         cli_err("%s: cannot reconstruct the image", in);
         isec_ccsds_dec_free(d);
-        isec_img_free(&img);
+        free(ob);
         return EXIT_FAIL;
     }
     isec_ccsds_dec_free(d);
-    uint8_t *ob;
-    size_t ol;
-    if ((raw ? isec_img_to_raw(&img, be, &ob, &ol) : isec_img_to_pgm(&img, &ob, &ol)) < 0) {
-        isec_img_free(&img);
-        cli_err("out of memory");
-        return EXIT_FAIL;
-    }
-    isec_img_free(&img);
+    memcpy(ob, hdr, hl);
     cli_out o;
     if (cli_out_open(&o, outp, in, 0666) < 0) {
         free(ob);
         return EXIT_IOERR;
     }
-    if (cli_out_write(&o, ob, ol) < 0) {
+    if (cli_out_write(&o, ob, hl + n) < 0) {
         free(ob);
         cli_out_abort(&o);
         return EXIT_IOERR;

@@ -28,12 +28,16 @@ enum { ISEC_CCSDS_DWT_FLOAT = 0, ISEC_CCSDS_DWT_INTEGER = 1 };
 #define ISEC_CCSDS_MAX_PLANES 32u
 
 /* An image: row-major samples, width*height of them. Samples must fit depth bits (unsigned:
- * 0..2^depth-1, signed: -2^(depth-1)..2^(depth-1)-1). */
+ * 0..2^depth-1, signed: -2^(depth-1)..2^(depth-1)-1). They are given either as int32_t pixels,
+ * or (pixels NULL) packed as in a PGM or raw file: 1 byte per sample for depth <= 8, else 2
+ * (big-endian when samples_be is set, else little-endian), two's complement when signed. */
 typedef struct {
     uint32_t width, height;
     unsigned depth; /* 1..16 */
     int is_signed;
     const int32_t *pixels;
+    const uint8_t *samples; /* used when pixels is NULL */
+    int samples_be;
 } isec_ccsds_image;
 
 /* Header parts written in each segment. */
@@ -103,7 +107,7 @@ void isec_ccsds_params_init(isec_ccsds_params *p);
 typedef struct isec_ccsds_enc isec_ccsds_enc;
 
 /* Checks img and p, copies and transforms the image (the caller's pixels are not kept), and
- * readies the first segment. Costs one DWT; holds about 8 bytes per (padded) pixel.
+ * readies the first segment. Costs one DWT; holds 4 bytes per (padded) pixel.
  * Returns 0, ISEC_EINVAL (bad options or image), ISEC_ENOMEM. */
 int isec_ccsds_enc_new(isec_ccsds_enc **e, const isec_ccsds_image *img,
                        const isec_ccsds_params *p) ISEC_MUST_CHECK;
@@ -155,10 +159,15 @@ int isec_ccsds_dec_geometry(const isec_ccsds_dec *d, uint32_t *width, uint32_t *
  * running total of *used for isec_ccsds_dec_segment()). */
 const isec_ccsds_segment *isec_ccsds_dec_segments(const isec_ccsds_dec *d, size_t *count);
 /* Reconstructs the image from everything decoded (inverse DWT; coefficients whose low bit planes
- * are missing are set to the middle of their interval; blocks never received are zero) into
- * pixels (cap samples, at least width*height), clamped to the pixel range.
+ * are missing are set inside their interval, see docs/ccsds.md; blocks never received are zero)
+ * into pixels (cap samples, at least width*height), clamped to the pixel range.
  * Returns 0, ISEC_ESTATE (nothing decoded), ISEC_EBUFFER, ISEC_ENOMEM. */
 int isec_ccsds_dec_image(isec_ccsds_dec *d, int32_t *pixels, size_t cap) ISEC_MUST_CHECK;
+/* The same image as packed samples, as PGM and raw files hold them: 1 byte per sample for depth
+ * <= 8, else 2 (big-endian when big_endian is set); signed samples in two's complement, or offset
+ * by 2^(depth-1) when offset_signed is set (PGM). cap is in bytes. Same returns. */
+int isec_ccsds_dec_samples(isec_ccsds_dec *d, uint8_t *out, size_t cap, int big_endian,
+                           int offset_signed) ISEC_MUST_CHECK;
 /* One line about the last error (byte offset, field), or "". Never NULL. */
 const char *isec_ccsds_dec_error(const isec_ccsds_dec *d);
 

@@ -4,16 +4,15 @@
 
 #include "internal.h"
 
-/* Per-segment scratch owned by the encoder context, sized for S blocks. */
+/* Per-segment scratch owned by the encoder context, sized for S blocks. Masks have bit k for
+ * block position k. */
 typedef struct {
     uint32_t cap_blocks;
     uint32_t *mag; /* 64 per block: |coefficient| */
-    uint32_t
-        *maxs; /* 19 per block: max |C_i| (0-2), max |G_i| (3-5), max |H_ij| (6-17), max|B| (18) */
-    uint8_t *bd;    /* BitDepthAC_Block */
-    uint32_t *tmp;  /* S mapped values */
-    uint64_t *topm; /* 33 per block: AC coefficients by bit length */
-    uint64_t *sel;  /* per block: coefficients selected above the current plane */
+    uint64_t *neg; /* per block: negative coefficients */
+    uint64_t *sel; /* per block: AC coefficients selected above the current plane */
+    uint8_t *bd;   /* BitDepthAC_Block */
+    uint32_t *tmp; /* S mapped values */
     isec__bw st[5];
     uint8_t *stbuf[5];
     size_t stcap[5];

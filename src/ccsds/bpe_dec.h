@@ -19,13 +19,15 @@ typedef struct {
 
 int isec__dec_scratch_reserve(isec__dec_scratch *s, uint32_t S);
 void isec__dec_scratch_free(isec__dec_scratch *s);
-/* Decoding table: t[len][opt][next 8 bits] = code length << 8 | symbol (0: none). */
-void isec__vlc_dec_init(uint16_t t[5][4][256]);
+/* Decoding table: t[kind][len][opt][next 8 bits] = code length << 8 | word (Tables 4-12 to 4-17
+ * combined; word 0xff: a symbol the mapping of that kind excludes). */
+typedef uint16_t isec__vlc_dec[4][5][4][256];
+void isec__vlc_dec_init(isec__vlc_dec t);
 /* Decodes the segment body (r just past the header, its end at the data or SegByteLimit) into
  * out (64 values per block, h->s blocks). Fills info->q, dc_end, planes, plane_end, stopped_by
  * (0 complete, 2 quality limit, 3 data ended). Returns 0 or ISEC_EFORMAT (invalid code: what came
  * before is still in out). */
 int isec__bpe_decode(isec__br *r, const isec_ccsds_header *h, const isec__shifts *sh,
-                     isec__dec_scratch *s, const uint16_t vt[5][4][256], int32_t *out,
+                     isec__dec_scratch *s, const isec__vlc_dec vt, int32_t *out,
                      isec_ccsds_segment *info);
 #endif

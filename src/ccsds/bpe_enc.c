@@ -2,11 +2,16 @@
  * depths, then bit planes MSB to LSB in stages 0-4, cut by SegByteLimit or the quality stop.
  *
  * Every word of stages 1-3 depends only on the magnitudes of the block at and above the current
- * bit plane, so the coder keeps no per-plane history: "selected before plane b" is |x| >> (b+1)
- * != 0, and the transition words test per-set maxima. Stages are written to separate buffers per
- * plane (stage 1 of every block, then stage 2, ...) and joined at the end of the plane. */
+ * bit plane, so the coder keeps no per-plane history beyond one 64-bit mask per block: at plane
+ * b, P (bit b of each magnitude) and SEL (coefficients with a bit above b: "selected before")
+ * give each set's type, transition and sign bits by masking, and 4-coefficient words come from
+ * small tables. Stages are written to separate buffers per plane (stage 1 of every block, then
+ * stage 2, ...) and joined at the end of the plane. */
 #include <stdlib.h>
 #include <string.h>
+#if defined(__SSE2__)
+#include <emmintrin.h>
+#endif
 
 #include "bpe.h"
 #include "header.h"
@@ -45,11 +50,10 @@ unsigned isec__seg_bdac(const int32_t *blocks, uint32_t S)
 void isec__enc_scratch_free(isec__enc_scratch *s)
 {
     free(s->mag);
-    free(s->maxs);
+    free(s->neg);
+    free(s->sel);
     free(s->bd);
     free(s->tmp);
-    free(s->topm);
-    free(s->sel);
     for (int i = 0; i < 5; i++)
         free(s->stbuf[i]);
     memset(s, 0, sizeof *s);
@@ -60,12 +64,11 @@ int isec__enc_scratch_init(isec__enc_scratch *s, uint32_t blocks)
     memset(s, 0, sizeof *s);
     s->cap_blocks = blocks;
     s->mag = malloc(sizeof *s->mag * 64 * (size_t)blocks);
-    s->maxs = malloc(sizeof *s->maxs * 19 * (size_t)blocks);
+    s->neg = malloc(sizeof *s->neg * (size_t)blocks);
+    s->sel = malloc(sizeof *s->sel * (size_t)blocks);
     s->bd = malloc(blocks);
     s->tmp = malloc(sizeof *s->tmp * (size_t)blocks);
-    s->topm = malloc(sizeof *s->topm * 33 * (size_t)blocks);
-    s->sel = malloc(sizeof *s->sel * (size_t)blocks);
-    int ok = s->mag && s->maxs && s->bd && s->tmp && s->topm && s->sel;
+    int ok = s->mag && s->neg && s->sel && s->bd && s->tmp;
     for (int i = 0; i < 5 && ok; i++) {
         s->stcap[i] = (size_t)blocks * stage_bits[i] / 8 + (size_t)blocks / 16 * 1 + 64;
         s->stbuf[i] = malloc(s->stcap[i]);
@@ -85,10 +88,14 @@ typedef struct {
 
 /* Per-word tables built from Tables 4-12 to 4-17 for each coding call (a few hundred entries):
  * cost_of[kind][len][word] holds the codeword length under each option in 16-bit lanes;
- * code_of[kind][len][opt][word] the codeword, length << 8 | bits. */
+ * code_of[kind][len][opt][word] the codeword, length << 8 | bits. xlut[x << 4 | y] extracts the
+ * bits of nibble y at the positions set in nibble x, position 0 first (most significant):
+ * count | bits << 3. It gives a set's word (x: members not yet selected, y: their bits at this
+ * plane) and its sign bits (x: members that became significant, y: negative ones). */
 typedef struct {
     uint64_t cost_of[4][5][16];
     uint16_t code_of[4][5][4][16];
+    uint8_t xlut[256];
 } wtab;
 
 /* Words of a gaggle, listed per stage (1-3), and the cost of each code option so far: for word
@@ -115,6 +122,16 @@ static void tables_init(wtab *t)
                 }
                 t->cost_of[k][len][wd] = c;
             }
+    for (unsigned x = 0; x < 16; x++)
+        for (unsigned y = 0; y < 16; y++) {
+            unsigned n = 0, v = 0;
+            for (unsigned j = 0; j < 4; j++)
+                if (x >> j & 1u) {
+                    v = v << 1 | (y >> j & 1u);
+                    n++;
+                }
+            t->xlut[x << 4 | y] = (uint8_t)(n | v << 3);
+        }
 }
 
 static inline void add_word(gaggle *g, unsigned stage, unsigned kind, unsigned len, unsigned val,
@@ -130,118 +147,135 @@ static inline void add_word(gaggle *g, unsigned stage, unsigned kind, unsigned l
     g->cost[len] += g->t.cost_of[kind][len][val]; /* len 1: the table row is zero */
 }
 
-/* Words for coefficient set xs (indices into the block) of one subband shift: typesb and signsb;
- * refinement bits of type-2 members go to stage 4. */
-static inline void types_word(gaggle *g, unsigned stage, unsigned kind, const uint32_t *mag,
-                              const int32_t *coef, const uint8_t *xs, unsigned nx, unsigned b)
+/* typesb and signsb of a set of up to four coefficients (nibble masks: act not yet selected,
+ * bits of the plane, negative). */
+static inline void set_word(gaggle *g, unsigned stage, unsigned kind, unsigned act, unsigned bits,
+                            unsigned neg)
 {
-    unsigned len = 0, val = 0, nsig = 0, sig = 0;
-    for (unsigned k = 0; k < nx; k++) { /* branch-free: the bits are data, not predictable */
-        uint32_t m = mag[xs[k]];
-        unsigned act = (m >> (b + 1)) == 0, bit = (m >> b) & act;
-        val = (val << act) | bit;
-        len += act;
-        sig = (sig << bit) | (bit & (coef[xs[k]] < 0));
-        nsig += bit;
-    }
-    add_word(g, stage, kind, len, val, nsig, sig);
+    bits &= act;
+    unsigned w = g->t.xlut[act << 4 | bits], sg = g->t.xlut[bits << 4 | (neg & bits)];
+    add_word(g, stage, kind, w & 7u, w >> 3, sg & 7u, sg >> 3);
 }
 
-static const uint8_t idx_c[3][4] = {{4, 5, 6, 7}, {8, 9, 10, 11}, {12, 13, 14, 15}};
-
-/* Words of stages 1-3 of one block at plane b (the block's AC depth exceeds b). */
-static void block_words(gaggle *g, const int32_t *coef, const uint32_t *mag, const uint32_t *mx,
-                        const isec__shifts *sh, unsigned b)
+/* Bit b of each of the 64 magnitudes, as a mask. */
+static inline uint64_t plane_bits(const uint32_t *mag, unsigned b)
 {
+#if defined(__SSE2__)
+    const __m128i sh = _mm_cvtsi32_si128((int)(31u - b));
+    uint64_t r = 0;
+    for (int i = 0; i < 4; i++) {
+        const __m128i *p = (const __m128i *)(const void *)(mag + 16 * i);
+        __m128i a0 = _mm_sll_epi32(_mm_loadu_si128(p), sh);
+        __m128i a1 = _mm_sll_epi32(_mm_loadu_si128(p + 1), sh);
+        __m128i a2 = _mm_sll_epi32(_mm_loadu_si128(p + 2), sh);
+        __m128i a3 = _mm_sll_epi32(_mm_loadu_si128(p + 3), sh);
+        __m128i by = _mm_packs_epi16(_mm_packs_epi32(a0, a1), _mm_packs_epi32(a2, a3));
+        r |= (uint64_t)(uint16_t)_mm_movemask_epi8(by) << (16 * i);
+    }
+    return r;
+#else
+    uint64_t r = 0;
+    for (unsigned k = 0; k < 64; k++)
+        r |= (uint64_t)(mag[k] >> b & 1u) << k;
+    return r;
+#endif
+}
+
+/* 4-bit mask of the nonzero nibbles of a 16-bit value. */
+static inline unsigned nz4(uint32_t x)
+{
+    x |= x >> 1;
+    x |= x >> 2;
+    return (((x & 0x1111u) * 0x1248u) >> 12) & 0xfu;
+}
+
+#define DESC_MASK (~0xfull)
+#define CM(i) (0xfull << (4 + 4 * (i)))
+#define GM(i) (0xffffull << (16 + 16 * (i)))
+#define DM(i) (CM(i) | GM(i))
+
+/* What a plane needs besides the block: which subbands are coded at this plane. */
+typedef struct {
+    unsigned b;
+    uint64_t valid;   /* positions whose subband has BitShift <= b */
+    unsigned pmask;   /* parents coded (nibble bits 1-3) */
+    int cv[3], gv[3]; /* children, grandchildren of family i coded */
+    int allneg;       /* no descendant subband coded */
+} plane_ctx;
+
+/* Words of stages 1-3 of one block at plane b: P has bit b of every AC magnitude, SEL the AC
+ * coefficients selected before b (a bit above b), neg the negative ones. */
+static void block_words(gaggle *g, uint64_t P, uint64_t SEL, uint64_t neg, const plane_ctx *pc)
+{
+    const uint64_t S = SEL | P; /* significant at or above b */
     /* Stage 1: parents */
     {
-        unsigned len = 0, val = 0, nsig = 0, sig = 0;
-        for (int i = 0; i < 3; i++) {
-            if (b < sh->p[i]) continue;
-            uint32_t m = mag[BLK_P(i)];
-            if (m >> (b + 1)) continue;
-            unsigned bit = (m >> b) & 1u;
-            val = (val << 1) | bit;
-            len++;
-            if (bit) {
-                sig = (sig << 1) | (coef[BLK_P(i)] < 0);
-                nsig++;
-            }
-        }
-        add_word(g, 1, WK_PLAIN, len, val, nsig, sig);
+        unsigned act = (unsigned)~SEL & pc->pmask;
+        set_word(g, 1, WK_PLAIN, act, (unsigned)P & 0xfu, (unsigned)neg & 0xfu);
     }
     /* Stage 2 */
-    uint32_t mB = mx[18];
-    int all_neg = 1; /* tmax(B) = -1: every descendant is below its subband's shift */
-    for (int i = 0; i < 3; i++)
-        if (b >= sh->c[i] || b >= sh->g[i]) all_neg = 0;
-    if (all_neg) return;
-    if (!(mB >> (b + 1))) {
-        unsigned tb = (mB >> b) & 1u;
+    if (pc->allneg) return;
+    if (!(SEL & DESC_MASK)) {
+        unsigned tb = (P & DESC_MASK) != 0;
         add_word(g, 2, WK_PLAIN, 1, tb, 0, 0);
         if (!tb) return;
     }
-    uint32_t mD[3];
     {
         unsigned len = 0, val = 0;
         for (int i = 0; i < 3; i++) {
-            mD[i] = mx[i] > mx[3 + i] ? mx[i] : mx[3 + i];
-            if (mD[i] >> (b + 1)) continue;
-            if (b < sh->c[i] && b < sh->g[i]) continue;
-            val = (val << 1) | ((mD[i] >> b) & 1u);
+            if ((SEL & DM(i)) || (!pc->cv[i] && !pc->gv[i])) continue;
+            val = (val << 1) | ((P & DM(i)) != 0);
             len++;
         }
         add_word(g, 2, WK_TRAND, len, val, 0, 0);
     }
     for (int i = 0; i < 3; i++) {
-        if (!(mD[i] >> b) || b < sh->c[i]) continue;
-        types_word(g, 2, WK_TYPECI, mag, coef, idx_c[i], 4, b);
+        if (!(S & DM(i)) || !pc->cv[i]) continue;
+        unsigned o = 4u + 4u * (unsigned)i;
+        set_word(g, 2, WK_TYPECI, (unsigned)(~SEL >> o) & 0xfu, (unsigned)(P >> o) & 0xfu,
+                 (unsigned)(neg >> o) & 0xfu);
     }
     /* Stage 3 */
     {
         unsigned len = 0, val = 0;
         for (int i = 0; i < 3; i++) {
-            if (!(mD[i] >> b) || b < sh->g[i]) continue;
-            if (mx[3 + i] >> (b + 1)) continue;
-            val = (val << 1) | ((mx[3 + i] >> b) & 1u);
+            if (!(S & DM(i)) || !pc->gv[i] || (SEL & GM(i))) continue;
+            val = (val << 1) | ((P & GM(i)) != 0);
             len++;
         }
         add_word(g, 3, WK_PLAIN, len, val, 0, 0);
     }
+    unsigned sn[3], yn[3];
     int gact[3];
     for (int i = 0; i < 3; i++) {
-        gact[i] = (mx[3 + i] >> b) && b >= sh->g[i];
+        gact[i] = (S & GM(i)) && pc->gv[i];
         if (!gact[i]) continue;
-        unsigned len = 0, val = 0;
-        for (int j = 0; j < 4; j++) {
-            uint32_t m = mx[6 + 4 * i + j];
-            if (m >> (b + 1)) continue;
-            val = (val << 1) | ((m >> b) & 1u);
-            len++;
-        }
-        add_word(g, 3, WK_HIJ, len, val, 0, 0);
+        unsigned o = 16u + 16u * (unsigned)i;
+        sn[i] = nz4((uint32_t)(S >> o) & 0xffffu);
+        yn[i] = nz4((uint32_t)(SEL >> o) & 0xffffu);
+        unsigned act = ~yn[i] & 0xfu, w = g->t.xlut[act << 4 | (sn[i] & act)];
+        add_word(g, 3, WK_HIJ, w & 7u, w >> 3, 0, 0);
     }
     for (int i = 0; i < 3; i++) {
         if (!gact[i]) continue;
-        for (int j = 0; j < 4; j++) {
-            if (!(mx[6 + 4 * i + j] >> b)) continue;
-            uint8_t xs[4];
-            for (int k = 0; k < 4; k++)
-                xs[k] = (uint8_t)(BLK_H(i, j) + k);
-            types_word(g, 3, WK_HIJ, mag, coef, xs, 4, b);
+        for (unsigned j = 0; j < 4; j++) {
+            if (!(sn[i] >> j & 1u)) continue;
+            unsigned o = 16u + 16u * (unsigned)i + 4u * j;
+            set_word(g, 3, WK_HIJ, (unsigned)(~SEL >> o) & 0xfu, (unsigned)(P >> o) & 0xfu,
+                     (unsigned)(neg >> o) & 0xfu);
         }
     }
 }
 
-/* Stage 4 of one block (4.5.4): the bit b of every coefficient selected at an earlier plane, in
- * block order (parents, children, grandchildren; Table 4-1 order within), except those below
- * their subband's shift (valid: the coefficients with shift <= b). */
-static void refine(isec__bw *w, const uint32_t *mag, unsigned b, uint64_t t)
+/* Stage 4 of one block (4.5.4): bit b (in P) of every coefficient in t (selected at an earlier
+ * plane, subband coded at b), in block order (parents, children, grandchildren; Table 4-1 order
+ * within). */
+static inline void refine(isec__bw *w, uint64_t P, uint64_t t)
 {
     uint64_t bits = 0;
     unsigned n = 0;
     for (; t; t &= t - 1) {
-        bits = (bits << 1) | ((mag[__builtin_ctzll(t)] >> b) & 1u);
+        bits = (bits << 1) | ((P >> __builtin_ctzll(t)) & 1u);
         n++;
     }
     if (n > 32) {
@@ -299,40 +333,20 @@ int isec__bpe_encode(const isec__seg_in *in, isec__enc_scratch *scr, uint8_t *ou
     if (S > scr->cap_blocks || S == 0) return ISEC_EINVAL;
     isec_ccsds_header h = in->hdr;
 
-    /* Magnitudes, per-set maxima, block depths, DC depth (equations 12-14). */
+    /* Magnitudes, signs, block depths, DC depth (equations 12-14). */
     uint32_t acor = 0;
     unsigned bddc = 1;
     for (uint32_t m = 0; m < S; m++) {
         const int32_t *c = in->blocks + (size_t)m * 64;
-        uint32_t *mag = scr->mag + (size_t)m * 64, *mx = scr->maxs + (size_t)m * 19, all = 0;
-        uint64_t *topm = scr->topm + (size_t)m * 33; /* by bit length; [0] collects zeros */
-        memset(topm, 0, 33 * sizeof *topm);
+        uint32_t *mag = scr->mag + (size_t)m * 64, all = 0;
+        for (int k = 0; k < 64; k++) {
+            uint32_t a = c[k] < 0 ? 0u - (uint32_t)c[k] : (uint32_t)c[k];
+            mag[k] = a;
+            all |= k ? a : 0u;
+        }
+        scr->neg[m] = plane_bits((const uint32_t *)c, 31);
         scr->sel[m] = 0;
-        mag[0] = c[0] < 0 ? 0u - (uint32_t)c[0] : (uint32_t)c[0];
-        for (int k = 1; k < 64; k++) {
-            mag[k] = c[k] < 0 ? 0u - (uint32_t)c[k] : (uint32_t)c[k];
-            topm[bits_of(mag[k])] |= 1ull << k;
-        }
-        for (int i = 0; i < 3; i++) {
-            uint32_t mc = 0, mg = 0;
-            for (int k = 0; k < 4; k++)
-                mc = mag[BLK_C(i) + k] > mc ? mag[BLK_C(i) + k] : mc;
-            for (int j = 0; j < 4; j++) {
-                uint32_t mh = 0;
-                for (int k = 0; k < 4; k++)
-                    mh = mag[BLK_H(i, j) + k] > mh ? mag[BLK_H(i, j) + k] : mh;
-                mx[6 + 4 * i + j] = mh;
-                mg = mh > mg ? mh : mg;
-            }
-            mx[i] = mc;
-            mx[3 + i] = mg;
-            all |= mc | mg | mag[BLK_P(i)];
-        }
-        uint32_t mb = mx[0];
-        for (int i = 1; i < 6; i++)
-            mb = mx[i] > mb ? mx[i] : mb;
-        mx[18] = mb;
-        scr->bd[m] = (uint8_t)bits_of(all);
+        scr->bd[m] = (uint8_t)bits_of(all); /* the bit length of the OR is that of the max */
         acor |= all;
         int32_t dc = c[0];
         unsigned need = 1 + bits_of(dc < 0 ? ~(uint32_t)dc : (uint32_t)dc);
@@ -398,10 +412,16 @@ int isec__bpe_encode(const isec__seg_in *in, isec__enc_scratch *scr, uint8_t *ou
     for (unsigned b = bdac; b-- > 0 && !stopped;) {
         for (int s = 0; s < 5; s++)
             isec__bw_init(&scr->st[s], scr->stbuf[s], scr->stcap[s]);
-        uint64_t valid = isec__valid_mask(sh, b);
-        /* sel: coefficients selected above plane b, from the per-plane masks of the magnitudes */
-        for (uint32_t m = 0; m < S; m++)
-            scr->sel[m] |= scr->topm[(size_t)m * 33 + b + 2];
+        plane_ctx pc;
+        pc.b = b;
+        pc.valid = isec__valid_mask(sh, b);
+        pc.pmask = (unsigned)pc.valid & 0xeu;
+        pc.allneg = 1;
+        for (int i = 0; i < 3; i++) {
+            pc.cv[i] = b >= sh->c[i];
+            pc.gv[i] = b >= sh->g[i];
+            if (pc.cv[i] || pc.gv[i]) pc.allneg = 0;
+        }
         if (b < q && b >= sh->dc)
             for (uint32_t m = 0; m < S; m++)
                 isec__bw_put(&scr->st[0], (uint32_t)(in->blocks[(size_t)m * 64] >> b) & 1u, 1);
@@ -409,9 +429,11 @@ int isec__bpe_encode(const isec__seg_in *in, isec__enc_scratch *scr, uint8_t *ou
             uint32_t g1 = S - g0 < 16 ? S : g0 + 16;
             for (uint32_t m = g0; m < g1; m++)
                 if (scr->bd[m] > b) {
-                    block_words(g, in->blocks + (size_t)m * 64, scr->mag + (size_t)m * 64,
-                                scr->maxs + (size_t)m * 19, sh, b);
-                    refine(&scr->st[4], scr->mag + (size_t)m * 64, b, scr->sel[m] & valid);
+                    uint64_t P = plane_bits(scr->mag + (size_t)m * 64, b) & ~1ull,
+                             sel = scr->sel[m];
+                    block_words(g, P, sel, scr->neg[m], &pc);
+                    refine(&scr->st[4], P, sel & pc.valid);
+                    scr->sel[m] = sel | P;
                 }
             gaggle_flush(g, scr->st);
         }

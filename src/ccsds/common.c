@@ -1,7 +1,29 @@
-/* Small pieces shared by the CCSDS encoder and decoder: weights, DC quantization, bit buffers. */
+/* Small pieces shared by the CCSDS encoder and decoder: weights, DC quantization, bit buffers,
+ * large buffers. */
+#define _DEFAULT_SOURCE 1 /* madvise */
+#include <stdlib.h>
 #include <string.h>
+#if defined(__linux__)
+#include <sys/mman.h>
+#endif
 
 #include "internal.h"
+
+void *isec__big_alloc(size_t n)
+{
+#if defined(__linux__) && defined(MADV_HUGEPAGE)
+    /* whole-image planes: 2 MiB pages where the kernel offers them (transparent huge pages in
+       madvise mode), so that first touches fault once per 2 MiB rather than per 4 KiB */
+    if (n >= (1u << 20)) {
+        void *p;
+        size_t al = (size_t)2 << 20;
+        if (posix_memalign(&p, al, (n + al - 1) / al * al)) return NULL;
+        madvise(p, (n + al - 1) / al * al, MADV_HUGEPAGE); /* advisory: failure is harmless */
+        return p;
+    }
+#endif
+    return malloc(n ? n : 1);
+}
 
 void isec__ccsds_default_weights(uint8_t w[10])
 {

@@ -16,7 +16,7 @@ struct isec_ccsds_dec {
     size_t nsegs, capsegs;
     size_t offset; /* running stream offset */
     isec__dec_scratch scr;
-    uint16_t vt[5][4][256];
+    isec__vlc_dec vt;
     char err[160];
 };
 
@@ -90,8 +90,10 @@ int isec_ccsds_dec_segment(isec_ccsds_dec *d, const uint8_t *in, size_t len, siz
         while (nc < d->nblocks + S)
             nc *= 2;
         if ((uint64_t)nc * 64 > d->lim.max_pixels) nc = (size_t)(d->lim.max_pixels / 64);
-        int32_t *n = realloc(d->coef, sizeof *n * 64 * nc);
+        int32_t *n = isec__big_alloc(sizeof *n * 64 * nc);
         if (!n) return fail(d, ISEC_ENOMEM, "out of memory");
+        if (d->nblocks) memcpy(n, d->coef, sizeof *n * 64 * d->nblocks);
+        free(d->coef);
         d->coef = n;
         d->capblocks = nc;
     }
@@ -114,7 +116,7 @@ int isec_ccsds_dec_segment(isec_ccsds_dec *d, const uint8_t *in, size_t len, siz
     if (limit_bits && limit_bits < r.end) r.end = limit_bits;
     isec__shifts sh;
     isec__ccsds_shifts(&sh, h.dwt, h.weight_exp);
-    rc = isec__bpe_decode(&r, &h, &sh, &d->scr, (const uint16_t(*)[4][256])d->vt,
+    rc = isec__bpe_decode(&r, &h, &sh, &d->scr, (const uint16_t(*)[5][4][256])d->vt,
                           d->coef + d->nblocks * 64, info);
     /* where the segment ends */
     size_t n;
@@ -190,41 +192,91 @@ const isec_ccsds_segment *isec_ccsds_dec_segments(const isec_ccsds_dec *d, size_
     return d->segs;
 }
 
-int isec_ccsds_dec_image(isec_ccsds_dec *d, int32_t *pixels, size_t cap)
+/* Inverse transform of everything decoded; writes the image as int32 (pixels) or packed samples
+ * (bytes: 1 or 2 per sample, be, off: signed samples offset by 2^(depth-1)). */
+static int reconstruct(isec_ccsds_dec *d, int32_t *pixels, uint8_t *bytes, size_t cap, int be,
+                       int off)
 {
     uint32_t w, h;
     unsigned depth;
     int sgn;
     if (isec_ccsds_dec_geometry(d, &w, &h, &depth, &sgn)) return ISEC_ESTATE;
-    if ((uint64_t)w * h > cap) return ISEC_EBUFFER;
+    size_t bps = bytes ? (depth > 8 ? 2u : 1u) : 1u;
+    if ((uint64_t)w * h > cap / bps) return ISEC_EBUFFER;
     size_t pw = ((size_t)d->hdr.width + 7u) & ~(size_t)7u, per_row = pw / 8;
     size_t brows = (d->nblocks + per_row - 1) / per_row, ph = brows * 8;
     if (ph < 24) ph = 24; /* the DWT needs 3 levels of even lengths >= 6 */
-    int32_t *plane = calloc(pw * ph, sizeof *plane);
+    int32_t *plane = isec__big_alloc(pw * ph * sizeof *plane);
     if (!plane) return ISEC_ENOMEM;
+    if (d->nblocks % per_row || ph != brows * 8) /* blocks missing: zero */
+        memset(plane, 0, pw * ph * sizeof *plane);
     isec__blocks_scatter(plane, pw, ph, 0, d->nblocks, d->coef);
     int rc;
     if (d->hdr.dwt == ISEC_CCSDS_DWT_INTEGER)
         rc = isec__dwt_int_inverse(plane, pw, ph, d->hdr.weight_exp);
     else
-        rc = isec__dwt_float_inverse(plane, pw, ph);
+        rc = isec__dwt_float_inverse(plane, pw, ph, ISEC__FLOAT_FRAC, 0); /* rounded below */
     if (rc) {
         free(plane);
         return rc;
     }
     int32_t lo = sgn ? -(1 << (depth - 1)) : 0;
     int32_t hi = sgn ? (1 << (depth - 1)) - 1 : (int32_t)((1u << depth) - 1u);
+    uint32_t add = sgn && off ? 1u << (depth - 1) : 0u;
     int tr = d->hdr.transpose;
     size_t cw = tr ? h : w, ch = tr ? w : h; /* the coded image's width and height */
-    for (size_t r = 0; r < ch; r++)
-        for (size_t c = 0; c < cw; c++) {
-            int32_t v = plane[r * pw + c];
-            v = v < lo ? lo : v > hi ? hi : v;
-            if (tr)
-                pixels[c * w + r] = v;
-            else
-                pixels[r * w + c] = v;
+    const int flt = d->hdr.dwt != ISEC_CCSDS_DWT_INTEGER;
+    int32_t *row = malloc(sizeof *row * (cw ? cw : 1)); /* one row, rounded and clamped */
+    if (!row) {
+        free(plane);
+        return ISEC_ENOMEM;
+    }
+    for (size_t r = 0; r < ch; r++) {
+        if (flt)
+            isec__row_round_clamp(plane + r * pw, row, cw, lo, hi);
+        else
+            isec__row_clamp(plane + r * pw, row, cw, lo, hi);
+        if (tr) {
+            for (size_t c = 0; c < cw; c++) {
+                size_t i = c * w + r;
+                uint32_t u = (uint32_t)row[c] + add;
+                if (!bytes) {
+                    pixels[i] = row[c];
+                } else if (bps == 1) {
+                    bytes[i] = (uint8_t)u;
+                } else {
+                    bytes[2 * i] = (uint8_t)(be ? u >> 8 : u);
+                    bytes[2 * i + 1] = (uint8_t)(be ? u : u >> 8);
+                }
+            }
+        } else if (!bytes) {
+            memcpy(pixels + r * w, row, sizeof *row * w);
+        } else if (bps == 1) {
+            uint8_t *o = bytes + r * w;
+            for (size_t c = 0; c < cw; c++)
+                o[c] = (uint8_t)((uint32_t)row[c] + add);
+        } else {
+            uint8_t *o = bytes + 2 * r * w;
+            unsigned hb = be ? 0 : 1; /* index of the high byte */
+            for (size_t c = 0; c < cw; c++) {
+                uint32_t u = (uint32_t)row[c] + add;
+                o[2 * c + hb] = (uint8_t)(u >> 8);
+                o[2 * c + (hb ^ 1u)] = (uint8_t)u;
+            }
         }
+    }
+    free(row);
     free(plane);
     return 0;
+}
+
+int isec_ccsds_dec_image(isec_ccsds_dec *d, int32_t *pixels, size_t cap)
+{
+    return reconstruct(d, pixels, NULL, cap, 0, 0);
+}
+
+int isec_ccsds_dec_samples(isec_ccsds_dec *d, uint8_t *out, size_t cap, int big_endian,
+                           int offset_signed)
+{
+    return reconstruct(d, NULL, out, cap, big_endian, offset_signed);
 }

@@ -11,7 +11,7 @@
 
 #include "internal.h"
 
-#define STRIP 256
+#define STRIP 64
 
 /* Mirror index for the symmetric extension x[-m] = x[m], x[n-1+m] = x[n-1-m] (n >= 5 here). */
 static inline size_t mir(ptrdiff_t k, size_t n)
@@ -30,22 +30,29 @@ static inline int32_t fl(int32_t v, unsigned s)
 
 /* ---------------------------------------------------------------- integer, one line */
 
-/* Forward integer 9/7 of n = 2N samples (N >= 3) at x with stride 1; low half then high half. */
-static void int_fwd_line(int32_t *x, size_t n, int32_t *D)
+/* Forward integer 9/7 of n = 2N samples (N >= 3) at x with stride 1; low half then high half.
+ * t: 3N + 8 scratch. The even and odd samples are taken apart first, with the mirror images the
+ * filters read at the ends (x[-2] = x[2], x[n] = x[n-2], x[n+2] = x[n-4]), so the loops need no
+ * index tests. */
+static void int_fwd_line(int32_t *x, size_t n, int32_t *t)
 {
-    size_t N = n / 2;
+    ptrdiff_t N = (ptrdiff_t)(n / 2);
+    int32_t *Ev = t + 1, *Od = t + N + 4, *D = t + 2 * N + 5;
+    for (ptrdiff_t j = 0; j < N; j++) {
+        Ev[j] = x[2 * j];
+        Od[j] = x[2 * j + 1];
+    }
+    Ev[-1] = Ev[1];
+    Ev[N] = Ev[N - 1];
+    Ev[N + 1] = Ev[N - 2];
     /* (5): D first. The boundary forms are the generic formula under mirror extension. */
-    for (size_t j = 0; j < N; j++) {
-        int32_t a = x[2 * j] + x[mir((ptrdiff_t)(2 * j + 2), n)];
-        int32_t b = x[mir((ptrdiff_t)(2 * j) - 2, n)] + x[mir((ptrdiff_t)(2 * j + 4), n)];
-        D[j] = x[2 * j + 1] - fl(9 * a - b + 8, 4);
-    }
+    for (ptrdiff_t j = 0; j < N; j++)
+        D[j] = Od[j] - fl(9 * (Ev[j] + Ev[j + 1]) - (Ev[j - 1] + Ev[j + 2]) + 8, 4);
     /* (6): C_0 uses D_0 twice (D_-1 = D_0). */
-    for (size_t j = 0; j < N; j++) {
-        int32_t d0 = D[j ? j - 1 : 0], d1 = D[j];
-        x[j] = x[2 * j] - fl(-(d0 + d1) + 2, 2);
-    }
-    memcpy(x + N, D, N * sizeof *D);
+    D[-1] = D[0];
+    for (ptrdiff_t j = 0; j < N; j++)
+        x[j] = Ev[j] - fl(-(D[j - 1] + D[j]) + 2, 2);
+    memcpy(x + N, D, (size_t)N * sizeof *D);
 }
 
 static inline int32_t sat(int64_t v)
@@ -128,14 +135,21 @@ static void int_inv_line32(int32_t *x, size_t n, int32_t *t)
 {
     size_t N = n / 2;
     const int32_t *C = x, *D = x + N;
-    for (size_t j = 0; j < N; j++)
-        t[2 * j] = C[j] + fl(-(D[j ? j - 1 : 0] + D[j]) + 2, 2);
+    /* (10) into E = t + 1, with the mirror images E[-1] = E[1], E[N] = E[N-1], E[N+1] = E[N-2]
+       that (11) reads at the ends; then (11) into O, and both interleaved back into x */
+    int32_t *E = t + 1, *O = t + N + 4;
+    E[0] = C[0] + fl(-(D[0] + D[0]) + 2, 2);
+    for (size_t j = 1; j < N; j++)
+        E[j] = C[j] + fl(-(D[j - 1] + D[j]) + 2, 2);
+    E[-1] = E[1];
+    E[N] = E[N - 1];
+    E[N + 1] = E[N - 2];
+    for (ptrdiff_t j = 0; j < (ptrdiff_t)N; j++)
+        O[j] = D[j] + fl(9 * (E[j] + E[j + 1]) - (E[j - 1] + E[j + 2]) + 8, 4);
     for (size_t j = 0; j < N; j++) {
-        int32_t a = t[2 * j] + t[mir((ptrdiff_t)(2 * j + 2), n)];
-        int32_t b = t[mir((ptrdiff_t)(2 * j) - 2, n)] + t[mir((ptrdiff_t)(2 * j + 4), n)];
-        t[2 * j + 1] = D[j] + fl(9 * a - b + 8, 4);
+        x[2 * j] = E[j];
+        x[2 * j + 1] = O[j];
     }
-    memcpy(x, t, n * sizeof *t);
 }
 
 static void int_inv_cols32(int32_t *p, size_t s, size_t h, size_t c0, size_t cw, int32_t *T)
@@ -208,7 +222,7 @@ static void apply_weights(int32_t *img, size_t w, size_t h, const uint8_t e[10],
 int isec__dwt_int_forward(int32_t *img, size_t w, size_t h, const uint8_t weight_exp[10])
 {
     size_t big = w > h ? w : h;
-    int32_t *tmp = malloc(sizeof *tmp * (big + (h / 2 + 1) * STRIP));
+    int32_t *tmp = malloc(sizeof *tmp * (2 * big + 16 + (h / 2 + 1) * STRIP));
     if (!tmp) return ISEC_ENOMEM;
     for (unsigned l = 0; l < 3; l++) {
         size_t lw = w >> l, lh = h >> l;
@@ -261,7 +275,9 @@ static const float HP[4] = {-0.788485616406f, 0.418092273222f, 0.040689417609f, 
 
 static void flt_fwd_line(float *x, size_t n, float *e)
 {
-    /* e: n + 8 scratch holding the mirror-extended line at e+4 */
+    /* e: 2n + 16 scratch: the mirror-extended line at e+4, then its even and odd samples apart
+       (Ev[j] = line[2j] for j = -2..N+1, Od[j] = line[2j+1] for j = -2..N), so that the filter
+       loop reads contiguously; the sums are the same, in the same order */
     float *t = e + 4;
     size_t N = n / 2;
     memcpy(t, x, n * sizeof *x);
@@ -269,14 +285,20 @@ static void flt_fwd_line(float *x, size_t n, float *e)
         t[-(ptrdiff_t)i] = t[i];
         t[n - 1 + i] = t[n - 1 - i];
     }
-    for (size_t j = 0; j < N; j++) {
-        const float *c = t + 2 * j;
-        float lo = LP[0] * c[0] + LP[1] * (c[-1] + c[1]) + LP[2] * (c[-2] + c[2]) +
-                   LP[3] * (c[-3] + c[3]) + LP[4] * (c[-4] + c[4]);
-        float hi =
-            HP[0] * c[1] + HP[1] * (c[0] + c[2]) + HP[2] * (c[-1] + c[3]) + HP[3] * (c[-2] + c[4]);
+    float *Ev = e + n + 8 + 2, *Od = Ev + N + 4;
+    for (ptrdiff_t j = -2; j < (ptrdiff_t)N + 2; j++)
+        Ev[j] = t[2 * j];
+    for (ptrdiff_t j = -2; j < (ptrdiff_t)N + 1; j++)
+        Od[j] = t[2 * j + 1];
+    for (ptrdiff_t j = 0; j < (ptrdiff_t)N; j++) {
+        /* c[k] = line[2j + k]: c[0] Ev[j], c[+-1] Od[j], Od[j-1], c[+-2] Ev[j+1], Ev[j-1],
+           c[+-3] Od[j+1], Od[j-2], c[+-4] Ev[j+2], Ev[j-2] */
+        float lo = LP[0] * Ev[j] + LP[1] * (Od[j - 1] + Od[j]) + LP[2] * (Ev[j - 1] + Ev[j + 1]) +
+                   LP[3] * (Od[j - 2] + Od[j + 1]) + LP[4] * (Ev[j - 2] + Ev[j + 2]);
+        float hi = HP[0] * Od[j] + HP[1] * (Ev[j] + Ev[j + 1]) + HP[2] * (Od[j - 1] + Od[j + 1]) +
+                   HP[3] * (Ev[j - 1] + Ev[j + 2]);
         x[j] = lo;
-        x[N + j] = hi;
+        x[(ptrdiff_t)N + j] = hi;
     }
 }
 
@@ -302,15 +324,15 @@ static void flt_fwd_cols(float *p, size_t s, size_t h, size_t c0, size_t cw, flo
 int isec__dwt_float_forward(const int32_t *img, int32_t *out, size_t w, size_t h)
 {
     size_t big = w > h ? w : h;
-    float *f = malloc(sizeof *f * w * h);
-    float *tmp = malloc(sizeof *tmp * (big + 8 + h * STRIP));
-    if (!f || !tmp) {
-        free(f);
-        free(tmp);
-        return ISEC_ENOMEM;
+    float *tmp = malloc(sizeof *tmp * (2 * big + 32 + h * STRIP));
+    if (!tmp) return ISEC_ENOMEM;
+    /* out (which may be img) holds the single-precision plane while the transform runs: a float
+       is as wide as an int32_t; the element-wise conversions go through memcpy */
+    float *f = (float *)(void *)out;
+    for (size_t i = 0; i < w * h; i++) {
+        float x = (float)img[i];
+        memcpy(&out[i], &x, sizeof x);
     }
-    for (size_t i = 0; i < w * h; i++)
-        f[i] = (float)img[i];
     for (unsigned l = 0; l < 3; l++) {
         size_t lw = w >> l, lh = h >> l;
         for (size_t r = 0; r < lh; r++)
@@ -322,18 +344,21 @@ int isec__dwt_float_forward(const int32_t *img, int32_t *out, size_t w, size_t h
     }
     for (size_t i = 0; i < w * h; i++) {
         /* round half away from zero, in double as the reference does */
-        double v = f[i];
-        out[i] = f[i] >= 0 ? (int32_t)(v + 0.5) : (int32_t)(v - 0.5);
+        float x;
+        memcpy(&x, &out[i], sizeof x);
+        double half = x >= 0 ? 0.5 : -0.5; /* a select, not a branch: the signs are random */
+        out[i] = (int32_t)((double)x + half);
     }
-    free(f);
     free(tmp);
     return 0;
 }
 
-/* Table 3-3: q_0..q_3 (low-pass synthesis) and p_0..p_4 (high-pass synthesis). */
-static const double Q[4] = {0.788485616406, 0.418092273222, -0.040689417609, -0.064538882629};
-static const double P[5] = {-0.852698679009, 0.377402855613, 0.110624404418, -0.023849465020,
-                            -0.037828455507};
+/* Table 3-3: q_0..q_3 (low-pass synthesis) and p_0..p_4 (high-pass synthesis). The inverse
+ * runs in single precision: the reconstruction is not normative, coefficients of legitimate
+ * images stay below 2^24, and a float plane fits in place of the int32 one. */
+static const float Q[4] = {0.788485616406f, 0.418092273222f, -0.040689417609f, -0.064538882629f};
+static const float P[5] = {-0.852698679009f, 0.377402855613f, 0.110624404418f, -0.023849465020f,
+                           -0.037828455507f};
 
 /* Extension (9): C_m = C_-m, C_{N-1+m} = C_{N-m}; D_m = D_{-m-1}, D_{N-1+m} = D_{N-1-m}. */
 static inline size_t cext(ptrdiff_t m, size_t N)
@@ -349,35 +374,46 @@ static inline size_t dext(ptrdiff_t m, size_t N)
     return (size_t)m;
 }
 
-/* (8) on one line of doubles (stride 1); t: n scratch. */
-static void flt_inv_line(double *x, size_t n, double *t)
+/* (8) on one line (stride 1, N >= 3); t: 2n + 8 scratch. The halves are copied with their
+ * extensions (C_-1, C_N, C_N+1; D_-2, D_-1, D_N, D_N+1) so the loops need no index tests. */
+static void flt_inv_line(float *x, size_t n, float *t)
 {
     size_t N = n / 2;
-    const double *C = x, *D = x + N;
+    float *C = t + 1, *D = t + N + 5, *E = t + n + 8, *O = E + N;
+    memcpy(C, x, N * sizeof *x);
+    memcpy(D, x + N, N * sizeof *x);
+    C[-1] = C[1];
+    C[N] = C[N - 1];
+    C[N + 1] = C[N - 2];
+    D[-1] = D[0];
+    D[-2] = D[1];
+    D[N] = D[N - 2];
+    D[N + 1] = D[N - 3];
     for (size_t j = 0; j < N; j++) {
         ptrdiff_t J = (ptrdiff_t)j;
-        double cm1 = C[cext(J - 1, N)], c0 = C[j], cp1 = C[cext(J + 1, N)], cp2 = C[cext(J + 2, N)];
-        double dm2 = D[dext(J - 2, N)], dm1 = D[dext(J - 1, N)], d0 = D[j], dp1 = D[dext(J + 1, N)],
-               dp2 = D[dext(J + 2, N)];
-        t[2 * j] = Q[2] * (cm1 + cp1) + Q[0] * c0 + P[3] * dm2 + P[1] * (dm1 + d0) + P[3] * dp1;
-        t[2 * j + 1] = Q[3] * (cm1 + cp2) + Q[1] * (c0 + cp1) + P[4] * (dm2 + dp2) +
-                       P[2] * (dm1 + dp1) + P[0] * d0;
+        E[j] = Q[2] * (C[J - 1] + C[j + 1]) + Q[0] * C[j] + P[3] * D[J - 2] +
+               P[1] * (D[J - 1] + D[j]) + P[3] * D[j + 1];
+        O[j] = Q[3] * (C[J - 1] + C[j + 2]) + Q[1] * (C[j] + C[j + 1]) +
+               P[4] * (D[J - 2] + D[j + 2]) + P[2] * (D[J - 1] + D[j + 1]) + P[0] * D[j];
     }
-    memcpy(x, t, n * sizeof *t);
+    for (size_t j = 0; j < N; j++) {
+        x[2 * j] = E[j];
+        x[2 * j + 1] = O[j];
+    }
 }
 
-static void flt_inv_cols(double *p, size_t s, size_t h, size_t c0, size_t cw, double *T)
+static void flt_inv_cols(float *p, size_t s, size_t h, size_t c0, size_t cw, float *T)
 {
     size_t N = h / 2;
     for (size_t j = 0; j < N; j++) {
         ptrdiff_t J = (ptrdiff_t)j;
-        const double *cm1 = p + cext(J - 1, N) * s + c0, *cc = p + j * s + c0,
-                     *cp1 = p + cext(J + 1, N) * s + c0, *cp2 = p + cext(J + 2, N) * s + c0;
-        const double *dm2 = p + (N + dext(J - 2, N)) * s + c0,
-                     *dm1 = p + (N + dext(J - 1, N)) * s + c0, *d0 = p + (N + j) * s + c0,
-                     *dp1 = p + (N + dext(J + 1, N)) * s + c0,
-                     *dp2 = p + (N + dext(J + 2, N)) * s + c0;
-        double *te = T + 2 * j * cw, *to = T + (2 * j + 1) * cw;
+        const float *cm1 = p + cext(J - 1, N) * s + c0, *cc = p + j * s + c0,
+                    *cp1 = p + cext(J + 1, N) * s + c0, *cp2 = p + cext(J + 2, N) * s + c0;
+        const float *dm2 = p + (N + dext(J - 2, N)) * s + c0,
+                    *dm1 = p + (N + dext(J - 1, N)) * s + c0, *d0 = p + (N + j) * s + c0,
+                    *dp1 = p + (N + dext(J + 1, N)) * s + c0,
+                    *dp2 = p + (N + dext(J + 2, N)) * s + c0;
+        float *te = T + 2 * j * cw, *to = T + (2 * j + 1) * cw;
         for (size_t c = 0; c < cw; c++) {
             te[c] = Q[2] * (cm1[c] + cp1[c]) + Q[0] * cc[c] + P[3] * dm2[c] +
                     P[1] * (dm1[c] + d0[c]) + P[3] * dp1[c];
@@ -389,18 +425,18 @@ static void flt_inv_cols(double *p, size_t s, size_t h, size_t c0, size_t cw, do
         memcpy(p + r * s + c0, T + r * cw, cw * sizeof *T);
 }
 
-int isec__dwt_float_inverse(int32_t *img, size_t w, size_t h)
+int isec__dwt_float_inverse(int32_t *img, size_t w, size_t h, unsigned frac_bits, int round_out)
 {
+    const float unit = 1.0f / (float)(1u << frac_bits);
     size_t big = w > h ? w : h;
-    double *f = malloc(sizeof *f * w * h);
-    double *tmp = malloc(sizeof *tmp * (big + h * STRIP));
-    if (!f || !tmp) {
-        free(f);
-        free(tmp);
-        return ISEC_ENOMEM;
+    float *tmp = malloc(sizeof *tmp * (2 * big + 16 + h * STRIP));
+    if (!tmp) return ISEC_ENOMEM;
+    /* the float plane lives in img's storage (same width); conversions go through memcpy */
+    float *f = (float *)(void *)img;
+    for (size_t i = 0; i < w * h; i++) {
+        float x = (float)img[i] * unit;
+        memcpy(&img[i], &x, sizeof x);
     }
-    for (size_t i = 0; i < w * h; i++)
-        f[i] = img[i];
     for (int l = 2; l >= 0; l--) {
         size_t lw = w >> l, lh = h >> l;
         for (size_t c0 = 0; c0 < lw; c0 += STRIP) {
@@ -410,15 +446,37 @@ int isec__dwt_float_inverse(int32_t *img, size_t w, size_t h)
         for (size_t r = 0; r < lh; r++)
             flt_inv_line(f + r * w, lw, tmp);
     }
-    for (size_t i = 0; i < w * h; i++) {
-        double v = floor(f[i] + 0.5);
-        if (v > 2147483647.0) v = 2147483647.0;
-        if (v < -2147483648.0) v = -2147483648.0;
-        img[i] = (int32_t)v;
+    for (size_t i = 0; round_out && i < w * h; i++) {
+        float x;
+        memcpy(&x, &img[i], sizeof x);
+        /* floor(x + 1/2), saturated, without a libm call per sample */
+        float y = x + 0.5f;
+        y = y > -2147483648.0f ? y : -2147483648.0f;
+        y = y < 2147483520.0f ? y : 2147483520.0f;
+        int32_t v = (int32_t)y;
+        img[i] = v - ((float)v > y);
     }
-    free(f);
     free(tmp);
     return 0;
+}
+
+void isec__row_round_clamp(const int32_t *plane_row, int32_t *out, size_t n, int32_t lo, int32_t hi)
+{
+    const float *src = (const float *)(const void *)plane_row;
+    const float flo = (float)lo, fhi = (float)hi + 0.5f;
+    for (size_t c = 0; c < n; c++) { /* floor(x + 1/2), clamped: branch-free, vectorizable */
+        float y = src[c] + 0.5f;
+        y = y > flo ? y : flo;
+        y = y < fhi ? y : fhi;
+        int32_t v = (int32_t)y;
+        out[c] = v - ((float)v > y);
+    }
+}
+
+void isec__row_clamp(const int32_t *src, int32_t *out, size_t n, int32_t lo, int32_t hi)
+{
+    for (size_t c = 0; c < n; c++)
+        out[c] = src[c] < lo ? lo : src[c] > hi ? hi : src[c];
 }
 
 /* ---------------------------------------------------------------- blocks */
@@ -446,26 +504,41 @@ static void block_coords(size_t w, size_t h, size_t r, size_t c, size_t *pos /* 
     }
 }
 
+/* Position of coefficient k of block c of a block row, from the row's block 0: a block further
+ * right moves 1 sample in level 3, 2 in level 2, 4 in level 1. */
+static inline size_t step_of(int k)
+{
+    return k < 4 ? 1u : k < 16 ? 2u : 4u;
+}
+
 void isec__blocks_gather(const int32_t *plane, size_t w, size_t h, size_t first, size_t n,
                          int32_t *blocks)
 {
-    size_t per_row = w / 8, pos[64];
+    size_t per_row = w / 8, pos[64], row = (size_t)-1;
     for (size_t b = 0; b < n; b++) {
         size_t r = (first + b) / per_row, c = (first + b) % per_row;
-        block_coords(w, h, r, c, pos);
+        if (r != row) {
+            block_coords(w, h, r, 0, pos);
+            row = r;
+        }
+        int32_t *o = blocks + b * 64;
         for (int k = 0; k < 64; k++)
-            blocks[b * 64 + (size_t)k] = plane[pos[k]];
+            o[k] = plane[pos[k] + c * step_of(k)];
     }
 }
 
 void isec__blocks_scatter(int32_t *plane, size_t w, size_t h, size_t first, size_t n,
                           const int32_t *blocks)
 {
-    size_t per_row = w / 8, pos[64];
+    size_t per_row = w / 8, pos[64], row = (size_t)-1;
     for (size_t b = 0; b < n; b++) {
         size_t r = (first + b) / per_row, c = (first + b) % per_row;
-        block_coords(w, h, r, c, pos);
+        if (r != row) {
+            block_coords(w, h, r, 0, pos);
+            row = r;
+        }
+        const int32_t *in = blocks + b * 64;
         for (int k = 0; k < 64; k++)
-            plane[pos[k]] = blocks[b * 64 + (size_t)k];
+            plane[pos[k] + c * step_of(k)] = in[k];
     }
 }

@@ -30,7 +30,7 @@ void isec_ccsds_params_init(isec_ccsds_params *p)
 
 static int check(const isec_ccsds_image *img, const isec_ccsds_params *p)
 {
-    if (!img || !p || !img->pixels) return ISEC_EINVAL;
+    if (!img || !p || (!img->pixels && !img->samples)) return ISEC_EINVAL;
     if (img->width < ISEC_CCSDS_MIN_DIM || img->height < ISEC_CCSDS_MIN_DIM ||
         img->width > ISEC_CCSDS_MAX_WIDTH)
         return ISEC_EINVAL;
@@ -46,12 +46,45 @@ static int check(const isec_ccsds_image *img, const isec_ccsds_params *p)
     if (p->custom_weights)
         for (int i = 0; i < 10; i++)
             if (p->weight_exp[i] > 3) return ISEC_EINVAL;
-    int32_t lo = img->is_signed ? -(1 << (img->depth - 1)) : 0;
-    int32_t hi = img->is_signed ? (1 << (img->depth - 1)) - 1 : (int32_t)((1u << img->depth) - 1u);
-    size_t n = (size_t)img->width * img->height;
-    for (size_t i = 0; i < n; i++)
-        if (img->pixels[i] < lo || img->pixels[i] > hi) return ISEC_EINVAL;
     return 0;
+}
+
+/* Row r of img as int32 into dst (img->width samples). Returns 0, or -1 when a sample does not
+ * fit the depth. */
+static int load_row(const isec_ccsds_image *img, size_t r, int32_t *dst)
+{
+    const size_t w = img->width;
+    const int32_t lo = img->is_signed ? -(1 << (img->depth - 1)) : 0;
+    const uint32_t span = (uint32_t)((1u << img->depth) - 1u); /* hi - lo */
+    uint32_t bad = 0;
+    if (img->pixels) {
+        const int32_t *src = img->pixels + r * w;
+        for (size_t c = 0; c < w; c++) {
+            dst[c] = src[c];
+            bad |= (uint32_t)src[c] - (uint32_t)lo > span;
+        }
+    } else if (img->depth <= 8) {
+        const uint8_t *src = img->samples + r * w;
+        if (img->is_signed)
+            for (size_t c = 0; c < w; c++) {
+                dst[c] = (int8_t)src[c];
+                bad |= (uint32_t)dst[c] - (uint32_t)lo > span;
+            }
+        else
+            for (size_t c = 0; c < w; c++) {
+                dst[c] = src[c];
+                bad |= src[c] > span;
+            }
+    } else {
+        const uint8_t *src = img->samples + 2 * r * w;
+        const unsigned hs = img->samples_be ? 0 : 1; /* index of the high byte */
+        for (size_t c = 0; c < w; c++) {
+            uint32_t u = (uint32_t)src[2 * c + hs] << 8 | src[2 * c + (hs ^ 1u)];
+            dst[c] = img->is_signed ? (int16_t)u : (int32_t)u;
+            bad |= (uint32_t)dst[c] - (uint32_t)lo > span;
+        }
+    }
+    return bad ? -1 : 0;
 }
 
 int isec_ccsds_enc_new(isec_ccsds_enc **out, const isec_ccsds_image *img,
@@ -65,14 +98,23 @@ int isec_ccsds_enc_new(isec_ccsds_enc **out, const isec_ccsds_image *img,
     if (p->transpose) {
         /* TransposeImg (4.2.5.2.7): code the transposed image; the decoder transposes it back */
         if (img->height > ISEC_CCSDS_MAX_WIDTH) return ISEC_EINVAL;
-        trpx = malloc(sizeof *trpx * (size_t)img->width * img->height);
+        size_t n = (size_t)img->width * img->height;
+        trpx = malloc(sizeof *trpx * (n + img->width));
         if (!trpx) return ISEC_ENOMEM;
-        for (size_t r = 0; r < img->height; r++)
+        int32_t *row = trpx + n;
+        for (size_t r = 0; r < img->height; r++) {
+            if (load_row(img, r, row)) {
+                free(trpx);
+                return ISEC_EINVAL;
+            }
             for (size_t c = 0; c < img->width; c++)
-                trpx[c * img->height + r] = img->pixels[r * img->width + c];
-        tr = *img;
+                trpx[c * img->height + r] = row[c];
+        }
+        memset(&tr, 0, sizeof tr);
         tr.width = img->height;
         tr.height = img->width;
+        tr.depth = img->depth;
+        tr.is_signed = img->is_signed;
         tr.pixels = trpx;
         img = &tr;
     }
@@ -94,25 +136,27 @@ int isec_ccsds_enc_new(isec_ccsds_enc **out, const isec_ccsds_image *img,
         isec__ccsds_default_weights(e->wexp);
     isec__ccsds_shifts(&e->sh, p->dwt, e->wexp);
     size_t pw = e->pw, ph = e->ph;
-    e->plane = malloc(sizeof *e->plane * pw * ph);
+    e->plane = isec__big_alloc(sizeof *e->plane * pw * ph);
     if (!e->plane) goto nomem;
     /* 3.2.5: pad by repeating the last column and the last row */
     for (size_t r = 0; r < ph; r++) {
-        const int32_t *src =
-            img->pixels + (r < img->height ? r : img->height - 1u) * (size_t)img->width;
         int32_t *dst = e->plane + r * pw;
-        memcpy(dst, src, sizeof *dst * img->width);
+        if (r < img->height) {
+            if (load_row(img, r, dst)) {
+                rc = ISEC_EINVAL;
+                goto fail;
+            }
+        } else {
+            memcpy(dst, dst - pw, sizeof *dst * pw);
+            continue;
+        }
         for (size_t c = img->width; c < pw; c++)
-            dst[c] = src[img->width - 1u];
+            dst[c] = dst[img->width - 1u];
     }
     if (p->dwt == ISEC_CCSDS_DWT_INTEGER) {
         rc = isec__dwt_int_forward(e->plane, pw, ph, e->wexp);
     } else {
-        int32_t *t = malloc(sizeof *t * pw * ph);
-        if (!t) goto nomem;
-        rc = isec__dwt_float_forward(e->plane, t, pw, ph);
-        free(e->plane);
-        e->plane = t;
+        rc = isec__dwt_float_forward(e->plane, e->plane, pw, ph);
     }
     free(trpx);
     trpx = NULL;

@@ -45,15 +45,36 @@ int isec__dwt_int_forward(int32_t *img, size_t w, size_t h, const uint8_t weight
 /* Inverse: undoes weights (coefficients must be multiples of them), then (10)-(11). */
 int isec__dwt_int_inverse(int32_t *img, size_t w, size_t h, const uint8_t weight_exp[10]);
 /* Forward float DWT (3)-(4), 3 levels, in single precision, coefficients rounded half away from
- * zero into out (may alias nothing). */
+ * zero into out (which may be img: the transform runs in place in out). */
 int isec__dwt_float_forward(const int32_t *img, int32_t *out, size_t w, size_t h);
-/* Inverse float DWT (8)-(9) in double precision; result rounded to nearest into img. */
-int isec__dwt_float_inverse(int32_t *img, size_t w, size_t h);
+/* Inverse float DWT (8)-(9) in single precision, in place. The input coefficients are fixed point
+ * with frac_bits fractional bits (the decoder's reconstruction of truncated coefficients lies
+ * between integers). With round_out, the result is rounded to nearest into img; without, img is
+ * left holding the float samples (sizeof(float) each; read them with memcpy or a float view). */
+#define ISEC__FLOAT_FRAC 2
+int isec__dwt_float_inverse(int32_t *img, size_t w, size_t h, unsigned frac_bits, int round_out);
+/* One row of a reconstructed plane into out, clamped to [lo, hi]: from the floats the float
+ * inverse left (rounded to nearest), or from integers. */
+void isec__row_round_clamp(const int32_t *plane_row, int32_t *out, size_t n, int32_t lo,
+                           int32_t hi);
+void isec__row_clamp(const int32_t *src, int32_t *out, size_t n, int32_t lo, int32_t hi);
 /* Gathers block b (raster order over LL3, w/8 blocks per row) from a Mallat-layout plane. */
 void isec__blocks_gather(const int32_t *plane, size_t w, size_t h, size_t first, size_t n,
                          int32_t *blocks);
 void isec__blocks_scatter(int32_t *plane, size_t w, size_t h, size_t first, size_t n,
                           const int32_t *blocks);
+
+/* Population count without a libgcc call (no -mpopcnt in portable builds). */
+static inline unsigned isec__pop64(uint64_t x)
+{
+    x = x - ((x >> 1) & 0x5555555555555555ull);
+    x = (x & 0x3333333333333333ull) + ((x >> 2) & 0x3333333333333333ull);
+    x = (x + (x >> 4)) & 0x0f0f0f0f0f0f0f0full;
+    return (unsigned)((x * 0x0101010101010101ull) >> 56);
+}
+
+/* Allocation for whole-image buffers (freed with free()); huge pages when large. */
+void *isec__big_alloc(size_t n);
 
 /* ---- headers (header.c) */
 /* Size in bytes of the header described by h. */

@@ -17,7 +17,11 @@ void ct_free(ct_img *img)
 int ct_encode(const ct_img *img, const isec_ccsds_params *p, uint8_t **out, size_t *len,
               isec_ccsds_segment **segs, size_t *nsegs)
 {
-    isec_ccsds_image im = {img->w, img->h, img->depth, img->is_signed, img->px};
+    isec_ccsds_image im = {.width = img->w,
+                           .height = img->h,
+                           .depth = img->depth,
+                           .is_signed = img->is_signed,
+                           .pixels = img->px};
     isec_ccsds_enc *e;
     int rc = isec_ccsds_enc_new(&e, &im, p);
     if (rc) return rc;

@@ -36,6 +36,27 @@ if command -v pnmtopng >/dev/null 2>&1; then # PNG input, 8 and 16 bits
     ok "$bin" ccsds decode "$t/d.c122" "$t/d.out.pgm"
     ok cmp -s "$t/d.pgm" "$t/d.out.pgm"
 fi
+# 12-bit little-endian raw (unsigned and signed), ASCII PGM with maxval 1000 (10 bits), signed
+# 8-bit raw; a sample outside the depth is an error
+LC_ALL=C awk 'BEGIN { srand(3); for (i = 0; i < 600; i++) { v = int(rand() * 4096); printf "%c%c", v % 256, int(v / 256) } }' > "$t/e.raw"
+ok "$bin" ccsds encode --width 25 --height 24 --depth 12 "$t/e.raw" "$t/e.c122"
+ok "$bin" ccsds decode --raw "$t/e.c122" "$t/e.out"
+ok cmp -s "$t/e.raw" "$t/e.out"
+LC_ALL=C awk 'BEGIN { srand(4); for (i = 0; i < 600; i++) { v = int(rand() * 4096) - 2048; if (v < 0) v += 65536; printf "%c%c", v % 256, int(v / 256) } }' > "$t/f.raw"
+ok "$bin" ccsds encode --width 24 --height 25 --depth 12 --signed "$t/f.raw" "$t/f.c122"
+ok "$bin" ccsds decode --raw "$t/f.c122" "$t/f.out"
+ok cmp -s "$t/f.raw" "$t/f.out"
+code 1 "$bin" ccsds encode --width 25 --height 24 --depth 11 "$t/e.raw" "$t/x.c122"
+LC_ALL=C awk 'BEGIN { srand(5); printf "P2\n# comment\n19 17\n1000\n"; for (i = 0; i < 323; i++) printf "%d%s", int(rand() * 1001), (i % 19 == 18) ? "\n" : " " }' > "$t/g.pgm"
+ok "$bin" ccsds encode "$t/g.pgm" "$t/g.c122"
+ok "$bin" ccsds decode "$t/g.c122" "$t/g.out.pgm"
+pgmtopgm < "$t/g.pgm" > "$t/g.bin.pgm" 2>/dev/null # netpbm: binary P5, maxval 1000
+# the decoder writes maxval 1023 (10 bits); compare the 323 two-byte samples
+[ "$(wc -c < "$t/g.bin.pgm")" -gt 646 ] && [ "$(tail -c 646 "$t/g.out.pgm" | od -An -v -tu1 | tr -s ' \n' ' ')" = "$(tail -c 646 "$t/g.bin.pgm" | od -An -v -tu1 | tr -s ' \n' ' ')" ] ||
+    { echo "FAILED: ASCII PGM round trip"; fail=1; }
+ok "$bin" ccsds encode --width 45 --height 33 --depth 8 --signed "$t/a.raw" "$t/as.c122"
+ok "$bin" ccsds decode --raw "$t/as.c122" "$t/as.out"
+ok cmp -s "$t/a.raw" "$t/as.out"
 ok "$bin" ccsds encode --bpp 1 --segment 16 "$t/c.pgm" "$t/c1.c122"
 size=$(wc -c < "$t/c1.c122")
 [ "$size" -le $((1 * 16 * 8 * 2)) ] || { echo "FAILED: rate 1 gave $size bytes"; fail=1; }

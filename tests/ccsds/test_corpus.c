@@ -1,6 +1,8 @@
 /* Real images (scripts/make-ccsds-corpus, via ISEC_CCSDS_CORPUS): lossless round trips of every
- * 8- and 16-bit photo and odd-sized crop; PSNR rising with rate for the float and integer DWT.
- * Usage: test_ccsds_corpus lossless|rate. Skips (77) without a corpus unless CI=true. */
+ * 8- and 16-bit photo and odd-sized crop; PSNR rising with rate for the float and integer DWT;
+ * lossy reconstruction at least as good as the UNL reference decoder's (recorded PSNR, within
+ * 0.1 dB). Usage: test_ccsds_corpus lossless|rate|recon FILE. Skips (77) without a corpus unless
+ * CI=true. */
 #include <dirent.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -86,6 +88,53 @@ static void rate(const char *dir, const char *name)
     ct_free(&img);
 }
 
+/* Each line of file: image dwt S bpp psnr (the reference decoder's). */
+static void recon(const char *dir, const char *file)
+{
+    FILE *f = fopen(file, "r");
+    CHECK(f != NULL);
+    if (!f) return;
+    char line[256], name[64], dwt[8];
+    unsigned S;
+    double bpp, ref;
+    int lines = 0;
+    while (fgets(line, sizeof line, f)) {
+        if (line[0] == '#' || sscanf(line, "%63s %7s %u %lf %lf", name, dwt, &S, &bpp, &ref) != 5)
+            continue;
+        ct_img img;
+        if (ct_read_pgm(dir, name, &img)) {
+            fprintf(stderr, "%s: unreadable\n", name);
+            tu_failures++;
+            continue;
+        }
+        isec_ccsds_params p;
+        isec_ccsds_params_init(&p);
+        p.dwt = strcmp(dwt, "float") ? ISEC_CCSDS_DWT_INTEGER : ISEC_CCSDS_DWT_FLOAT;
+        p.segment_blocks = S;
+        p.bpp = (float)bpp;
+        uint8_t *out;
+        size_t len;
+        CHECK_RC(ct_encode(&img, &p, &out, &len, NULL, NULL), 0);
+        ct_img dec;
+        int res;
+        double q = -1;
+        if (ct_decode(out, len, &dec, &res) == 0 && res == 0) {
+            q = ct_psnr(&img, &dec);
+            ct_free(&dec);
+        }
+        printf("%-10s %-5s %g bpp: %6.2f dB (reference decoder %6.2f)\n", name, dwt, bpp, q, ref);
+        if (!(q >= ref - 0.1))
+            fprintf(stderr, "%s %s %g bpp: below the reference\n", name, dwt, bpp);
+        CHECK(q >= ref - 0.1);
+        free(out);
+        ct_free(&img);
+        lines++;
+        checks++;
+    }
+    fclose(f);
+    CHECK(lines >= 40);
+}
+
 int main(int argc, char **argv)
 {
     int must;
@@ -94,6 +143,10 @@ int main(int argc, char **argv)
         fprintf(stderr, "ISEC_CCSDS_CORPUS not set or missing (make corpus)%s\n",
                 must ? "" : ": skipped");
         return must ? 1 : 77;
+    }
+    if (argc > 2 && !strcmp(argv[1], "recon")) {
+        recon(dir, argv[2]);
+        return tu_finish("ccsds.recon", checks);
     }
     int mode_rate = argc > 1 && !strcmp(argv[1], "rate");
     if (mode_rate) {

@@ -335,7 +335,7 @@ static void test_dwt(void)
             if (d > worst) worst = d;
         }
         CHECK(worst <= 1);
-        CHECK_RC(isec__dwt_float_inverse(a, w, h), 0);
+        CHECK_RC(isec__dwt_float_inverse(a, w, h, 0, 1), 0);
         worst = 0;
         for (size_t i = 0; i < n; i++) {
             long d = labs((long)a[i] - o[i]);
