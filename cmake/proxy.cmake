@@ -14,6 +14,7 @@ add_library(isec_proxy_core STATIC
   apps/proxy/jstream.c
   apps/proxy/multipart.c
   apps/proxy/body.c
+  apps/proxy/resumable.c
   apps/proxy/httpmsg.c
 )
 target_include_directories(isec_proxy_core PUBLIC apps/proxy ${ISEC_HTTP_PARSER_INCLUDE})
@@ -23,6 +24,7 @@ target_sources(imgsec_cli PRIVATE
   apps/proxy/ca.c
   apps/proxy/index.c
   apps/proxy/conn.c
+  apps/proxy/conn_rs.c
   apps/proxy/server.c
   apps/imgsec/cmd_proxy.c
   apps/imgsec/cmd_ca.c

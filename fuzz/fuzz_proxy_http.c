@@ -53,12 +53,21 @@ static int on_headers(http_parser *p)
     size_t n = 0;
     static const char *const skip[] = {"Range", "Proxy-Connection", NULL};
     px_head_write_request(&s->h, http_method_str((enum http_method)p->method),
-                          s->h.url ? s->h.url : "/", p->http_major, p->http_minor, skip, sink, &n);
+                          s->h.url ? s->h.url : "/", p->http_major, p->http_minor, skip, NULL, sink,
+                          &n);
     char host[256];
     unsigned port;
     const char *hv = px_head_get(&s->h, "Host");
     if (hv) (void)px_split_hostport(hv, strlen(hv), host, sizeof host, &port, 443);
     (void)px_head_has_token(&s->h, "Connection", "close");
+    /* resumable upload headers */
+    uint64_t off;
+    char id[600];
+    (void)px_rs_command(px_head_get(&s->h, "X-Goog-Upload-Command"));
+    (void)px_rs_offset(px_head_get(&s->h, "X-Goog-Upload-Offset"), &off);
+    (void)px_rs_session_id(hv ? hv : "h", s->h.url ? s->h.url : "/", id, sizeof id);
+    const char *gu = px_head_get(&s->h, "X-Goog-Upload-URL");
+    if (gu) (void)px_rs_session_id("h", gu, id, sizeof id);
     px_body_cfg bc = {PX_DIR_REQUEST, key, {get, NULL, NULL}, emit, s,
                       px_head_get(&s->h, "Content-Type"), -1, 0};
     if (s->body_on) px_body_free(&s->b);

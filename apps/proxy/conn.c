@@ -18,6 +18,8 @@
 #include <stdlib.h>
 #include <string.h>
 #include <strings.h>
+#include <netinet/in.h>
+#include <netinet/tcp.h>
 #include <sys/socket.h>
 #include <time.h>
 #include <unistd.h>
@@ -28,66 +30,30 @@
 #include <openssl/err.h>
 #include <openssl/x509v3.h>
 
-#include "server.h"
-
-#define HIGH (512u * 1024u)
-#define LOW (128u * 1024u)
-#define PIECE (64u * 1024u)
-
-enum { C_HTTP, C_CONNECTING, C_TUNNEL, C_CLOSING };
-
-struct conn {
-    px_server *s;
-    struct conn *next, *prev;
-    unsigned long id;
-    struct bufferevent *cli, *up;
-    int state;
-    int tls;            /* client side is intercepted TLS */
-    int tunnel_target;  /* CONNECT target is to be intercepted */
-    char host[256];     /* origin host of the upstream connection */
-    unsigned port;
-    int up_tls, up_connected;
-    char up_err[256]; /* intercepted upstream failed: every request gets a 502 with this */
-    int target;
-    /* request side */
-    http_parser reqp;
-    px_head reqh;
-    int req_active, req_done, req_paused, req_chunked, req_skip_body;
-    px_body reqb;
-    int reqb_on;
-    uint64_t req_bytes;
-    char method[24];
-    char path[128];
-    char rhost[256];
-    int keepalive;
-    /* response side */
-    http_parser resp;
-    px_head resh;
-    int resp_started, resp_head_sent, resp_chunked, resp_eof_body;
-    px_body resb;
-    int resb_on;
-    uint64_t resp_bytes;
-    unsigned status;
-    struct timeval t0;
-    struct event *hdr_timer;
-    struct event *close_timer;
-    int close_polls, lingering;
-    time_t last_io; /* tunnels: last byte either way */
-    int fatal; /* set inside parser callbacks: close after the parser returns */
-    int local_reply;
-};
+#include "conn.h"
 
 static http_parser_settings req_settings, resp_settings;
+static void log_exchange(struct conn *c);
+static void under_out_cb(struct evbuffer *buf, const struct evbuffer_cb_info *info, void *arg);
 
 /* ------------------------------------------------------------------ helpers */
 
 static void conn_free(struct conn *c)
 {
     px_server *s = c->s;
+    px_conn_rs_release(c);
+    if (c->replay) evbuffer_free(c->replay);
+    px_head_free(&c->reqt);
+    px_head_free(&c->rest);
     if (c->reqb_on) px_body_free(&c->reqb);
     if (c->resb_on) px_body_free(&c->resb);
+    if (c->cli && c->tls) {
+        struct bufferevent *u = bufferevent_get_underlying(c->cli);
+        if (u) evbuffer_remove_cb(bufferevent_get_output(u), under_out_cb, c);
+    }
     if (c->cli) bufferevent_free(c->cli);
     if (c->up) bufferevent_free(c->up);
+    if (c->resume_ev) event_free(c->resume_ev);
     if (c->hdr_timer) event_free(c->hdr_timer);
     if (c->close_timer) event_free(c->close_timer);
     px_head_free(&c->reqh);
@@ -110,6 +76,33 @@ static size_t cli_pending(struct conn *c)
     if (!c->cli) return 0;
     struct bufferevent *u = bufferevent_get_underlying(c->cli);
     return outlen(c->cli) + (u ? outlen(u) : 0);
+}
+
+static void pump_response(struct conn *c);
+static void tunnel_copy(struct conn *c, struct bufferevent *from, struct bufferevent *to);
+
+/* Backpressure towards a TLS client: the filter hands its output to the socket bufferevent under
+ * it at once, so the filter's own write callback says nothing about the socket. Watch the socket
+ * side's output instead, and go on reading upstream once it has drained below LOW. */
+static void resume_cb(evutil_socket_t fd, short what, void *arg)
+{
+    (void)fd;
+    (void)what;
+    struct conn *c = arg;
+    if (!c->up || !c->cli) return;
+    bufferevent_enable(c->up, EV_READ);
+    if (c->state == C_TUNNEL) tunnel_copy(c, c->up, c->cli);
+    else if (c->state == C_HTTP) pump_response(c);
+}
+
+static void under_out_cb(struct evbuffer *buf, const struct evbuffer_cb_info *info, void *arg)
+{
+    (void)buf;
+    struct conn *c = arg;
+    if (info->n_deleted && c->flow_paused && cli_pending(c) <= LOW) {
+        c->flow_paused = 0;
+        event_active(c->resume_ev, EV_TIMEOUT, 1);
+    }
 }
 
 /* Lingering close (as nginx does): after an error reply the client may still be sending; closing
@@ -199,15 +192,11 @@ static void close_when_flushed(struct conn *c)
     }
 }
 
-static void local_reply(struct conn *c, unsigned status, const char *reason, const char *fmt, ...)
-    __attribute__((format(printf, 4, 5)));
-static void local_reply(struct conn *c, unsigned status, const char *reason, const char *fmt, ...)
+static void vreply(struct conn *c, unsigned status, const char *reason, const char *extra,
+                   const char *fmt, va_list ap)
 {
     char body[512];
-    va_list ap;
-    va_start(ap, fmt);
     int n = vsnprintf(body, sizeof body - 1, fmt, ap);
-    va_end(ap);
     if (n < 0) n = 0;
     if ((size_t)n > sizeof body - 2) n = (int)sizeof body - 2;
     body[n++] = '\n';
@@ -218,11 +207,28 @@ static void local_reply(struct conn *c, unsigned status, const char *reason, con
         evbuffer_add_printf(bufferevent_get_output(c->cli),
                             "HTTP/1.1 %u %s\r\nContent-Type: text/plain; charset=utf-8\r\n"
                             "Content-Length: %d\r\nConnection: close\r\nX-Imgsec-Proxy: error\r\n"
-                            "\r\n%s",
-                            status, reason, n, body);
+                            "%s\r\n%s",
+                            status, reason, n, extra ? extra : "", body);
     px_log(c->s, "conn=%lu host=%s method=%s path=%s status=%u error=\"%.*s\"", c->id,
            c->rhost[0] ? c->rhost : c->host, c->method[0] ? c->method : "-",
            c->path[0] ? c->path : "-", status, n - 1, body);
+}
+
+void px_conn_reply(struct conn *c, unsigned status, const char *reason, const char *fmt, ...)
+{
+    va_list ap;
+    va_start(ap, fmt);
+    vreply(c, status, reason, NULL, fmt, ap);
+    va_end(ap);
+}
+
+void px_conn_reply_x(struct conn *c, unsigned status, const char *reason, const char *extra,
+                     const char *fmt, ...)
+{
+    va_list ap;
+    va_start(ap, fmt);
+    vreply(c, status, reason, extra, fmt, ap);
+    va_end(ap);
 }
 
 static void out_cb(void *arg, const char *p, size_t n)
@@ -261,6 +267,24 @@ static int ix_put(void *arg, const uint8_t key[PX_DIGEST], uint64_t plen, uint64
 {
     struct conn *c = arg;
     return c->s->ix ? px_index_put(c->s->ix, key, plen, tlen, full, c->rhost) : 0;
+}
+
+/* Throughput: no Nagle delay on the small writes that end a message (a 40 ms stall each with the
+ * peer's delayed ACK), and big reads and writes (libevent's default is 16 KiB per callback). */
+#define IO_SLICE (256u * 1024u)
+static void tune(struct bufferevent *b)
+{
+    /* sockets only (plain or TLS): on libevent's TLS filter itself, bigger slices stalled it
+     * (the last ~20 KiB of a response stayed in the filter) */
+    if (!bufferevent_get_underlying(b)) {
+        bufferevent_set_max_single_read(b, IO_SLICE);
+        bufferevent_set_max_single_write(b, IO_SLICE);
+    }
+    for (; b; b = bufferevent_get_underlying(b)) {
+        evutil_socket_t fd = bufferevent_getfd(b);
+        int one = 1;
+        if (fd >= 0) (void)setsockopt(fd, IPPROTO_TCP, TCP_NODELAY, &one, sizeof one);
+    }
 }
 
 static void set_timeouts(struct bufferevent *b, unsigned rd, unsigned wr)
@@ -310,6 +334,7 @@ static int up_connect(struct conn *c, const char *host, unsigned port, int tls)
     c->up = b;
     c->up_tls = tls;
     c->up_connected = 0;
+    c->up_used = 0;
     snprintf(c->host, sizeof c->host, "%s", host);
     c->port = port;
     bufferevent_setcb(b, up_read_cb, up_write_cb, up_event_cb, c);
@@ -383,12 +408,32 @@ void px_cli_ctx_setup(SSL_CTX *ctx)
     SSL_CTX_set_alpn_select_cb(ctx, alpn_select, NULL);
 }
 
+/* TLS with the client straight on its socket (OpenSSL reads and writes whole records), when the
+ * "200" can be written at once and nothing came after the CONNECT head: libevent 2.1's socket
+ * bufferevents read at most 4 KiB per wake-up (EVBUFFER_MAX_READ), which made a TLS filter on top
+ * of one cost ~3 syscalls per 4 KiB. Returns the new bufferevent, or NULL (use the filter). */
+static struct bufferevent *intercept_on_socket(struct conn *c, SSL *ssl)
+{
+    static const char ok[] = "HTTP/1.1 200 Connection established\r\n\r\n";
+    evutil_socket_t fd = bufferevent_getfd(c->cli);
+    if (fd < 0 || outlen(c->cli) || evbuffer_get_length(bufferevent_get_input(c->cli))) return NULL;
+    if (send(fd, ok, sizeof ok - 1, MSG_NOSIGNAL) != (ssize_t)(sizeof ok - 1)) return NULL;
+    struct bufferevent *tb = bufferevent_openssl_socket_new(c->s->base, fd, ssl,
+                                                            BUFFEREVENT_SSL_ACCEPTING,
+                                                            BEV_OPT_CLOSE_ON_FREE);
+    if (!tb) return NULL;
+    bufferevent_setfd(c->cli, -1); /* the old bufferevent lets go of the socket */
+    bufferevent_free(c->cli);
+    c->cli = tb;
+    return tb;
+}
+
 static void start_intercept(struct conn *c)
 {
     X509 *cert;
     EVP_PKEY *key;
-    evbuffer_add_printf(bufferevent_get_output(c->cli), "HTTP/1.1 200 Connection established\r\n\r\n");
     if (px_ca_leaf(c->s->ca, c->host, &cert, &key) < 0) {
+        evbuffer_add_printf(bufferevent_get_output(c->cli), "HTTP/1.1 200 Connection established\r\n\r\n");
         px_log(c->s, "conn=%lu host=%s error=\"cannot mint a certificate\"", c->id, c->host);
         close_when_flushed(c);
         return;
@@ -396,17 +441,31 @@ static void start_intercept(struct conn *c)
     SSL *ssl = SSL_new(c->s->cli_ctx);
     if (!ssl || SSL_use_certificate(ssl, cert) != 1 || SSL_use_PrivateKey(ssl, key) != 1) {
         SSL_free(ssl);
+        evbuffer_add_printf(bufferevent_get_output(c->cli), "HTTP/1.1 200 Connection established\r\n\r\n");
         close_when_flushed(c);
         return;
     }
-    struct bufferevent *tb = bufferevent_openssl_filter_new(
-        c->s->base, c->cli, ssl, BUFFEREVENT_SSL_ACCEPTING, BEV_OPT_CLOSE_ON_FREE);
-    if (!tb) {
-        SSL_free(ssl);
-        close_when_flushed(c);
-        return;
+    struct bufferevent *tb = intercept_on_socket(c, ssl);
+    if (tb) {
+        bufferevent_openssl_set_allow_dirty_shutdown(tb, 1);
+    } else { /* a TLS filter over the socket bufferevent */
+        evbuffer_add_printf(bufferevent_get_output(c->cli), "HTTP/1.1 200 Connection established\r\n\r\n");
+        tb = bufferevent_openssl_filter_new(c->s->base, c->cli, ssl, BUFFEREVENT_SSL_ACCEPTING,
+                                            BEV_OPT_CLOSE_ON_FREE);
+        if (!tb) {
+            SSL_free(ssl);
+            close_when_flushed(c);
+            return;
+        }
+        bufferevent_openssl_set_allow_dirty_shutdown(tb, 1);
+        c->resume_ev = event_new(c->s->base, -1, 0, resume_cb, c);
+        if (!c->resume_ev || !evbuffer_add_cb(bufferevent_get_output(c->cli), under_out_cb, c)) {
+            bufferevent_free(tb);
+            c->cli = NULL;
+            close_when_flushed(c);
+            return;
+        }
     }
-    bufferevent_openssl_set_allow_dirty_shutdown(tb, 1);
     c->cli = tb;
     c->tls = 1;
     c->state = C_HTTP;
@@ -428,7 +487,10 @@ static void tunnel_copy(struct conn *c, struct bufferevent *from, struct buffere
     }
     if (evbuffer_get_length(in)) c->last_io = time(NULL);
     evbuffer_add_buffer(bufferevent_get_output(to), in);
-    if (outlen(to) > HIGH) bufferevent_disable(from, EV_READ);
+    if ((to == c->cli ? cli_pending(c) : outlen(to)) > HIGH) {
+        bufferevent_disable(from, EV_READ);
+        if (to == c->cli && c->tls) c->flow_paused = 1;
+    }
 }
 
 /* ------------------------------------------------------------------ request side */
@@ -443,7 +505,7 @@ static void hdr_timeout(evutil_socket_t fd, short what, void *arg)
     (void)fd;
     (void)what;
     struct conn *c = arg;
-    local_reply(c, 408, "Request Timeout", "the request head did not arrive within %us",
+    px_conn_reply(c, 408, "Request Timeout", "the request head did not arrive within %us",
                 c->s->cfg.header_timeout_s);
     close_when_flushed(c);
 }
@@ -458,6 +520,18 @@ static int on_req_begin(http_parser *p)
     c->status = 0;
     c->method[0] = c->path[0] = 0;
     c->local_reply = 0;
+    px_head_reset(&c->reqt);
+    c->req_in_body = 0;
+    c->retried = c->up_reused = 0;
+    c->resp_replaced = 0;
+    if (c->replay) {
+        evbuffer_free(c->replay);
+        c->replay = NULL;
+    }
+    px_conn_rs_release(c);
+    c->rs_cmd = c->rs_local = c->rs_local_done = 0;
+    c->rs_enc = 0;
+    c->rs_note[0] = 0;
     evutil_gettimeofday(&c->t0, NULL);
     struct timeval tv = {(time_t)c->s->cfg.header_timeout_s, 0};
     evtimer_add(c->hdr_timer, &tv);
@@ -473,15 +547,13 @@ static int on_req_url(http_parser *p, const char *at, size_t n)
 static int on_req_field(http_parser *p, const char *at, size_t n)
 {
     struct conn *c = p->data;
-    if (c->req_done) return 0; /* trailers: dropped */
-    return px_head_field(&c->reqh, at, n);
+    return px_head_field(c->req_in_body ? &c->reqt : &c->reqh, at, n); /* trailers: kept */
 }
 
 static int on_req_value(http_parser *p, const char *at, size_t n)
 {
     struct conn *c = p->data;
-    if (c->req_done) return 0;
-    return px_head_value(&c->reqh, at, n);
+    return px_head_value(c->req_in_body ? &c->reqt : &c->reqh, at, n);
 }
 
 static void copy_path(char *dst, size_t cap, const char *url)
@@ -522,7 +594,7 @@ static int on_req_headers(http_parser *p)
             strncasecmp(url + u.field_data[UF_SCHEMA].off, "http", u.field_data[UF_SCHEMA].len) ||
             u.field_data[UF_SCHEMA].len != 4) {
             copy_path(c->path, sizeof c->path, url);
-            local_reply(c, 400, "Bad Request",
+            px_conn_reply(c, 400, "Bad Request",
                         "this is a proxy: send absolute http:// URLs, or CONNECT for https");
             c->fatal = 1;
             return -1;
@@ -539,31 +611,71 @@ static int on_req_headers(http_parser *p)
     }
     copy_path(c->path, sizeof c->path, path);
     if (c->up_err[0]) {
-        local_reply(c, 502, "Bad Gateway", "imgsec proxy: %s", c->up_err);
+        px_conn_reply(c, 502, "Bad Gateway", "imgsec proxy: %s", c->up_err);
         c->fatal = 1;
         return -1;
     }
     c->target = px_config_is_target(&s->cfg, host);
+    char extra[256] = "";
+    int rs = c->target ? px_conn_rs_request(c, p, path, extra, sizeof extra) : RS_NONE;
+    if (rs == RS_FAIL) {
+        c->fatal = 1;
+        return -1;
+    }
+    c->req_chunked = (p->flags & F_CHUNKED) != 0;
+    c->req_in_body = 1;
+    if (rs == RS_LOCAL) {
+        c->rs_local = 1; /* the body goes into the session only; the proxy answers */
+        if (c->up) { /* an idle keep-alive upstream closing meanwhile must not fail this */
+            bufferevent_free(c->up);
+            c->up = NULL;
+        }
+        if (p->http_major == 1 && p->http_minor >= 1 && px_head_has_token(&c->reqh, "Expect", "100-continue"))
+            evbuffer_add_printf(bufferevent_get_output(c->cli), "HTTP/1.1 100 Continue\r\n\r\n");
+        return 0;
+    }
     if (c->up && (!c->tls && (strcmp(c->host, host) != 0 || c->port != port))) {
         bufferevent_free(c->up);
         c->up = NULL;
     }
+    c->up_reused = c->up != NULL && c->up_used;
     if (!c->up && up_connect(c, host, port, c->tls) < 0) {
-        local_reply(c, 502, "Bad Gateway", "imgsec proxy: cannot connect to %s:%u", host, port);
+        px_conn_reply(c, 502, "Bad Gateway", "imgsec proxy: cannot connect to %s:%u", host, port);
         c->fatal = 1;
         return -1;
     }
     int range_strip = c->target && p->method == HTTP_GET;
     const char *const *skip = c->tls ? (range_strip ? range_skip + 3 : NULL)
                                      : (range_strip ? range_skip : plain_skip);
+    const char *skip2[12];
+    if (rs == RS_REWRITE) { /* a re-framed piece: length, offset (and command) are ours */
+        size_t k = 0;
+        for (const char *const *q = skip; q && *q; q++) skip2[k++] = *q;
+        skip2[k++] = "Content-Length";
+        skip2[k++] = "X-Goog-Upload-Offset";
+        if (c->rs_cmd == PX_RS_FINALIZE) skip2[k++] = "X-Goog-Upload-Command";
+        skip2[k] = NULL;
+        skip = skip2;
+    }
     struct evbuffer *o = bufferevent_get_output(c->up);
-    px_head_write_request(&c->reqh, method, path, p->http_major, p->http_minor, skip, out_cb, o);
-    c->req_chunked = (p->flags & F_CHUNKED) != 0;
+    px_head_write_request(&c->reqh, method, path, p->http_major, p->http_minor, skip,
+                          extra[0] ? extra : NULL, out_cb, o);
+    c->up_used = 1;
+    if (rs == RS_REWRITE) px_rs_piece_attach(c->rs, req_emit, c);
+    /* on a reused upstream connection that turns out to be closed, a bodiless idempotent
+     * request is sent once more on a new one: keep its head */
+    int bodiless = !c->req_chunked && (p->content_length == 0 || p->content_length == ULLONG_MAX);
+    if (c->up_reused && bodiless &&
+        (p->method == HTTP_GET || p->method == HTTP_HEAD || p->method == HTTP_OPTIONS) &&
+        (c->replay = evbuffer_new()) != NULL)
+        px_head_write_request(&c->reqh, method, path, p->http_major, p->http_minor, skip, NULL,
+                              out_cb, c->replay);
     /* the response parser starts afresh for each request */
     http_parser_init(&c->resp, HTTP_RESPONSE);
     c->resp.data = c;
     c->resp_started = c->resp_head_sent = 0;
-    if (c->target && (c->req_chunked || (p->content_length > 0 && p->content_length != ULLONG_MAX))) {
+    if (rs != RS_REWRITE && c->target &&
+        (c->req_chunked || (p->content_length > 0 && p->content_length != ULLONG_MAX))) {
         const char *cl = px_head_get(&c->reqh, "Content-Length");
         px_body_cfg bc = {
             .dir = PX_DIR_REQUEST,
@@ -586,7 +698,14 @@ static int on_req_body(http_parser *p, const char *at, size_t n)
 {
     struct conn *c = p->data;
     c->req_bytes += n;
-    if (c->reqb_on) {
+    if (c->rs && (c->rs_cmd & (PX_RS_UPLOAD | PX_RS_FINALIZE))) {
+        if (px_rs_piece_push(c->rs, (const uint8_t *)at, n) < 0) {
+            px_log(c->s, "conn=%lu host=%s method=%s path=%s error=\"upload aborted: %s\"", c->id,
+                   c->rhost, c->method, c->path, px_rs_detail(c->rs));
+            c->fatal = 1;
+            return -1;
+        }
+    } else if (c->reqb_on) {
         if (px_body_push(&c->reqb, (const uint8_t *)at, n) < 0) {
             px_log(c->s, "conn=%lu host=%s method=%s path=%s error=\"upload aborted: %s\"", c->id,
                    c->rhost, c->method, c->path, c->reqb.detail);
@@ -609,7 +728,36 @@ static int on_req_complete(http_parser *p)
         c->fatal = 1;
         return -1;
     }
-    if (c->req_chunked && c->up) evbuffer_add(bufferevent_get_output(c->up), "0\r\n\r\n", 5);
+    if (c->rs && (c->rs_cmd & (PX_RS_UPLOAD | PX_RS_FINALIZE))) {
+        if (px_rs_piece_end(c->rs) < 0) {
+            px_log(c->s, "conn=%lu host=%s method=%s path=%s error=\"upload aborted: %s\"", c->id,
+                   c->rhost, c->method, c->path, px_rs_detail(c->rs));
+            c->fatal = 1;
+            return -1;
+        }
+        if (c->rs_local) { /* held: nothing went upstream; the proxy answers for the server */
+            px_rs_piece_done(c->rs, 1, time(NULL));
+            evbuffer_add_printf(bufferevent_get_output(c->cli),
+                                "HTTP/1.1 200 OK\r\nX-Goog-Upload-Status: active\r\n"
+                                "X-Goog-Upload-Size-Received: %llu\r\nContent-Length: 0\r\n"
+                                "X-Imgsec-Proxy: held\r\n%s\r\n",
+                                (unsigned long long)c->rs->in_total,
+                                c->keepalive ? "" : "Connection: close\r\n");
+            c->rs = NULL;
+            c->status = 200;
+            log_exchange(c);
+            c->req_done = 1;
+            c->rs_local_done = 1;
+            http_parser_pause(p, 1);
+            return 0;
+        }
+    }
+    if (c->req_chunked && c->up) {
+        struct evbuffer *o = bufferevent_get_output(c->up);
+        evbuffer_add(o, "0\r\n", 3);
+        px_head_write_fields(&c->reqt, NULL, out_cb, o);
+        evbuffer_add(o, "\r\n", 2);
+    }
     c->req_done = 1;
     http_parser_pause(p, 1);
     return 0;
@@ -621,8 +769,10 @@ static int on_resp_begin(http_parser *p)
 {
     struct conn *c = p->data;
     px_head_reset(&c->resh);
+    px_head_reset(&c->rest);
     c->resp_started = 1;
     c->resp_head_sent = 0;
+    c->resp_in_body = 0;
     return 0;
 }
 
@@ -635,15 +785,13 @@ static int on_resp_status(http_parser *p, const char *at, size_t n)
 static int on_resp_field(http_parser *p, const char *at, size_t n)
 {
     struct conn *c = p->data;
-    if (c->resp_head_sent) return 0;
-    return px_head_field(&c->resh, at, n);
+    return px_head_field(c->resp_in_body ? &c->rest : &c->resh, at, n); /* trailers: kept */
 }
 
 static int on_resp_value(http_parser *p, const char *at, size_t n)
 {
     struct conn *c = p->data;
-    if (c->resp_head_sent) return 0;
-    return px_head_value(&c->resh, at, n);
+    return px_head_value(c->resp_in_body ? &c->rest : &c->resh, at, n);
 }
 
 static int on_resp_headers(http_parser *p)
@@ -652,9 +800,18 @@ static int on_resp_headers(http_parser *p)
     c->status = p->status_code;
     c->resp_chunked = (p->flags & F_CHUNKED) != 0;
     struct evbuffer *o = bufferevent_get_output(c->cli);
-    px_head_write_response(&c->resh, p->status_code, p->http_major, p->http_minor, NULL, out_cb, o);
+    char extra[128] = "";
+    static const char *const sr_skip[] = {"X-Goog-Upload-Size-Received", NULL};
+    int tr = p->status_code >= 200 && px_conn_rs_response(c, p, extra, sizeof extra);
+    if (c->resp_replaced) {
+        c->fatal = 1;
+        return -1;
+    }
+    px_head_write_response(&c->resh, p->status_code, p->http_major, p->http_minor,
+                           tr ? sr_skip : NULL, tr ? extra : NULL, out_cb, o);
     c->resp_head_sent = 1;
     if (p->status_code / 100 == 1) return 0;
+    c->resp_in_body = 1;
     const char *cl = px_head_get(&c->resh, "Content-Length");
     c->resp_eof_body = !c->resp_chunked && !cl && p->status_code != 204 && p->status_code != 304 &&
                        c->reqp.method != HTTP_HEAD;
@@ -695,7 +852,8 @@ static void log_exchange(struct conn *c)
     struct timeval now;
     evutil_gettimeofday(&now, NULL);
     long ms = (long)(now.tv_sec - c->t0.tv_sec) * 1000 + (long)(now.tv_usec - c->t0.tv_usec) / 1000;
-    unsigned enc = c->reqb_on ? c->reqb.crypted : 0, dec = c->resb_on ? c->resb.crypted : 0;
+    unsigned enc = (c->reqb_on ? c->reqb.crypted : 0) + c->rs_enc;
+    unsigned dec = c->resb_on ? c->resb.crypted : 0;
     char note[256] = "";
     if (c->reqb_on && c->reqb.refused)
         snprintf(note, sizeof note, " warning=\"JPEG sent as it was: %s\"", c->reqb.detail);
@@ -703,9 +861,10 @@ static void log_exchange(struct conn *c)
         snprintf(note, sizeof note, " warning=\"%s\"", c->resb.detail);
     px_log(c->s,
            "conn=%lu host=%s method=%s path=%s status=%u up_bytes=%llu down_bytes=%llu "
-           "jpeg_enc=%u jpeg_dec=%u ms=%ld%s%s",
+           "jpeg_enc=%u jpeg_dec=%u ms=%ld%s%s%s",
            c->id, c->rhost, c->method, c->path, c->status, (unsigned long long)c->req_bytes,
-           (unsigned long long)c->resp_bytes, enc, dec, ms, c->target ? " target=1" : "", note);
+           (unsigned long long)c->resp_bytes, enc, dec, ms, c->target ? " target=1" : "",
+           c->rs_note, note);
 }
 
 static int on_resp_complete(http_parser *p)
@@ -718,7 +877,12 @@ static int on_resp_complete(http_parser *p)
         c->fatal = 1;
         return -1;
     }
-    if (c->resp_chunked) evbuffer_add(bufferevent_get_output(c->cli), "0\r\n\r\n", 5);
+    if (c->resp_chunked) {
+        struct evbuffer *o = bufferevent_get_output(c->cli);
+        evbuffer_add(o, "0\r\n", 3);
+        px_head_write_fields(&c->rest, NULL, out_cb, o);
+        evbuffer_add(o, "\r\n", 2);
+    }
     log_exchange(c);
     if (!http_should_keep_alive(p) || c->resp_eof_body) c->keepalive = 0;
     if (!http_should_keep_alive(p) && c->up) {
@@ -735,6 +899,26 @@ static int on_resp_complete(http_parser *p)
 }
 
 /* ------------------------------------------------------------------ pumps */
+
+/* A reused keep-alive upstream connection closed before any byte of the answer: the server
+ * dropped it as idle while the request was on its way. A bodiless GET/HEAD/OPTIONS is sent once
+ * more on a new connection (RFC 9112 9.3.1); anything else gets the 502. */
+static int retry_request(struct conn *c)
+{
+    char host[256];
+    snprintf(host, sizeof host, "%s", c->host);
+    int tls = c->up_tls;
+    bufferevent_free(c->up);
+    c->up = NULL;
+    c->retried = 1;
+    if (up_connect(c, host, c->port, tls) < 0) return -1;
+    evbuffer_add_buffer(bufferevent_get_output(c->up), c->replay);
+    http_parser_init(&c->resp, HTTP_RESPONSE);
+    c->resp.data = c;
+    px_log(c->s, "conn=%lu host=%s method=%s path=%s note=\"reused upstream connection was "
+           "closed; request sent again on a new one\"", c->id, c->rhost, c->method, c->path);
+    return 0;
+}
 
 /* After one exchange: next request, or close. */
 static void exchange_done(struct conn *c)
@@ -753,7 +937,7 @@ static void exchange_done(struct conn *c)
 static void upstream_failed(struct conn *c, const char *why)
 {
     if (c->req_active && !c->resp_head_sent) {
-        local_reply(c, 502, "Bad Gateway", "imgsec proxy: %s", why);
+        px_conn_reply(c, 502, "Bad Gateway", "imgsec proxy: %s", why);
     } else if (c->req_active) {
         px_log(c->s, "conn=%lu host=%s method=%s path=%s error=\"%s (response cut short)\"",
                c->id, c->rhost, c->method, c->path, why);
@@ -773,8 +957,9 @@ static void pump_response(struct conn *c)
             c->up = NULL;
             return;
         }
-        if (outlen(c->cli) > HIGH) {
+        if (cli_pending(c) > HIGH) {
             bufferevent_disable(c->up, EV_READ);
+            if (c->tls) c->flow_paused = 1;
             return;
         }
         struct evbuffer_iovec v;
@@ -784,7 +969,8 @@ static void pump_response(struct conn *c)
         evbuffer_drain(in, used);
         enum http_errno e = HTTP_PARSER_ERRNO(&c->resp);
         if (c->fatal) {
-            upstream_failed(c, "the upstream response could not be relayed");
+            if (c->resp_replaced) close_when_flushed(c);
+            else upstream_failed(c, "the upstream response could not be relayed");
             return;
         }
         if (e == HPE_PAUSED) {
@@ -828,15 +1014,21 @@ static void pump_request(struct conn *c)
         }
         if (e == HPE_PAUSED) {
             c->req_paused = 1;
+            if (c->rs_local_done) { /* answered by the proxy: on to the next request */
+                c->rs_local_done = 0;
+                c->req_active = 0;
+                exchange_done(c);
+                return;
+            }
             break;
         }
         if (e != HPE_OK) {
             if (c->reqh.overflow)
-                local_reply(c, 431, "Request Header Fields Too Large",
+                px_conn_reply(c, 431, "Request Header Fields Too Large",
                             "request head over %zu bytes or %d header lines",
                             c->s->cfg.max_header_bytes, PX_MAX_HEADERS);
             else if (!c->req_active || !c->req_bytes)
-                local_reply(c, 400, "Bad Request", "malformed request: %s",
+                px_conn_reply(c, 400, "Bad Request", "malformed request: %s",
                             http_errno_description(e));
             close_when_flushed(c);
             return;
@@ -848,7 +1040,7 @@ static void pump_request(struct conn *c)
                 return;
             }
             if (c->tls) {
-                local_reply(c, 400, "Bad Request", "CONNECT inside an intercepted tunnel");
+                px_conn_reply(c, 400, "Bad Request", "CONNECT inside an intercepted tunnel");
                 close_when_flushed(c);
                 return;
             }
@@ -856,7 +1048,7 @@ static void pump_request(struct conn *c)
             unsigned port;
             const char *url = c->reqh.url ? c->reqh.url : "";
             if (px_split_hostport(url, strlen(url), host, sizeof host, &port, 443) < 0) {
-                local_reply(c, 400, "Bad Request", "CONNECT needs host:port");
+                px_conn_reply(c, 400, "Bad Request", "CONNECT needs host:port");
                 close_when_flushed(c);
                 return;
             }
@@ -866,7 +1058,7 @@ static void pump_request(struct conn *c)
             bufferevent_disable(c->cli, EV_READ);
             if (up_connect(c, host, port, c->tunnel_target) < 0) {
                 c->state = C_HTTP;
-                local_reply(c, 502, "Bad Gateway", "imgsec proxy: cannot connect to %s:%u", host, port);
+                px_conn_reply(c, 502, "Bad Gateway", "imgsec proxy: cannot connect to %s:%u", host, port);
                 close_when_flushed(c);
             }
             return;
@@ -921,7 +1113,7 @@ static void cli_event_cb(struct bufferevent *b, short what, void *arg)
             return;
         }
         if (c->state == C_HTTP && c->req_active && !c->req_done)
-            local_reply(c, 408, "Request Timeout", "the client stopped sending");
+            px_conn_reply(c, 408, "Request Timeout", "the client stopped sending");
         close_when_flushed(c);
         return;
     }
@@ -973,6 +1165,7 @@ static void up_event_cb(struct bufferevent *b, short what, void *arg)
     (void)b;
     if (what & BEV_EVENT_CONNECTED) {
         c->up_connected = 1;
+        tune(c->up);
         if (c->state == C_CONNECTING) {
             if (c->tunnel_target) {
                 start_intercept(c);
@@ -999,7 +1192,7 @@ static void up_event_cb(struct bufferevent *b, short what, void *arg)
             start_intercept(c);
         } else {
             c->state = C_HTTP;
-            local_reply(c, 502, "Bad Gateway", "imgsec proxy: %s", why);
+            px_conn_reply(c, 502, "Bad Gateway", "imgsec proxy: %s", why);
             close_when_flushed(c);
         }
         return;
@@ -1029,6 +1222,13 @@ static void up_event_cb(struct bufferevent *b, short what, void *arg)
         bufferevent_enable(c->up, EV_READ | EV_WRITE); /* the client is still sending */
         return;
     }
+    if (!(what & BEV_EVENT_TIMEOUT) && c->req_active && c->req_done && c->replay && !c->retried &&
+        !c->resp_started) {
+        if (retry_request(c) == 0) return;
+        px_conn_reply(c, 502, "Bad Gateway", "imgsec proxy: cannot connect to %s:%u", c->host, c->port);
+        close_when_flushed(c);
+        return;
+    }
     if ((what & BEV_EVENT_EOF) && c->resp_started && c->resp_eof_body) {
         http_parser_execute(&c->resp, &resp_settings, NULL, 0); /* body ends at EOF */
         bufferevent_free(c->up);
@@ -1047,7 +1247,7 @@ static void up_event_cb(struct bufferevent *b, short what, void *arg)
     }
     up_error_text(c, what, why, sizeof why);
     if (what & BEV_EVENT_TIMEOUT) {
-        if (!c->resp_head_sent) local_reply(c, 504, "Gateway Timeout", "imgsec proxy: %s", why);
+        if (!c->resp_head_sent) px_conn_reply(c, 504, "Gateway Timeout", "imgsec proxy: %s", why);
         close_when_flushed(c);
         return;
     }
@@ -1058,6 +1258,7 @@ static void up_event_cb(struct bufferevent *b, short what, void *arg)
 
 static void setup_cli(struct conn *c)
 {
+    tune(c->cli);
     bufferevent_setcb(c->cli, cli_read_cb, cli_write_cb, cli_event_cb, c);
     bufferevent_setwatermark(c->cli, EV_READ, 0, HIGH);
     bufferevent_setwatermark(c->cli, EV_WRITE, LOW, 0);
@@ -1100,6 +1301,8 @@ void px_conn_accept(px_server *s, evutil_socket_t fd, const struct sockaddr *sa,
     c->state = C_HTTP;
     px_head_init(&c->reqh, s->cfg.max_header_bytes);
     px_head_init(&c->resh, s->cfg.max_header_bytes);
+    px_head_init(&c->reqt, s->cfg.max_header_bytes);
+    px_head_init(&c->rest, s->cfg.max_header_bytes);
     http_parser_init(&c->reqp, HTTP_REQUEST);
     c->reqp.data = c;
     c->next = s->conns;

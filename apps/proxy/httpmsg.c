@@ -140,7 +140,7 @@ static int skipped(const char *name, const char *const *skip)
     return 0;
 }
 
-static void headers_out(const px_head *h, const char *const *skip, px_out_fn out, void *arg)
+void px_head_write_fields(const px_head *h, const char *const *skip, px_out_fn out, void *arg)
 {
     for (size_t i = 0; i < h->n; i++) {
         const char *nm = px_head_name_at(h, i), *v = px_head_value_at(h, i);
@@ -150,12 +150,19 @@ static void headers_out(const px_head *h, const char *const *skip, px_out_fn out
         out(arg, v, strlen(v));
         out(arg, "\r\n", 2);
     }
+}
+
+static void headers_out(const px_head *h, const char *const *skip, const char *extra,
+                        px_out_fn out, void *arg)
+{
+    px_head_write_fields(h, skip, out, arg);
+    if (extra) out(arg, extra, strlen(extra));
     out(arg, "\r\n", 2);
 }
 
 void px_head_write_request(const px_head *h, const char *method, const char *url,
                            unsigned major, unsigned minor, const char *const *skip,
-                           px_out_fn out, void *arg)
+                           const char *extra, px_out_fn out, void *arg)
 {
     char line[32];
     out(arg, method, strlen(method));
@@ -163,18 +170,19 @@ void px_head_write_request(const px_head *h, const char *method, const char *url
     out(arg, url, strlen(url));
     int n = snprintf(line, sizeof line, " HTTP/%u.%u\r\n", major, minor);
     out(arg, line, (size_t)n);
-    headers_out(h, skip, out, arg);
+    headers_out(h, skip, extra, out, arg);
 }
 
 void px_head_write_response(const px_head *h, unsigned status, unsigned major, unsigned minor,
-                            const char *const *skip, px_out_fn out, void *arg)
+                            const char *const *skip, const char *extra, px_out_fn out,
+                            void *arg)
 {
     char line[48];
     int n = snprintf(line, sizeof line, "HTTP/%u.%u %03u ", major, minor, status);
     out(arg, line, (size_t)n);
     if (h->reason) out(arg, h->reason, h->reason_len);
     out(arg, "\r\n", 2);
-    headers_out(h, skip, out, arg);
+    headers_out(h, skip, extra, out, arg);
 }
 
 int px_split_hostport(const char *s, size_t n, char *host, size_t hostcap, unsigned *port,

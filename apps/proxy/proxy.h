@@ -7,8 +7,10 @@
  *   jstream.c    one JPEG stream through the cipher: sniff, index key, encrypt/decrypt, fallback
  *   multipart.c  streaming multipart body splitter
  *   body.c       one HTTP body: raw or multipart, JPEGs in it through jstream
+ *   resumable.c  Google resumable uploads: cipher state per upload session, re-framed pieces
  *   httpmsg.c    HTTP/1.1 heads on top of http-parser: header lists with limits, rebuilding heads
  *   conn.c       one client connection on libevent: CONNECT, tunnel, TLS interception, relay
+ *   conn_rs.c    resumable uploads on a connection (requests and answers to the session table)
  *   server.c     listener, limits, signals, logging
  * Everything but conn.c and server.c is free of libevent, so the parsers can be fuzzed alone.
  */
@@ -17,6 +19,7 @@
 
 #include <stddef.h>
 #include <stdint.h>
+#include <time.h>
 
 #include <openssl/evp.h>
 #include <openssl/ssl.h>
@@ -52,8 +55,8 @@ typedef struct {
     unsigned drain_timeout_s;    /* SIGTERM: in-flight requests get this long */
     unsigned max_connections;
     size_t max_header_bytes;
-    unsigned upload_sessions;     /* reserved for resumable uploads (not implemented yet) */
-    unsigned upload_session_ttl_s;
+    unsigned upload_sessions;     /* resumable upload sessions alive at once (cap) */
+    unsigned upload_session_ttl_s; /* a session unused this long is forgotten */
     int refuse_unencryptable; /* 1: a JPEG the cipher refuses aborts the upload (never sent plain) */
     int quiet;
 } px_config;
@@ -230,6 +233,76 @@ int px_body_push(px_body *b, const uint8_t *p, size_t n);
 int px_body_end(px_body *b);
 void px_body_free(px_body *b);
 
+/* ---------------------------------------------------------------- resumable.c */
+
+enum { PX_RS_START = 1, PX_RS_UPLOAD = 2, PX_RS_FINALIZE = 4, PX_RS_QUERY = 8, PX_RS_CANCEL = 16 };
+#define PX_RS_DEFAULT_GRAN (256u * 1024u) /* when the start response names none */
+#define PX_RS_MAX_GRAN (8u * 1024u * 1024u)
+
+/* X-Goog-Upload-Command value -> PX_RS_* mask; 0 if absent, -1 if unknown or meaningless. */
+int px_rs_command(const char *v);
+/* X-Goog-Upload-Offset / -Size-Received / -Chunk-Granularity: a decimal; -1 if malformed. */
+int px_rs_offset(const char *v, uint64_t *out);
+/* Session key of a request (host + origin-form target) or of an absolute upload URL (host
+ * ignored): "id:" + the upload_id query parameter, else "url:" + host + path?query. */
+int px_rs_session_id(const char *host, const char *target, char *out, size_t cap);
+
+typedef struct px_rsess {
+    struct px_rsess *next;
+    char id[512];           /* "" until the start response names it */
+    time_t last;
+    int busy;               /* a piece is on its way */
+    int broken;             /* a piece failed: the session cannot go on through the proxy */
+    int failed;             /* internal: the current piece went wrong */
+    uint64_t gran;          /* upstream chunk granularity */
+    uint64_t in_total;      /* client bytes taken (the client's next offset) */
+    uint64_t out_total;     /* cipher output produced */
+    uint64_t sent;          /* bytes the server acknowledged (upstream offset) */
+    px_jstream js;
+    int js_on;
+    uint8_t *fifo;          /* cipher output not yet sent upstream */
+    size_t fifo_off, fifo_len, fifo_cap;
+    uint64_t piece_in, piece_taken, piece_out, piece_sent;
+    int piece_final, piece_complete;
+    px_emit_fn emit;        /* where the current piece's upstream bytes go */
+    void *emit_arg;
+    int is_jpeg, crypted, refused; /* after the final piece */
+} px_rsess;
+
+typedef struct {
+    px_rsess *head;
+    unsigned n, cap, ttl_s;
+} px_rstable;
+
+typedef struct {
+    uint64_t up_offset, up_len; /* the upstream piece */
+    int local;                  /* nothing to send yet: the proxy answers the client itself */
+} px_rs_plan;
+
+void px_rs_table_init(px_rstable *t, unsigned cap, unsigned ttl_s);
+void px_rs_table_free(px_rstable *t);
+/* Forgets idle sessions older than the TTL; returns how many. */
+unsigned px_rs_purge(px_rstable *t, time_t now);
+px_rsess *px_rs_find(px_rstable *t, const char *id, time_t now);
+/* A new session (id may be NULL: named later by px_rs_set_id). -1 if the table is full. */
+int px_rs_new(px_rstable *t, const char *id, time_t now, px_rsess **out);
+void px_rs_set_id(px_rstable *t, px_rsess *s, const char *id);
+void px_rs_drop(px_rstable *t, px_rsess *s);
+/* A client piece of len bytes at offset: plans the upstream piece. -1 if the session is busy,
+ * broken, or offset is not the next expected one (nothing changes then). */
+int px_rs_piece_begin(px_rsess *s, const px_jstream_cfg *jc, uint64_t offset, uint64_t len,
+                      int finalize, px_rs_plan *plan);
+/* Where the upstream piece goes (NULL: nowhere yet); sends what earlier pieces left over. */
+void px_rs_piece_attach(px_rsess *s, px_emit_fn emit, void *arg);
+int px_rs_piece_push(px_rsess *s, const uint8_t *p, size_t n);
+/* The client piece is complete: exactly up_len bytes have gone upstream, or -1. */
+int px_rs_piece_end(px_rsess *s);
+/* The piece's exchange is over: ok = the server took it (2xx) or it was answered locally. */
+void px_rs_piece_done(px_rsess *s, int ok, time_t now);
+/* Bytes the client sent that the server has not been sent yet (held by the proxy). */
+uint64_t px_rs_held(const px_rsess *s);
+const char *px_rs_detail(const px_rsess *s);
+
 /* ---------------------------------------------------------------- httpmsg.c */
 
 #define PX_MAX_HEADERS 128
@@ -261,13 +334,17 @@ const char *px_head_get(const px_head *h, const char *name);
 /* 1 if a comma-separated header contains token (any case). */
 int px_head_has_token(const px_head *h, const char *name, const char *token);
 
-/* Writes the head out through emit. skip: NULL-terminated header names left out (any case). */
+/* Writes the head out through emit. skip: NULL-terminated header names left out (any case);
+ * extra: NULL or "Name: value\r\n" lines added at the end. */
 typedef void (*px_out_fn)(void *arg, const char *p, size_t n);
 void px_head_write_request(const px_head *h, const char *method, const char *url,
                            unsigned major, unsigned minor, const char *const *skip,
-                           px_out_fn out, void *arg);
+                           const char *extra, px_out_fn out, void *arg);
 void px_head_write_response(const px_head *h, unsigned status, unsigned major, unsigned minor,
-                            const char *const *skip, px_out_fn out, void *arg);
+                            const char *const *skip, const char *extra, px_out_fn out,
+                            void *arg);
+/* Only the "Name: value\r\n" lines (trailers). */
+void px_head_write_fields(const px_head *h, const char *const *skip, px_out_fn out, void *arg);
 /* Splits "host[:port]" (IPv6 in brackets); returns -1 if malformed. */
 int px_split_hostport(const char *s, size_t n, char *host, size_t hostcap, unsigned *port,
                       unsigned defport);

@@ -84,6 +84,7 @@ SSL_CTX *px_make_upstream_ctx(const px_config *cfg, char *err, size_t errcap)
     }
     static const unsigned char alpn[] = "\x08http/1.1";
     SSL_CTX_set_alpn_protos(ctx, alpn, sizeof alpn - 1);
+    /* no read-ahead: libevent's SSL bufferevents would not see records OpenSSL buffered */
     SSL_CTX_set_mode(ctx, SSL_MODE_RELEASE_BUFFERS);
     return ctx;
 }
@@ -162,6 +163,15 @@ static void on_term(evutil_socket_t sig, short what, void *arg)
     evtimer_add(s->ev_drain, &tv);
 }
 
+static void on_purge(evutil_socket_t fd, short what, void *arg)
+{
+    (void)fd;
+    (void)what;
+    px_server *s = arg;
+    unsigned n = px_rs_purge(&s->rs, time(NULL));
+    if (n) px_log(s, "forgot %u idle resumable upload session(s) (upload-session-ttl)", n);
+}
+
 static void on_hup(evutil_socket_t sig, short what, void *arg)
 {
     (void)sig;
@@ -192,6 +202,8 @@ static void on_hup(evutil_socket_t sig, short what, void *arg)
     s->cfg.state_dir = state;
     SSL_CTX_free(s->up_ctx);
     s->up_ctx = up;
+    s->rs.cap = s->cfg.upload_sessions;
+    s->rs.ttl_s = s->cfg.upload_session_ttl_s;
     if (s->cfg.log_file) {
         FILE *f = fopen(s->cfg.log_file, "a");
         if (f) {
@@ -216,6 +228,7 @@ int px_run(px_config *cfg_in, const char *config_path, const char *const *flags,
     s->config_path = config_path;
     s->flags = flags;
     s->key = key;
+    px_rs_table_init(&s->rs, s->cfg.upload_sessions, s->cfg.upload_session_ttl_s);
     signal(SIGPIPE, SIG_IGN);
     if (s->cfg.log_file) {
         s->log = fopen(s->cfg.log_file, "a");
@@ -269,7 +282,10 @@ int px_run(px_config *cfg_in, const char *config_path, const char *const *flags,
     s->ev_int = evsignal_new(s->base, SIGINT, on_term, s);
     s->ev_hup = evsignal_new(s->base, SIGHUP, on_hup, s);
     s->ev_drain = evtimer_new(s->base, on_drain_timeout, s);
-    if (!s->ev_term || !s->ev_int || !s->ev_hup || !s->ev_drain) goto out;
+    s->ev_purge = event_new(s->base, -1, EV_PERSIST, on_purge, s);
+    if (!s->ev_term || !s->ev_int || !s->ev_hup || !s->ev_drain || !s->ev_purge) goto out;
+    struct timeval ptv = {10, 0};
+    evtimer_add(s->ev_purge, &ptv);
     evsignal_add(s->ev_term, NULL);
     evsignal_add(s->ev_int, NULL);
     evsignal_add(s->ev_hup, NULL);
@@ -286,10 +302,12 @@ out:
     if (s->ev_int) event_free(s->ev_int);
     if (s->ev_hup) event_free(s->ev_hup);
     if (s->ev_drain) event_free(s->ev_drain);
+    if (s->ev_purge) event_free(s->ev_purge);
     if (s->dns) evdns_base_free(s->dns, 0);
     if (s->base) event_base_free(s->base);
     SSL_CTX_free(s->up_ctx);
     SSL_CTX_free(s->cli_ctx);
+    px_rs_table_free(&s->rs);
     px_index_close(s->ix);
     px_ca_free(s->ca);
     if (s->log) fclose(s->log);

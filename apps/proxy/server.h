@@ -30,7 +30,8 @@ struct px_server {
     unsigned long next_id;
     int draining;
     struct conn *conns;
-    struct event *ev_term, *ev_int, *ev_hup, *ev_drain;
+    struct event *ev_term, *ev_int, *ev_hup, *ev_drain, *ev_purge;
+    px_rstable rs; /* resumable upload sessions (resumable.c) */
 };
 
 /* conn.c */

@@ -40,7 +40,7 @@ make_pki() {
         -subj "/CN=imgsec test CA" -keyout "$T/testca.key" -out "$T/testca.pem" 2>/dev/null
     openssl req -newkey ec -pkeyopt ec_paramgen_curve:P-256 -nodes -subj "/CN=photos.test" \
         -keyout "$T/srv.key" -out "$T/srv.csr" 2>/dev/null
-    printf 'subjectAltName=DNS:photos.test,DNS:other.test\n' > "$T/san.ext"
+    printf 'subjectAltName=DNS:photos.test,DNS:other.test,IP:127.0.0.1\n' > "$T/san.ext"
     openssl x509 -req -in "$T/srv.csr" -CA "$T/testca.pem" -CAkey "$T/testca.key" -CAcreateserial \
         -days 2 -extfile "$T/san.ext" -out "$T/srv.pem" 2>/dev/null
     openssl req -x509 -newkey ec -pkeyopt ec_paramgen_curve:P-256 -nodes -days 2 \
@@ -51,6 +51,7 @@ make_pki() {
 start_nginx() {
     SPORT=$("$TOOL" freeport)
     BPORT=$("$TOOL" freeport)
+    HPORT=$("$TOOL" freeport)
     mkdir -p "$T/www" "$T/tmp" "$T/pieces"
     user=""
     [ "$(id -u)" = 0 ] && user="user root;"
@@ -71,6 +72,11 @@ http {
     proxy_temp_path $T/tmp; fastcgi_temp_path $T/tmp; uwsgi_temp_path $T/tmp; scgi_temp_path $T/tmp;
     client_max_body_size 0;
     types { image/jpeg jpg; }
+    # Google's resumable upload protocol, as far as nginx can speak it: "start" names a session
+    # (X-Goog-Upload-URL with a fresh upload_id); each piece is stored in its own file
+    # pieces/<id>.<X-Goog-Upload-Offset>, which the test puts together; the answer says "final"
+    # to a finalize; to "query" it answers what the test says it holds (nginx cannot count).
+    map \$http_x_goog_upload_command \$goog_status { ~*finalize final; default active; }
     server {
         listen 127.0.0.1:$SPORT ssl;
         server_name photos.test other.test;
@@ -81,12 +87,34 @@ http {
         location /slow/ { alias $T/www/; limit_rate 200k; }
         location = /close { return 444; }
         location /thumb/ { alias $T/www/; image_filter resize 64 64; image_filter_buffer 64M; }
-        # resumable pieces land in one file each: /pieces/<session>.<X-Goog-Upload-Offset>
+        location = /upload-start {
+            add_header X-Goog-Upload-Status active always;
+            add_header X-Goog-Upload-URL "https://photos.test:$SPORT/upload/\$request_id?upload_id=\$request_id&upload_protocol=resumable" always;
+            add_header X-Goog-Upload-Chunk-Granularity ${GOOG_GRAN:-65536} always;
+            return 200;
+        }
         location /upload/ {
+            # query: the test tells nginx what to claim it holds (?have=N)
+            if (\$http_x_goog_upload_command = query) {
+                add_header X-Goog-Upload-Status active always;
+                add_header X-Goog-Upload-Size-Received \$arg_have always;
+                return 200;
+            }
+            rewrite ^/upload/([0-9a-f]+)\$ /pieces/\$1.\$http_x_goog_upload_offset break;
+            root $T;
             dav_methods PUT;
             create_full_put_path on;
-            alias $T/pieces/;
+            add_header X-Goog-Upload-Status \$goog_status always;
         }
+        location /sink/ { client_body_buffer_size 1m; dav_methods PUT; create_full_put_path on; alias $T/sink/; }
+    }
+    # plain HTTP, for raw protocol tests (pipelining, HTTP/1.0)
+    server {
+        listen 127.0.0.1:$HPORT;
+        server_name plain.test;
+        root $T/www;
+        location / { dav_methods PUT DELETE; create_full_put_path on; }
+        location = /close { return 444; }
     }
     server {
         listen 127.0.0.1:$BPORT ssl;
@@ -103,23 +131,28 @@ NGX
     while [ ! -s "$T/nginx.pid" ] && [ $i -lt 50 ]; do sleep 0.1; i=$((i + 1)); done
 }
 
+nlisten() { if [ -f "$T/proxy.log" ]; then grep -c "listening on" "$T/proxy.log"; else echo 0; fi; }
 # start_proxy [extra flags...]: the proxy on a free port, state in $T/state, targets *.test but
 # other.test, upstream names resolved to nginx.
 start_proxy() {
     PPORT=$("$TOOL" freeport)
     STATE=$T/state
+    local started
+    started=$(nlisten)
     "$IMGSEC" proxy --listen "127.0.0.1:$PPORT" --state-dir "$STATE" \
         --target-host photos.test --target-host bad.test --upstream-ca "$T/testca.pem" \
         --upstream-connect-to "photos.test::127.0.0.1:$SPORT" \
         --upstream-connect-to "other.test::127.0.0.1:$SPORT" \
-        --upstream-connect-to "bad.test::127.0.0.1:$BPORT" "$@" 2>>"$T/proxy.log" &
+        --upstream-connect-to "bad.test::127.0.0.1:$BPORT" \
+        --target-host plain.test --upstream-connect-to "plain.test::127.0.0.1:$HPORT" \
+        "$@" 2>>"$T/proxy.log" &
     PROXY_PID=$!
     i=0
-    while ! grep -q "listening on" "$T/proxy.log" 2>/dev/null && [ $i -lt 100 ]; do
+    while [ "$(nlisten)" = "$started" ] && [ $i -lt 100 ]; do
         sleep 0.1; i=$((i + 1))
         kill -0 "$PROXY_PID" 2>/dev/null || break
     done
-    grep -q "listening on" "$T/proxy.log" || { cat "$T/proxy.log"; echo "FAIL: proxy did not start"; exit 1; }
+    [ "$(nlisten)" != "$started" ] || { cat "$T/proxy.log"; echo "FAIL: proxy did not start"; exit 1; }
 }
 
 # curl through the proxy, trusting only the proxy's CA (so interception is proven)

@@ -5,7 +5,13 @@
  *   proxytool contains HAYSTACK NEEDLE          exit 0 if NEEDLE's bytes occur in HAYSTACK
  *   proxytool split FILE N OUTPREFIX            cuts FILE into N pieces OUTPREFIX.0 ...
  *   proxytool freeport                          prints a TCP port free on 127.0.0.1 now
+ *   proxytool raw PORT INFILE OUTFILE            sends INFILE to 127.0.0.1:PORT in one write,
+ *                                               saves all that comes back until EOF (10 s max)
+ *   proxytool listen1 OUTFILE                    prints a port, takes one connection, saves the
+ *                                               request (up to the end of a chunked body) and
+ *                                               answers with a chunked body and a trailer
  */
+#include <sys/time.h>
 #include <netinet/in.h>
 #include <sys/socket.h>
 #include <unistd.h>
@@ -108,6 +114,64 @@ int main(int argc, char **argv)
         if (fd < 0 || bind(fd, (struct sockaddr *)&a, sizeof a) || getsockname(fd, (struct sockaddr *)&a, &al))
             return 1;
         printf("%u\n", (unsigned)ntohs(a.sin_port));
+        close(fd);
+        return 0;
+    }
+    if (argc == 5 && !strcmp(argv[1], "raw")) {
+        size_t l;
+        uint8_t *req = slurp(argv[3], &l);
+        int fd = socket(AF_INET, SOCK_STREAM, 0);
+        struct sockaddr_in a = {0};
+        a.sin_family = AF_INET;
+        a.sin_addr.s_addr = htonl(INADDR_LOOPBACK);
+        a.sin_port = htons((uint16_t)atoi(argv[2]));
+        struct timeval tv = {10, 0};
+        if (fd < 0 || connect(fd, (struct sockaddr *)&a, sizeof a) ||
+            setsockopt(fd, SOL_SOCKET, SO_RCVTIMEO, &tv, sizeof tv) ||
+            send(fd, req, l, MSG_NOSIGNAL) != (ssize_t)l)
+            return 1;
+        FILE *f = fopen(argv[4], "wb");
+        if (!f) return 1;
+        char buf[65536];
+        ssize_t r;
+        while ((r = recv(fd, buf, sizeof buf, 0)) > 0) fwrite(buf, 1, (size_t)r, f);
+        fclose(f);
+        close(fd);
+        free(req);
+        return 0;
+    }
+    if (argc == 3 && !strcmp(argv[1], "listen1")) {
+        int fd = socket(AF_INET, SOCK_STREAM, 0);
+        struct sockaddr_in a = {0};
+        a.sin_family = AF_INET;
+        a.sin_addr.s_addr = htonl(INADDR_LOOPBACK);
+        socklen_t al = sizeof a;
+        if (fd < 0 || bind(fd, (struct sockaddr *)&a, sizeof a) || listen(fd, 1) ||
+            getsockname(fd, (struct sockaddr *)&a, &al))
+            return 1;
+        printf("%u\n", (unsigned)ntohs(a.sin_port));
+        fflush(stdout);
+        struct timeval tv = {10, 0};
+        setsockopt(fd, SOL_SOCKET, SO_RCVTIMEO, &tv, sizeof tv);
+        int c = accept(fd, NULL, NULL);
+        if (c < 0) return 1;
+        setsockopt(c, SOL_SOCKET, SO_RCVTIMEO, &tv, sizeof tv);
+        char buf[65536];
+        size_t n = 0;
+        ssize_t r;
+        while (n < sizeof buf - 1 && (r = recv(c, buf + n, sizeof buf - 1 - n, 0)) > 0) {
+            n += (size_t)r;
+            buf[n] = 0;
+            char *z = strstr(buf, "\r\n0\r\n");
+            if (z && strstr(z + 5, "\r\n\r\n")) break; /* end of a chunked body and trailers */
+        }
+        FILE *f = fopen(argv[2], "wb");
+        if (!f || fwrite(buf, 1, n, f) != n || fclose(f)) return 1;
+        static const char ans[] = "HTTP/1.1 200 OK\r\nTransfer-Encoding: chunked\r\n"
+                                  "Trailer: X-Reply-Trailer\r\nConnection: close\r\n\r\n"
+                                  "2\r\nok\r\n0\r\nX-Reply-Trailer: yes\r\n\r\n";
+        if (send(c, ans, sizeof ans - 1, MSG_NOSIGNAL) < 0) return 1;
+        close(c);
         close(fd);
         return 0;
     }

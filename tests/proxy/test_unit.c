@@ -300,6 +300,117 @@ static void test_config_and_heads(void)
     T(px_split_hostport("a b:1", 5, host, sizeof host, &port, 1) < 0);
 }
 
+/* ---- resumable uploads: one JPEG in pieces through one session is one JPEG encrypted */
+struct up_sink {
+    struct sink s;
+    uint64_t piece_bytes;
+};
+static void up_emit(void *arg, const uint8_t *p, size_t n)
+{
+    struct up_sink *u = arg;
+    sink_emit(&u->s, p, n);
+    u->piece_bytes += n;
+}
+
+static void run_resumable(const isec_key *key, const uint8_t *in, size_t len, const uint8_t *want,
+                          int pieces, uint64_t gran)
+{
+    px_rstable t;
+    px_rs_table_init(&t, 4, 60);
+    px_rsess *s = NULL;
+    T(px_rs_new(&t, "id:x", 1000, &s) == 0);
+    s->gran = gran;
+    px_jstream_cfg jc = {PX_DIR_REQUEST, key, {mem_get, mem_put, NULL}, NULL, NULL, 0, -1};
+    struct up_sink u = {0};
+    size_t off = 0;
+    for (int k = 0; k < pieces; k++) {
+        size_t n = k == pieces - 1 ? len - off : rnd(len / (size_t)pieces * 2 + 1);
+        if (n > len - off) n = len - off;
+        int fin = k == pieces - 1;
+        px_rs_plan plan;
+        T(px_rs_piece_begin(s, &jc, off + 1, n, fin, &plan) < 0 || (s->busy = 0, 0)); /* wrong offset */
+        T(px_rs_piece_begin(s, &jc, off, n, fin, &plan) == 0);
+        T(plan.up_offset == u.s.n);
+        T(fin || plan.up_len % gran == 0);
+        T(!plan.local || plan.up_len == 0);
+        T(px_rs_piece_begin(s, &jc, off, n, fin, &plan) < 0); /* busy */
+        u.piece_bytes = 0;
+        px_rs_piece_attach(s, plan.local ? NULL : up_emit, &u);
+        size_t o = 0;
+        while (o < n) {
+            size_t m = 1 + rnd(rnd(3) ? 70000 : 100);
+            if (m > n - o) m = n - o;
+            T(px_rs_piece_push(s, in + off + o, m) == 0);
+            o += m;
+            /* the piece's last byte waits for the end of the client's piece */
+            T(plan.up_len == 0 || u.piece_bytes < plan.up_len);
+        }
+        T(px_rs_piece_end(s) == 0);
+        T(u.piece_bytes == plan.up_len);
+        px_rs_piece_done(s, 1, 1000);
+        off += n;
+        T(s->in_total == off && s->sent == u.s.n && px_rs_held(s) == off - u.s.n);
+    }
+    T(u.s.n == len && !memcmp(u.s.b, want, len));
+    free(u.s.b);
+    px_rs_table_free(&t);
+}
+
+static void test_resumable(const isec_key *key)
+{
+    jt_params p = {.width = 1600, .height = 1200, .ncomp = 3, .quality = 92, .seed = 8};
+    size_t len;
+    uint8_t *jpg = jt_make(&p, &len);
+    uint8_t *want = malloc(len);
+    T(isec_jpeg_crypt(ISEC_JPEG_ENCRYPT, key, jpg, len, want, NULL, 0) == 0);
+    for (int round = 0; round < 12; round++) {
+        nrows = 0;
+        run_resumable(key, jpg, len, want, 1 + round % 6, round % 3 == 0 ? 1 : (round % 3 == 1 ? 4096 : 262144));
+    }
+    uint8_t *rnd_data = malloc(len);
+    for (size_t i = 0; i < len; i++) rnd_data[i] = (uint8_t)rnd(256);
+    run_resumable(key, rnd_data, len, rnd_data, 4, 65536); /* not a JPEG: byte for byte */
+    free(rnd_data);
+
+    /* commands, offsets, session ids */
+    T(px_rs_command("upload, finalize") == (PX_RS_UPLOAD | PX_RS_FINALIZE));
+    T(px_rs_command(" Start ") == PX_RS_START && px_rs_command("query") == PX_RS_QUERY);
+    T(px_rs_command("upload, bogus") < 0 && px_rs_command("start, upload") < 0);
+    T(px_rs_command(NULL) == 0 && px_rs_command("") == 0);
+    uint64_t v;
+    T(px_rs_offset(" 1234 ", &v) == 0 && v == 1234);
+    T(px_rs_offset("-1", &v) < 0 && px_rs_offset("12x", &v) < 0 && px_rs_offset("", &v) < 0);
+    T(px_rs_offset("99999999999999999999999", &v) < 0);
+    char a[600], b[600];
+    T(px_rs_session_id("photos.test", "/upload/x?upload_id=AbC&upload_protocol=resumable", a, sizeof a) == 0);
+    T(px_rs_session_id("ignored", "https://Photos.Test:8443/upload/y?upload_protocol=resumable&upload_id=AbC", b, sizeof b) == 0);
+    T(!strcmp(a, "id:AbC") && !strcmp(b, a));
+    T(px_rs_session_id("Photos.Test", "/u/1?x=2", a, sizeof a) == 0 && !strcmp(a, "url:photos.test/u/1?x=2"));
+    T(px_rs_session_id("h", "ftp://", a, sizeof a) < 0);
+    T(px_rs_session_id("Photos.Test:8443", "/u/2?x", a, sizeof a) == 0 &&
+      px_rs_session_id("x", "https://photos.test:8443/u/2?x", b, sizeof b) == 0 && !strcmp(a, b));
+    T(px_rs_session_id("[::1]:8443", "/u", a, sizeof a) == 0 && !strcmp(a, "url:::1/u"));
+
+    /* the table: cap, TTL, names */
+    px_rstable t;
+    px_rs_table_init(&t, 2, 10);
+    px_rsess *s1 = NULL, *s2 = NULL, *s3 = NULL;
+    T(px_rs_new(&t, NULL, 100, &s1) == 0 && px_rs_new(&t, "id:b", 100, &s2) == 0);
+    T(px_rs_new(&t, "id:c", 105, &s3) < 0); /* full */
+    px_rs_set_id(&t, s1, "id:a");
+    T(px_rs_find(&t, "id:a", 105) == s1 && px_rs_find(&t, "id:b", 105) == s2);
+    s2->busy = 1;
+    T(px_rs_purge(&t, 111) == 1); /* s1 expired; s2 is busy, kept */
+    T(px_rs_find(&t, "id:a", 111) == NULL && t.n == 1);
+    T(px_rs_new(&t, "id:c", 111, &s3) == 0);
+    s2->busy = 0;
+    px_rs_drop(&t, s2);
+    T(t.n == 1 && px_rs_find(&t, "id:c", 111) == s3);
+    px_rs_table_free(&t);
+    free(want);
+    free(jpg);
+}
+
 int main(void)
 {
     uint8_t kb[ISEC_KEY_BYTES];
@@ -310,6 +421,7 @@ int main(void)
     test_multipart();
     test_prefix();
     test_config_and_heads();
+    test_resumable(key);
     isec_key_free(key);
     return tu_finish("proxy.unit", checks);
 }

@@ -1,0 +1,97 @@
+/* One client connection's state, shared by conn.c (the relay) and conn_rs.c (resumable uploads).
+ * Private to the libevent side of the proxy. */
+#ifndef IMGSEC_PROXY_CONN_H
+#define IMGSEC_PROXY_CONN_H
+
+#include <time.h>
+
+#include <event2/bufferevent.h>
+#include <http_parser.h>
+
+#include "server.h"
+
+#define HIGH (512u * 1024u)
+#define LOW (128u * 1024u)
+#define PIECE (64u * 1024u)
+
+enum { C_HTTP, C_CONNECTING, C_TUNNEL, C_CLOSING };
+
+struct conn {
+    px_server *s;
+    struct conn *next, *prev;
+    unsigned long id;
+    struct bufferevent *cli, *up;
+    int state;
+    int tls;           /* client side is intercepted TLS */
+    int tunnel_target; /* CONNECT target is to be intercepted */
+    char host[256];    /* origin host of the upstream connection */
+    unsigned port;
+    int up_tls, up_connected;
+    char up_err[256]; /* intercepted upstream failed: every request gets a 502 with this */
+    int target;
+    /* request side */
+    http_parser reqp;
+    px_head reqh;
+    int req_active, req_done, req_paused, req_chunked, req_skip_body;
+    px_body reqb;
+    int reqb_on;
+    uint64_t req_bytes;
+    char method[24];
+    char path[128];
+    char rhost[256];
+    int keepalive;
+    /* response side */
+    http_parser resp;
+    px_head resh;
+    int resp_started, resp_head_sent, resp_chunked, resp_eof_body;
+    px_body resb;
+    int resb_on;
+    uint64_t resp_bytes;
+    unsigned status;
+    struct timeval t0;
+    struct event *hdr_timer;
+    struct event *close_timer;
+    struct event *resume_ev; /* TLS clients: output drained, go on reading upstream */
+    int flow_paused;
+    int close_polls, lingering;
+    time_t last_io; /* tunnels: last byte either way */
+    int fatal;      /* set inside parser callbacks: close after the parser returns */
+    int local_reply;
+    /* trailers of chunked bodies, forwarded */
+    px_head reqt, rest;
+    int req_in_body, resp_in_body;
+    /* a request on a reused upstream connection that may be stale: its head, to retry once */
+    struct evbuffer *replay;
+    int up_reused, retried;
+    int up_used;       /* the upstream connection has carried a request */
+    int resp_replaced; /* the upstream response was replaced by a local one */
+    /* resumable uploads (resumable.c) */
+    int rs_cmd;         /* PX_RS_* of this request */
+    px_rsess *rs;       /* piece: the session (busy) */
+    char rs_qid[512];   /* query: the session's id (looked up again for the answer) */
+    px_rsess *rs_start; /* start: the session reserved until the response names it */
+    int rs_local, rs_local_done;
+    unsigned rs_enc;
+    char rs_note[128];
+};
+
+/* Answers the client from the proxy (Connection: close); extra: NULL or header lines. */
+void px_conn_reply(struct conn *c, unsigned status, const char *reason, const char *fmt, ...)
+    __attribute__((format(printf, 4, 5)));
+void px_conn_reply_x(struct conn *c, unsigned status, const char *reason, const char *extra,
+                     const char *fmt, ...) __attribute__((format(printf, 5, 6)));
+
+/* conn_rs.c: Google resumable uploads (resumable.c) on a connection. */
+enum { RS_NONE = 0, RS_PASS, RS_REWRITE, RS_LOCAL, RS_FAIL = -1 };
+/* A request carrying X-Goog-Upload-Command. Returns RS_NONE/RS_PASS (forward as it is),
+ * RS_REWRITE (a piece: head rewritten with extra), RS_LOCAL (a piece the proxy answers), or
+ * RS_FAIL (answered locally with an error; the connection closes). */
+int px_conn_rs_request(struct conn *c, http_parser *p, const char *path, char *extra, size_t cap);
+/* The answer to a resumable start, piece or query: sessions named, committed, translated.
+ * Returns 1 if X-Goog-Upload-Size-Received is replaced by extra; sets c->resp_replaced if the
+ * answer was replaced by a local one. */
+int px_conn_rs_response(struct conn *c, http_parser *p, char *extra, size_t cap);
+/* The exchange or the connection ends: a piece in progress breaks its session. */
+void px_conn_rs_release(struct conn *c);
+
+#endif

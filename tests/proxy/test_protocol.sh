@@ -1,0 +1,71 @@
+#!/bin/bash
+# HTTP/1.1 details through the proxy, against nginx: pipelined requests in one write, HTTP/1.0
+# clients, Expect: 100-continue, HEAD followed by more requests on the connection, chunked
+# trailers forwarded both ways, and one retry of a bodiless GET on a reused upstream connection
+# that the server closed. Usage: test_protocol.sh IMGSEC PROXYTOOL
+. "$(dirname "$0")/lib.sh"
+need nginx curl openssl
+make_pki
+start_nginx
+start_proxy
+U="https://photos.test:$SPORT"
+P="http://plain.test:$HPORT"
+"$TOOL" mkjpeg 1200 900 90 5 "$T/photo.jpg"
+"$TOOL" mkjpeg 640 480 85 6 "$T/small.jpg"
+size=$(stat -c %s "$T/photo.jpg")
+ssize=$(stat -c %s "$T/small.jpg")
+"$IMGSEC" jpeg encrypt -k "$STATE/key" -o "$T/expect.jpg" "$T/photo.jpg"
+
+check "setup: uploads" 'pcurl -T "$T/photo.jpg" "$U/a.jpg" -o /dev/null && pcurl -T "$T/small.jpg" "$U/b.jpg" -o /dev/null && cmp -s "$T/www/a.jpg" "$T/expect.jpg"'
+
+# pipelining: three requests (GET, HEAD, GET) in one write on plain HTTP; the answers come in
+# order, the HEAD's has no body, both GETs are decrypted
+printf 'GET %s/a.jpg HTTP/1.1\r\nHost: plain.test\r\n\r\nHEAD %s/b.jpg HTTP/1.1\r\nHost: plain.test\r\n\r\nGET %s/b.jpg HTTP/1.1\r\nHost: plain.test\r\nConnection: close\r\n\r\n' "$P" "$P" "$P" > "$T/pipe.req"
+"$TOOL" raw "$PPORT" "$T/pipe.req" "$T/pipe.out"
+check "pipelined: three answers" '[ "$(grep -ao "HTTP/1.1 200 OK" "$T/pipe.out" | wc -l)" = 3 ]'
+check "pipelined: first body is the original of a.jpg" '"$TOOL" contains "$T/pipe.out" "$T/photo.jpg"'
+check "pipelined: third body is the original of b.jpg" '"$TOOL" contains "$T/pipe.out" "$T/small.jpg"'
+check "pipelined: nothing but the three answers" '[ "$(stat -c %s "$T/pipe.out")" -lt $((size + ssize + 2000)) ]'
+
+# HTTP/1.0 clients, plain and inside an intercepted tunnel
+check "HTTP/1.0 plain GET decrypted" 'curl -sS -0 --max-time 20 --proxy "http://127.0.0.1:$PPORT" "$P/a.jpg" -o "$T/h10.jpg" && cmp -s "$T/h10.jpg" "$T/photo.jpg"'
+check "HTTP/1.0 proxy CONNECT and HTTP/1.0 GET inside" 'pcurl -0 --proxy1.0 "127.0.0.1:$PPORT" "$U/a.jpg" -o "$T/h10t.jpg" && cmp -s "$T/h10t.jpg" "$T/photo.jpg"'
+check "HTTP/1.0 PUT encrypted" 'curl -sS -0 --max-time 20 --proxy "http://127.0.0.1:$PPORT" -T "$T/photo.jpg" "$P/h10.jpg" -o /dev/null && cmp -s "$T/www/h10.jpg" "$T/expect.jpg"'
+
+# Expect: 100-continue: the client sees the interim 100 and then the final answer
+pcurl -v -H "Expect: 100-continue" -T "$T/photo.jpg" "$U/e.jpg" -o /dev/null 2> "$T/expect.err"
+check "Expect: 100-continue gets 100 Continue" 'grep -q "< HTTP/1.1 100" "$T/expect.err"'
+check "... then the final answer, body encrypted" 'grep -q "< HTTP/1.1 20[14]" "$T/expect.err" && cmp -s "$T/www/e.jpg" "$T/expect.jpg"'
+
+# HEAD then GET on one connection (the HEAD answer has a Content-Length but no body)
+check "HEAD then GET on one connection" 'pcurl -I "$U/a.jpg" -o "$T/head.h" --next --proxy "http://127.0.0.1:$PPORT" --cacert "$STATE/ca.pem" "$U/a.jpg" -o "$T/hg.jpg" -w "%{num_connects}" > "$T/hg.n" && grep -qi "^content-length: $size" "$T/head.h" && cmp -s "$T/hg.jpg" "$T/photo.jpg" && [ "$(cat "$T/hg.n")" = 0 ]'
+
+# chunked trailers, both ways: nginx neither shows the request trailers it got nor lets a test
+# choose response trailers freely, so the upstream here is proxytool listen1 (it saves the raw
+# request and answers with a chunked body and a trailer)
+"$TOOL" listen1 "$T/l1.req" > "$T/l1.port" 2>/dev/null &
+lpid=$!
+i=0; while [ ! -s "$T/l1.port" ] && [ $i -lt 50 ]; do sleep 0.1; i=$((i + 1)); done
+LPORT=$(cat "$T/l1.port")
+printf 'PUT http://127.0.0.1:%s/t HTTP/1.1\r\nHost: 127.0.0.1\r\nTransfer-Encoding: chunked\r\nTrailer: X-Checksum\r\nConnection: close\r\n\r\n5\r\nhello\r\n0\r\nX-Checksum: abc123\r\n\r\n' "$LPORT" > "$T/tr.req"
+"$TOOL" raw "$PPORT" "$T/tr.req" "$T/tr.out"
+wait $lpid
+check "request trailer forwarded upstream" 'grep -qa "^X-Checksum: abc123" "$T/l1.req"'
+check "request body relayed chunked" 'grep -qa "^hello" "$T/l1.req"'
+check "response trailer forwarded to the client" 'grep -qa "^X-Reply-Trailer: yes" "$T/tr.out"'
+
+# stale keep-alive upstream: the second request on a reused connection finds it closed by the
+# server before any answer (nginx's 444 on /close); a GET is sent once more on a new connection
+before=$(grep -c '"GET /close' "$T/nginx-access.log")
+pcurl "$U/a.jpg" -o /dev/null "$U/close" -o /dev/null 2>/dev/null
+after=$(grep -c '"GET /close' "$T/nginx-access.log")
+check "GET on a reused connection the server closed: retried once ($((after - before)) tries)" '[ $((after - before)) = 2 ]'
+check "retry logged" 'grep -q "request sent again on a new one" "$T/proxy.log"'
+before=$after
+pcurl "$U/close" -o /dev/null 2>/dev/null
+after=$(grep -c '"GET /close' "$T/nginx-access.log")
+check "on a fresh connection: not retried ($((after - before)) try)" '[ $((after - before)) = 1 ]'
+
+stop_proxy
+if [ "$fail" -ne 0 ]; then echo "--- proxy log"; tail -30 "$T/proxy.log"; fi
+finish
