@@ -54,6 +54,9 @@ run: build
 
 bench: build corpus
 	bench/bench-jpeg $(BUILD) $(CORPUS_DIR)
+	bench/bench-proxy $(BUILD)
+	bench/bench-verifier $(BUILD)
+	bench/bench-vcs $(BUILD)
 
 format:
 	clang-format -i $$(git ls-files '*.c' '*.h')

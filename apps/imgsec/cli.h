@@ -22,6 +22,10 @@ int cmd_jpeg(int argc, char **argv);
 int cmd_ccsds(int argc, char **argv);
 int cmd_proxy(int argc, char **argv);
 int cmd_ca(int argc, char **argv);
+int cmd_vcs(int argc, char **argv);
+int cmd_verifier(int argc, char **argv);
+int cmd_vcs_verify(int argc, char **argv);       /* imgsec vcs verify (cmd_vcs_remote.c) */
+int cmd_vcs_split_remote(int argc, char **argv); /* imgsec vcs split --server */
 
 /* Print "imgsec: <fmt>\n" to stderr. */
 void cli_err(const char *fmt, ...) __attribute__((format(printf, 1, 2)));

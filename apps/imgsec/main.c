@@ -16,6 +16,8 @@ static const struct {
     {"ccsds", cmd_ccsds, "CCSDS 122.0 image codec: encode, decode, inspect"},
     {"proxy", cmd_proxy, "photo privacy proxy: encrypts JPEG uploads to cloud photo services"},
     {"ca", cmd_ca, "the proxy's certificate authority: export it for devices"},
+    {"verifier", cmd_verifier, "attested VCS sheet verifier service (seals the table key and watermark)"},
+    {"vcs", cmd_vcs, "visual cryptography: split an image into sheets, stack, watermark"},
     /* further systems register here, one line each */
 };
 

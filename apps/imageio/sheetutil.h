@@ -1,0 +1,24 @@
+/* Internals shared by sheetio.c and sheetpng.c (not installed). */
+#ifndef ISEC_SHEETUTIL_H
+#define ISEC_SHEETUTIL_H
+#include <stddef.h>
+#include <stdint.h>
+#include <sys/types.h>
+
+#include "sheetio.h"
+
+/* One-line message into err (if err and errlen). */
+void isec__sheet_err(char *err, size_t errlen, const char *fmt, ...)
+    __attribute__((format(printf, 3, 4)));
+/* Whole regular file into a malloc'd buffer, at most max bytes (ELIMIT beyond, EIO if unreadable). */
+int isec__sheet_slurp(const char *path, uint64_t max, uint8_t **out, size_t *len, char *err,
+                      size_t errlen);
+/* mkstemp beside path (path.imgsec-XXXXXX) with the given mode; the fd, or -1. */
+int isec__sheet_tmp_beside(const char *path, char *tmp, size_t n, mode_t mode);
+/* Moves a finished temporary file to path: rename (overwrite) or link + unlink (refuses an
+ * existing file atomically, EEXIST). Removes tmp on failure. */
+int isec__sheet_publish(const char *tmp, const char *path, int overwrite, char *err, size_t errlen);
+/* buf to path through a temporary file (fsync, then publish). */
+int isec__sheet_write_atomic(const char *path, const uint8_t *buf, size_t len, int overwrite,
+                             mode_t mode, char *err, size_t errlen);
+#endif

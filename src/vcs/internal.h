@@ -1,0 +1,94 @@
+/* Internals of the VCS module shared between its files (not installed). */
+#ifndef ISEC_VCS_INTERNAL_H
+#define ISEC_VCS_INTERNAL_H
+
+#include <stddef.h>
+#include <stdint.h>
+
+#include <openssl/evp.h>
+
+#include "imgsec/vcs.h"
+
+struct isec_vcs_share {
+    isec_vcs_share_info info;
+    size_t npix;  /* width*height */
+    uint8_t *px;  /* nplanes * 4 * npix bytes: plane-major, then sheet, then row-major pixels */
+};
+
+/* Random bytes: RAND_bytes, or AES-256-CTR keyed by SHA-256(seed) when a seed is given. */
+typedef struct {
+    EVP_CIPHER_CTX *ctx; /* NULL: RAND_bytes */
+    uint8_t buf[4096];
+    size_t pos, len;
+    int failed;
+} isec__vcs_rng;
+int isec__vcs_rng_init(isec__vcs_rng *r, const uint8_t *seed, size_t seed_len);
+void isec__vcs_rng_free(isec__vcs_rng *r);
+void isec__vcs_rng_refill(isec__vcs_rng *r);
+static inline uint8_t isec__vcs_rng_byte(isec__vcs_rng *r)
+{
+    if (r->pos == r->len) isec__vcs_rng_refill(r);
+    return r->buf[r->pos++];
+}
+/* Uniform in [0, n), 1 <= n <= 256 (rejection sampling). */
+unsigned isec__vcs_rng_below(isec__vcs_rng *r, unsigned n);
+
+/* Keyed material derived from the table key: HMAC-SHA-256(key, label). */
+int isec__vcs_subkey(const uint8_t key[ISEC_VCS_KEY_LEN], const char *label, uint8_t out[32]);
+/* Per-block watermark keystream of one plane: 8 bytes per block, AES-256-CTR under
+ * HMAC-SHA-256(key, "imgsec-vcs-wm-stream-v2" || split_id), IV = plane number; nblocks*8 bytes
+ * into out. */
+int isec__vcs_wm_stream(const uint8_t key[ISEC_VCS_KEY_LEN], const uint8_t split_id[ISEC_VCS_ID_LEN],
+                        unsigned plane, uint8_t *out, size_t nblocks);
+
+/* Exact-mode query table (table.c). A block's pixels j = 0 (x,y), 1 (x+1,y), 2 (x,y+1),
+ * 3 (x+1,y+1); pattern bit j set = black. Permutation p (0..23) gives a[j] = A's sheet holding
+ * pixel j's white dot; B's black dot is on sheet (a[j] + r) % 4, r = 4 - popcount(pattern). */
+typedef struct {
+    uint8_t n[16];        /* entries per stacked pattern (0 for pattern 0) */
+    uint8_t perm[16][24]; /* permutation indices in keyed order */
+    uint8_t pos[16][24];  /* position of permutation p in pattern q's order, 255: not an entry */
+} isec__vcs_table;
+extern const uint8_t isec__vcs_perms[24][4];
+int isec__vcs_perm_index(const uint8_t a[4]); /* -1 if not a permutation */
+unsigned isec__vcs_pattern(const uint8_t a[4], unsigned r);
+int isec__vcs_table_make(const uint8_t key[ISEC_VCS_KEY_LEN], isec__vcs_table *t);
+
+/* Watermark bit of block (bx, by): bits[(by % height) * width + bx % width] (the loops keep
+ * the indices incrementally). */
+int isec__vcs_wm_check(const isec_vcs_watermark *wm);
+/* Layout and secret channel count a split uses for secret s under params p (halftone.c). */
+int isec__vcs_effective(const isec_vcs_image *s, const isec_vcs_params *p, unsigned *layout,
+                        unsigned *channels);
+
+/* Per-plane split and extraction. planes[] is width*height bytes (nonzero = black). Extraction
+ * adds, per block, +1 to votes1 or votes0 of the watermark pixel and counts in res. */
+int isec__vcs_exact_split(const uint8_t *plane, unsigned pi, const isec_vcs_params *p,
+                          const isec__vcs_table *t, const uint8_t key[ISEC_VCS_KEY_LEN],
+                          const isec_vcs_watermark *wm, isec__vcs_rng *rng, uint8_t *ks,
+                          isec_vcs_share *a, isec_vcs_share *b);
+int isec__vcs_secure_split(const uint8_t *plane, unsigned pi, const uint8_t key[ISEC_VCS_KEY_LEN],
+                           const isec_vcs_watermark *wm, isec__vcs_rng *rng, uint8_t *ks,
+                           isec_vcs_share *a, isec_vcs_share *b);
+typedef struct {
+    uint32_t *votes0, *votes1; /* per watermark pixel */
+    uint64_t blocks, invalid, erasures, wrong;
+} isec__vcs_votes;
+int isec__vcs_exact_extract(const isec_vcs_share *a, const isec_vcs_share *b, unsigned pi,
+                            const isec__vcs_table *t, const uint8_t key[ISEC_VCS_KEY_LEN],
+                            const isec_vcs_watermark *wm, uint8_t *ks, isec__vcs_votes *v);
+int isec__vcs_secure_extract(const isec_vcs_share *a, const isec_vcs_share *b, unsigned pi,
+                             const uint8_t key[ISEC_VCS_KEY_LEN], const isec_vcs_watermark *wm,
+                             uint8_t *ks, isec__vcs_votes *v);
+
+static inline uint8_t *isec__vcs_sheet(isec_vcs_share *s, unsigned plane, unsigned sheet)
+{
+    return s->px + ((size_t)plane * ISEC_VCS_SHEETS + sheet) * s->npix;
+}
+static inline const uint8_t *isec__vcs_csheet(const isec_vcs_share *s, unsigned plane,
+                                              unsigned sheet)
+{
+    return s->px + ((size_t)plane * ISEC_VCS_SHEETS + sheet) * s->npix;
+}
+
+#endif

@@ -1,0 +1,243 @@
+/* Shares (one participant's sheets), their canonical digest, ids, and the split secret file. */
+#include <stdlib.h>
+#include <string.h>
+
+#include <openssl/crypto.h>
+#include <openssl/evp.h>
+
+#include "internal.h"
+
+void isec_vcs_params_init(isec_vcs_params *p)
+{
+    memset(p, 0, sizeof *p);
+    p->mode = ISEC_VCS_EXACT;
+    p->layout = ISEC_VCS_LAYOUT_CMY;
+    p->halftone = ISEC_VCS_HT_FS;
+    p->gamma = ISEC_VCS_GAMMA_LINEAR;
+    p->white_fill = ISEC_VCS_FILL_3B1W;
+}
+
+static unsigned planes_for(unsigned layout, unsigned channels)
+{
+    switch (layout) {
+    case ISEC_VCS_LAYOUT_GRAY: return channels == 1 ? 1 : 0;
+    case ISEC_VCS_LAYOUT_CMY: return channels == 3 ? 3 : 0;
+    case ISEC_VCS_LAYOUT_PLANES: return channels == 1 || channels == 3 ? 8 * channels : 0;
+    default: return 0;
+    }
+}
+
+int isec_vcs_share_new(isec_vcs_share **out, const isec_vcs_share_info *info)
+{
+    if (!out) return ISEC_EINVAL;
+    *out = NULL;
+    if (!info || info->participant > 1 || info->mode > 1 || info->white_fill > 1) return ISEC_EINVAL;
+    if (!info->nplanes || info->nplanes != planes_for(info->layout, info->channels))
+        return ISEC_EINVAL;
+    if (!info->width || !info->height) return ISEC_EINVAL;
+    if (info->width > ISEC_VCS_MAX_DIM || info->height > ISEC_VCS_MAX_DIM ||
+        (uint64_t)info->width * info->height > ISEC_VCS_MAX_PIXELS)
+        return ISEC_ELIMIT;
+    isec_vcs_share *s = calloc(1, sizeof *s);
+    if (!s) return ISEC_ENOMEM;
+    s->info = *info;
+    s->npix = (size_t)info->width * info->height;
+    s->px = calloc(s->npix, (size_t)info->nplanes * ISEC_VCS_SHEETS); /* all ISEC_VCS_PX_T */
+    if (!s->px) {
+        free(s);
+        return ISEC_ENOMEM;
+    }
+    *out = s;
+    return 0;
+}
+
+void isec_vcs_share_free(isec_vcs_share *s)
+{
+    if (!s) return;
+    /* Sheets are the secret's shares: wipe them like key material. */
+    OPENSSL_cleanse(s->px, s->npix * s->info.nplanes * ISEC_VCS_SHEETS);
+    free(s->px);
+    free(s);
+}
+
+const isec_vcs_share_info *isec_vcs_share_get_info(const isec_vcs_share *s)
+{
+    return &s->info;
+}
+
+void isec_vcs_share_set_ids(isec_vcs_share *s, const uint8_t table_id[ISEC_VCS_ID_LEN],
+                            const uint8_t wm_id[ISEC_VCS_ID_LEN])
+{
+    if (table_id) memcpy(s->info.table_id, table_id, ISEC_VCS_ID_LEN);
+    if (wm_id) memcpy(s->info.wm_id, wm_id, ISEC_VCS_ID_LEN);
+}
+
+void isec_vcs_share_set_split_id(isec_vcs_share *s, const uint8_t split_id[ISEC_VCS_ID_LEN])
+{
+    memcpy(s->info.split_id, split_id, ISEC_VCS_ID_LEN);
+}
+
+uint8_t *isec_vcs_share_sheet(isec_vcs_share *s, unsigned plane, unsigned sheet)
+{
+    if (!s || plane >= s->info.nplanes || sheet >= ISEC_VCS_SHEETS) return NULL;
+    return isec__vcs_sheet(s, plane, sheet);
+}
+
+const uint8_t *isec_vcs_share_sheet_const(const isec_vcs_share *s, unsigned plane, unsigned sheet)
+{
+    if (!s || plane >= s->info.nplanes || sheet >= ISEC_VCS_SHEETS) return NULL;
+    return isec__vcs_csheet(s, plane, sheet);
+}
+
+static void be32(uint8_t *p, uint32_t v)
+{
+    p[0] = (uint8_t)(v >> 24);
+    p[1] = (uint8_t)(v >> 16);
+    p[2] = (uint8_t)(v >> 8);
+    p[3] = (uint8_t)v;
+}
+
+int isec_vcs_share_digest(const isec_vcs_share *s, uint8_t digest[ISEC_VCS_DIGEST_LEN])
+{
+    static const char label[] = "imgsec-vcs-share-v1";
+    uint8_t head[12];
+    be32(head, s->info.width);
+    be32(head + 4, s->info.height);
+    head[8] = (uint8_t)s->info.participant;
+    head[9] = (uint8_t)s->info.layout;
+    head[10] = (uint8_t)s->info.nplanes;
+    head[11] = ISEC_VCS_SHEETS;
+    EVP_MD_CTX *c = EVP_MD_CTX_new();
+    unsigned dl = 0;
+    int ok = c && EVP_DigestInit_ex(c, EVP_sha256(), NULL) == 1 &&
+             EVP_DigestUpdate(c, label, sizeof label - 1) == 1 &&
+             EVP_DigestUpdate(c, head, sizeof head) == 1 &&
+             EVP_DigestUpdate(c, s->px, s->npix * s->info.nplanes * ISEC_VCS_SHEETS) == 1 &&
+             EVP_DigestFinal_ex(c, digest, &dl) == 1 && dl == ISEC_VCS_DIGEST_LEN;
+    EVP_MD_CTX_free(c);
+    return ok ? 0 : ISEC_ECRYPTO;
+}
+
+void isec_vcs_table_id(const uint8_t key[ISEC_VCS_KEY_LEN], uint8_t id[ISEC_VCS_ID_LEN])
+{
+    static const char label[] = "imgsec-vcs-table-id-v1";
+    uint8_t buf[sizeof label - 1 + ISEC_VCS_KEY_LEN], h[32];
+    memcpy(buf, label, sizeof label - 1);
+    memcpy(buf + sizeof label - 1, key, ISEC_VCS_KEY_LEN);
+    EVP_Digest(buf, sizeof buf, h, NULL, EVP_sha256(), NULL);
+    memcpy(id, h, ISEC_VCS_ID_LEN);
+    OPENSSL_cleanse(buf, sizeof buf);
+}
+
+int isec__vcs_wm_check(const isec_vcs_watermark *wm)
+{
+    if (!wm || !wm->bits || !wm->width || !wm->height) return ISEC_EINVAL;
+    if (wm->width > ISEC_VCS_MAX_WM_DIM || wm->height > ISEC_VCS_MAX_WM_DIM) return ISEC_ELIMIT;
+    size_t n = (size_t)wm->width * wm->height;
+    for (size_t i = 0; i < n; i++)
+        if (wm->bits[i] > 1) return ISEC_EINVAL;
+    return 0;
+}
+
+static void pack_bits(const isec_vcs_watermark *wm, uint8_t *out)
+{
+    size_t n = (size_t)wm->width * wm->height;
+    memset(out, 0, (n + 7) / 8);
+    for (size_t i = 0; i < n; i++)
+        if (wm->bits[i]) out[i / 8] |= (uint8_t)(0x80u >> (i % 8));
+}
+
+int isec_vcs_watermark_id(const isec_vcs_watermark *wm, uint8_t id[ISEC_VCS_ID_LEN])
+{
+    static const char label[] = "imgsec-vcs-wm-id-v1";
+    int rc = isec__vcs_wm_check(wm);
+    if (rc < 0) return rc;
+    size_t nb = ((size_t)wm->width * wm->height + 7) / 8;
+    uint8_t *packed = malloc(nb), dims[8], h[32];
+    if (!packed) return ISEC_ENOMEM;
+    pack_bits(wm, packed);
+    be32(dims, wm->width);
+    be32(dims + 4, wm->height);
+    EVP_MD_CTX *c = EVP_MD_CTX_new();
+    int ok = c && EVP_DigestInit_ex(c, EVP_sha256(), NULL) == 1 &&
+             EVP_DigestUpdate(c, label, sizeof label - 1) == 1 &&
+             EVP_DigestUpdate(c, dims, 8) == 1 && EVP_DigestUpdate(c, packed, nb) == 1 &&
+             EVP_DigestFinal_ex(c, h, NULL) == 1;
+    EVP_MD_CTX_free(c);
+    OPENSSL_cleanse(packed, nb);
+    free(packed);
+    if (!ok) return ISEC_ECRYPTO;
+    memcpy(id, h, ISEC_VCS_ID_LEN);
+    return 0;
+}
+
+void isec_vcs_watermark_clear(isec_vcs_watermark *wm)
+{
+    if (!wm) return;
+    if (wm->bits) {
+        OPENSSL_cleanse(wm->bits, (size_t)wm->width * wm->height);
+        free(wm->bits);
+    }
+    memset(wm, 0, sizeof *wm);
+}
+
+static const uint8_t secret_magic[8] = {'I', 'S', 'E', 'C', 'V', 'C', 'S', '1'};
+
+int isec_vcs_secret_encode(const uint8_t key[ISEC_VCS_KEY_LEN], const isec_vcs_watermark *wm,
+                           uint8_t **out, size_t *out_len)
+{
+    if (!key || !out || !out_len) return ISEC_EINVAL;
+    *out = NULL;
+    *out_len = 0;
+    int rc = isec__vcs_wm_check(wm);
+    if (rc < 0) return rc;
+    size_t nb = ((size_t)wm->width * wm->height + 7) / 8;
+    size_t len = 8 + ISEC_VCS_KEY_LEN + 8 + nb + 32;
+    uint8_t *b = malloc(len);
+    if (!b) return ISEC_ENOMEM;
+    memcpy(b, secret_magic, 8);
+    memcpy(b + 8, key, ISEC_VCS_KEY_LEN);
+    be32(b + 40, wm->width);
+    be32(b + 44, wm->height);
+    pack_bits(wm, b + 48);
+    if (EVP_Digest(b, len - 32, b + len - 32, NULL, EVP_sha256(), NULL) != 1) {
+        OPENSSL_cleanse(b, len);
+        free(b);
+        return ISEC_ECRYPTO;
+    }
+    *out = b;
+    *out_len = len;
+    return 0;
+}
+
+static uint32_t rd32(const uint8_t *p)
+{
+    return (uint32_t)p[0] << 24 | (uint32_t)p[1] << 16 | (uint32_t)p[2] << 8 | p[3];
+}
+
+int isec_vcs_secret_decode(const uint8_t *buf, size_t len, uint8_t key[ISEC_VCS_KEY_LEN],
+                           isec_vcs_watermark *wm)
+{
+    if (!buf || !key || !wm) return ISEC_EINVAL;
+    memset(wm, 0, sizeof *wm);
+    if (len < 48) return ISEC_ETRUNC;
+    if (memcmp(buf, secret_magic, 8)) return ISEC_EFORMAT;
+    uint32_t w = rd32(buf + 40), h = rd32(buf + 44);
+    if (!w || !h) return ISEC_EFORMAT;
+    if (w > ISEC_VCS_MAX_WM_DIM || h > ISEC_VCS_MAX_WM_DIM) return ISEC_ELIMIT;
+    size_t n = (size_t)w * h, nb = (n + 7) / 8;
+    if (len < 48 + nb + 32) return ISEC_ETRUNC;
+    if (len != 48 + nb + 32) return ISEC_EFORMAT;
+    uint8_t d[32];
+    if (EVP_Digest(buf, len - 32, d, NULL, EVP_sha256(), NULL) != 1) return ISEC_ECRYPTO;
+    if (CRYPTO_memcmp(d, buf + len - 32, 32)) return ISEC_EFORMAT;
+    if (n % 8 && (buf[48 + nb - 1] & (0xffu >> (n % 8)))) return ISEC_EFORMAT;
+    uint8_t *bits = malloc(n);
+    if (!bits) return ISEC_ENOMEM;
+    for (size_t i = 0; i < n; i++) bits[i] = (uint8_t)((buf[48 + i / 8] >> (7 - i % 8)) & 1);
+    memcpy(key, buf + 8, ISEC_VCS_KEY_LEN);
+    wm->width = w;
+    wm->height = h;
+    wm->bits = bits;
+    return 0;
+}

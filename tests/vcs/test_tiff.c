@@ -1,0 +1,286 @@
+/* Sheet files: TIFF round trips in memory and on disk, and rejection of bad files. */
+#include <dirent.h>
+#include <stdio.h>
+#include <sys/stat.h>
+#include <tiffio.h>
+#include <unistd.h>
+
+#include "sheetio.h"
+#include "vcstest.h"
+
+static int checks;
+
+static void make(unsigned mode, unsigned layout, unsigned ch, uint32_t w, uint32_t h,
+                 isec_vcs_share **a, isec_vcs_share **b)
+{
+    isec_vcs_params p;
+    isec_vcs_params_init(&p);
+    p.mode = mode;
+    p.layout = layout;
+    p.seed = (const uint8_t *)"tiff";
+    p.seed_len = 4;
+    isec_vcs_watermark wm = vt_watermark(8, 8, 1);
+    uint8_t *px = vt_gray(w, h, ch);
+    isec_vcs_image img = {w, h, ch, px};
+    CHECK_RC(isec_vcs_split(&img, &p, vt_key, &wm, a, b), 0);
+    free(px);
+    free(wm.bits);
+}
+
+static int same(const isec_vcs_share *x, const isec_vcs_share *y)
+{
+    uint8_t d1[32], d2[32];
+    if (isec_vcs_share_digest(x, d1) || isec_vcs_share_digest(y, d2)) return 0;
+    return !memcmp(d1, d2, 32) &&
+           !memcmp(isec_vcs_share_get_info(x), isec_vcs_share_get_info(y), sizeof(isec_vcs_share_info));
+}
+
+static void test_roundtrip(const char *tmpdir)
+{
+    static const unsigned combos[][3] = {{0, ISEC_VCS_LAYOUT_GRAY, 1}, {1, ISEC_VCS_LAYOUT_CMY, 3},
+                                         {0, ISEC_VCS_LAYOUT_PLANES, 3}, {1, ISEC_VCS_LAYOUT_PLANES, 1}};
+    char err[300];
+    for (unsigned c = 0; c < 4; c++) {
+        isec_vcs_share *s[2];
+        make(combos[c][0], combos[c][1], combos[c][2], 37, 21, &s[0], &s[1]);
+        for (int k = 0; k < 2; k++) {
+            uint8_t *buf;
+            size_t len;
+            isec_vcs_share *back = NULL;
+            CHECK_RC(isec_sheet_write_mem(s[k], &buf, &len, err, sizeof err), 0);
+            CHECK_RC(isec_sheet_read_mem(buf, len, NULL, &back, err, sizeof err), 0);
+            CHECK(back && same(s[k], back));
+            isec_vcs_share_free(back);
+            /* every truncation fails cleanly, or (when only the last deflate stream's checksum
+             * is cut, which zlib does not need) gives exactly the same sheets */
+            for (size_t l = 0; l < len; l += 1 + len / 97) {
+                int rc = isec_sheet_read_mem(buf, l, NULL, &back, err, sizeof err);
+                CHECK((rc < 0 && back == NULL) || (rc == 0 && l + 8 > len && same(s[k], back)));
+                isec_vcs_share_free(back);
+                back = NULL;
+            }
+            /* limits */
+            isec_sheet_limits lim;
+            isec_sheet_limits_init(&lim);
+            lim.max_width = 36;
+            CHECK_RC(isec_sheet_read_mem(buf, len, &lim, &back, err, sizeof err), ISEC_ELIMIT);
+            isec_sheet_limits_init(&lim);
+            lim.max_bytes = len - 1;
+            CHECK_RC(isec_sheet_read_mem(buf, len, &lim, &back, err, sizeof err), ISEC_ELIMIT);
+            isec_sheet_limits_init(&lim);
+            lim.max_pixel_bytes = 37 * 21;
+            CHECK_RC(isec_sheet_read_mem(buf, len, &lim, &back, err, sizeof err),
+                     isec_vcs_share_get_info(s[k])->nplanes * 4 > 1 ? ISEC_ELIMIT : 0);
+            free(buf);
+            char path[512];
+            snprintf(path, sizeof path, "%s/s%u%d.tiff", tmpdir, c, k);
+            CHECK_RC(isec_sheet_write_file(s[k], path, 0, err, sizeof err), 0);
+            CHECK_RC(isec_sheet_write_file(s[k], path, 0, err, sizeof err), ISEC_EEXIST);
+            CHECK_RC(isec_sheet_read_file(path, NULL, &back, err, sizeof err), 0);
+            CHECK(back && same(s[k], back));
+            isec_vcs_share_free(back);
+            checks += 8;
+        }
+        isec_vcs_share_free(s[0]);
+        isec_vcs_share_free(s[1]);
+    }
+    /* PNG export: 4 files per plane, all or nothing */
+    isec_vcs_share *a, *b;
+    make(0, ISEC_VCS_LAYOUT_CMY, 3, 16, 16, &a, &b);
+    char dir[512];
+    snprintf(dir, sizeof dir, "%s/png", tmpdir);
+    mkdir(dir, 0755);
+    CHECK_RC(isec_sheet_export_png(a, dir, "a", 0, err, sizeof err), 0);
+    CHECK_RC(isec_sheet_export_png(a, dir, "a", 0, err, sizeof err), ISEC_EEXIST);
+    unsigned files = 0;
+    DIR *d = opendir(dir);
+    for (struct dirent *e; d && (e = readdir(d));) files += e->d_name[0] != '.';
+    if (d) closedir(d);
+    CHECK(files == 12);
+    char p0[600];
+    snprintf(p0, sizeof p0, "%s/a-p1-s2-layer4.png", dir);
+    uint32_t w, h;
+    unsigned ch;
+    uint8_t *px;
+    CHECK_RC(isec_png_read8(p0, 0, &w, &h, &ch, &px, err, sizeof err), 0);
+    CHECK(w == 16 && h == 16 && ch == 3);
+    free(px);
+    checks += 4;
+    isec_vcs_share_free(a);
+    isec_vcs_share_free(b);
+}
+
+/* A hand-made TIFF: pages pages of w x h; pixel (g, a) pairs from px (or a default share-like
+ * pattern), description per page from desc(page). */
+typedef struct {
+    uint8_t *buf;
+    size_t len, pos;
+} mbuf;
+static tmsize_t mb_read(thandle_t h, void *p, tmsize_t n)
+{
+    mbuf *m = h;
+    size_t k = m->pos < m->len ? m->len - m->pos : 0;
+    if ((size_t)n < k) k = (size_t)n;
+    memcpy(p, m->buf + m->pos, k);
+    m->pos += k;
+    return (tmsize_t)k;
+}
+static tmsize_t mb_write(thandle_t h, void *p, tmsize_t n)
+{
+    mbuf *m = h;
+    if (m->pos + (size_t)n > m->len) {
+        m->buf = realloc(m->buf, m->pos + (size_t)n);
+        memset(m->buf + m->len, 0, m->pos + (size_t)n - m->len);
+        m->len = m->pos + (size_t)n;
+    }
+    memcpy(m->buf + m->pos, p, (size_t)n);
+    m->pos += (size_t)n;
+    return n;
+}
+static toff_t mb_seek(thandle_t h, toff_t off, int wh)
+{
+    mbuf *m = h;
+    m->pos = (size_t)(wh == SEEK_SET ? off : wh == SEEK_CUR ? m->pos + off : m->len + off);
+    return m->pos;
+}
+static int mb_close(thandle_t h)
+{
+    (void)h;
+    return 0;
+}
+static toff_t mb_size(thandle_t h)
+{
+    return ((mbuf *)h)->len;
+}
+
+enum { BAD_NONE, BAD_ALPHA, BAD_GRAY, BAD_NODESC, BAD_PARTICIPANT, BAD_SIZE, BAD_RGB, BAD_ORDER };
+
+static void desc_for(unsigned page, int participant, char *out, size_t n)
+{
+    snprintf(out, n,
+             "imgsec-vcs=1\nparticipant=%c\nmode=exact\nlayout=gray\nchannels=1\nplanes=1\n"
+             "fill=3b1w\nplane=0\nsheet=%u\nlayer=%u\ntable-id=000102030405060708090a0b0c0d0e0f\n"
+             "wm-id=00000000000000000000000000000000\nsplit-id=0123456789abcdef0123456789abcdef\n",
+             participant ? 'B' : 'A', page, 2 * page + (unsigned)participant);
+}
+
+static mbuf handmade(unsigned pages, int bad, unsigned bad_page)
+{
+    mbuf m = {NULL, 0, 0};
+    TIFF *t = TIFFClientOpen("x", "w", &m, mb_read, mb_write, mb_seek, mb_close, mb_size, NULL, NULL);
+    const uint32_t w = 8, h = 6;
+    for (unsigned pg = 0; pg < pages; pg++) {
+        int here = pg == bad_page ? bad : BAD_NONE;
+        uint16_t spp = here == BAD_RGB ? 3 : 2;
+        uint32_t pw = here == BAD_SIZE ? w + 1 : w;
+        TIFFSetField(t, TIFFTAG_IMAGEWIDTH, pw);
+        TIFFSetField(t, TIFFTAG_IMAGELENGTH, h);
+        TIFFSetField(t, TIFFTAG_BITSPERSAMPLE, 8);
+        TIFFSetField(t, TIFFTAG_SAMPLESPERPIXEL, spp);
+        uint16_t extra = EXTRASAMPLE_UNASSALPHA;
+        if (spp == 2) TIFFSetField(t, TIFFTAG_EXTRASAMPLES, 1, &extra);
+        TIFFSetField(t, TIFFTAG_PHOTOMETRIC, spp == 3 ? PHOTOMETRIC_RGB : PHOTOMETRIC_MINISBLACK);
+        TIFFSetField(t, TIFFTAG_PLANARCONFIG, PLANARCONFIG_CONTIG);
+        TIFFSetField(t, TIFFTAG_ROWSPERSTRIP, h);
+        char d[600];
+        desc_for(here == BAD_ORDER ? pg + 1 : pg, here == BAD_PARTICIPANT, d, sizeof d);
+        if (here != BAD_NODESC) TIFFSetField(t, TIFFTAG_IMAGEDESCRIPTION, d);
+        uint8_t line[64];
+        for (uint32_t y = 0; y < h; y++) {
+            for (uint32_t x = 0; x < pw; x++) {
+                uint8_t *o = line + spp * x;
+                o[0] = (x + y + pg) % 3 == 0 ? 0 : 255;
+                o[1] = (x + y + pg) % 3 == 1 ? 0 : 255;
+                if (spp == 3) o[2] = 255;
+                if (here == BAD_ALPHA && x == 3 && y == 2) o[1] = 17;
+                if (here == BAD_GRAY && x == 4 && y == 1) o[0] = 100, o[1] = 255;
+            }
+            TIFFWriteScanline(t, line, y, 0);
+        }
+        TIFFWriteDirectory(t);
+    }
+    TIFFClose(t);
+    return m;
+}
+
+static void test_bad(void)
+{
+    char err[300];
+    isec_vcs_share *s = NULL;
+    struct {
+        unsigned pages;
+        int bad;
+        unsigned page;
+        int want;
+    } cases[] = {
+        {4, BAD_NONE, 0, 0},
+        {4, BAD_ALPHA, 2, ISEC_EFORMAT},
+        {4, BAD_GRAY, 3, ISEC_EFORMAT},
+        {4, BAD_NODESC, 0, ISEC_EFORMAT},
+        {4, BAD_NODESC, 1, ISEC_EFORMAT},
+        {4, BAD_PARTICIPANT, 2, ISEC_EFORMAT},
+        {4, BAD_SIZE, 1, ISEC_EFORMAT},
+        {4, BAD_RGB, 1, ISEC_EUNSUPPORTED},
+        {4, BAD_ORDER, 1, ISEC_EFORMAT},
+        {3, BAD_NONE, 0, ISEC_ETRUNC},
+        {5, BAD_NONE, 0, ISEC_EFORMAT},
+    };
+    for (unsigned i = 0; i < sizeof cases / sizeof cases[0]; i++) {
+        mbuf m = handmade(cases[i].pages, cases[i].bad, cases[i].page);
+        err[0] = 0;
+        int rc = isec_sheet_read_mem(m.buf, m.len, NULL, &s, err, sizeof err);
+        printf("case %u: rc %d (%s) %s\n", i, rc, isec_err_name(rc), err);
+        CHECK(rc == cases[i].want);
+        CHECK((rc == 0) == (s != NULL));
+        CHECK(rc == 0 || err[0]);
+        isec_vcs_share_free(s);
+        s = NULL;
+        free(m.buf);
+        checks += 3;
+    }
+    /* not TIFF at all */
+    static const uint8_t junk[64] = "this is not a TIFF file, it is some text, and it goes on...";
+    CHECK(isec_sheet_read_mem(junk, sizeof junk, NULL, &s, err, sizeof err) == ISEC_EFORMAT);
+    CHECK(isec_sheet_read_mem(junk, 3, NULL, &s, err, sizeof err) == ISEC_ETRUNC);
+    CHECK(isec_sheet_read_file("/nonexistent/x.tiff", NULL, &s, err, sizeof err) == ISEC_EIO);
+    checks += 3;
+}
+
+/* Every file ever found by the fuzzer is read without crashing. */
+static void test_regress(const char *dir)
+{
+    DIR *d = opendir(dir);
+    if (!d) {
+        printf("no regress dir %s\n", dir);
+        return;
+    }
+    for (struct dirent *e; (e = readdir(d));) {
+        if (e->d_name[0] == '.') continue;
+        char path[1024];
+        snprintf(path, sizeof path, "%s/%s", dir, e->d_name);
+        size_t len;
+        uint8_t *buf = tu_read_file(path, &len);
+        if (!buf) continue;
+        isec_vcs_share *s = NULL;
+        char err[300];
+        int rc = isec_sheet_read_mem(buf, len, NULL, &s, err, sizeof err);
+        CHECK((rc == 0) == (s != NULL));
+        isec_vcs_share_free(s);
+        free(buf);
+        checks++;
+    }
+    closedir(d);
+}
+
+int main(int argc, char **argv)
+{
+    const char *t = argc > 1 ? argv[1] : "";
+    if (!strcmp(t, "roundtrip") && argc > 2) test_roundtrip(argv[2]);
+    else if (!strcmp(t, "bad")) test_bad();
+    else if (!strcmp(t, "regress") && argc > 2) test_regress(argv[2]);
+    else {
+        fprintf(stderr, "usage: test_vcs_tiff roundtrip TMPDIR | bad | regress DIR\n");
+        return 2;
+    }
+    return tu_finish(t, checks);
+}
