@@ -1,5 +1,5 @@
 # CCSDS 122.0 image codec (issue 4): library sources, the `imgsec ccsds` command, image I/O,
-# tests and benchmark. Included after the imgsec and imgsec_cli targets exist.
+# tests and benchmark. Included after the imgsec, imgsec_cli and imgsec_ext targets exist.
 target_sources(imgsec PRIVATE
   src/ccsds/common.c
   src/ccsds/header.c
@@ -28,3 +28,5 @@ endif()
 
 target_sources(imgsec_cli PRIVATE apps/imgsec/cmd_ccsds.c)
 target_link_libraries(imgsec_cli PRIVATE isec_imageio)
+target_sources(imgsec_ext PRIVATE apps/imgsec/cmd_ccsds.c)
+target_link_libraries(imgsec_ext PRIVATE isec_imageio)

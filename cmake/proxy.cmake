@@ -20,7 +20,7 @@ add_library(isec_proxy_core STATIC
 target_include_directories(isec_proxy_core PUBLIC apps/proxy ${ISEC_HTTP_PARSER_INCLUDE})
 target_link_libraries(isec_proxy_core PUBLIC imgsec OpenSSL::Crypto ${ISEC_HTTP_PARSER_LIB})
 
-target_sources(imgsec_cli PRIVATE
+target_sources(imgsec_ext PRIVATE
   apps/proxy/ca.c
   apps/proxy/index.c
   apps/proxy/conn.c
@@ -29,7 +29,7 @@ target_sources(imgsec_cli PRIVATE
   apps/imgsec/cmd_proxy.c
   apps/imgsec/cmd_ca.c
 )
-target_link_libraries(imgsec_cli PRIVATE isec_proxy_core PkgConfig::ISEC_LIBEVENT
+target_link_libraries(imgsec_ext PRIVATE isec_proxy_core PkgConfig::ISEC_LIBEVENT
   PkgConfig::ISEC_SQLITE OpenSSL::SSL OpenSSL::Crypto)
 
 # fuzz/fuzz_proxy_*.c are made into targets by fuzz/CMakeLists.txt, which links only imgsec and

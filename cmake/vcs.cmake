@@ -25,8 +25,8 @@ add_library(isec_sheetio STATIC apps/imageio/sheetio.c apps/imageio/sheetpng.c a
 target_include_directories(isec_sheetio PUBLIC apps/imageio)
 target_link_libraries(isec_sheetio PUBLIC imgsec PRIVATE TIFF::TIFF PNG::PNG)
 
-target_sources(imgsec_cli PRIVATE apps/imgsec/cmd_vcs.c)
-target_link_libraries(imgsec_cli PRIVATE isec_sheetio)
+target_sources(imgsec_ext PRIVATE apps/imgsec/cmd_vcs.c)
+target_link_libraries(imgsec_ext PRIVATE isec_sheetio)
 
 # fuzz/fuzz_vcs_tiff.c becomes a target in fuzz/CMakeLists.txt (links only imgsec), which runs
 # after this file: add the sheet reader once every directory is processed.

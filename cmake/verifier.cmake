@@ -30,8 +30,8 @@ add_library(isec_verifier STATIC
 target_link_libraries(isec_verifier PUBLIC isec_verifier_core isec_sheetio PkgConfig::ISEC_TSS2
   PkgConfig::ISEC_LIBEVENT)
 
-target_sources(imgsec_cli PRIVATE apps/imgsec/cmd_verifier.c apps/imgsec/cmd_vcs_remote.c)
-target_link_libraries(imgsec_cli PRIVATE isec_verifier)
+target_sources(imgsec_ext PRIVATE apps/imgsec/cmd_verifier.c apps/imgsec/cmd_vcs_remote.c)
+target_link_libraries(imgsec_ext PRIVATE isec_verifier)
 
 function(isec_verifier_link_extras)
   if(TARGET fuzz_verifier_req)

@@ -147,29 +147,43 @@ int cmd_vcs_verify(int argc, char **argv)
         snprintf(why, sizeof why, "nonce mismatch (a replayed or stale report)");
     } else if (memcmp(rep.sheet_a, dig[0], 32) || memcmp(rep.sheet_b, dig[1], 32)) {
         snprintf(why, sizeof why, "the report is about other sheets (sheet hash mismatch)");
+    } else if ((rep.genuine != 0) != isec_vreport_rule(&rep)) {
+        /* The decoder refuses this already; checked here too so the client's verdict never
+         * rests on the service's word alone. */
+        snprintf(why, sizeof why, "the verdict disagrees with NC, invalid and wrong-block limits");
     }
     if (!ex && why[0]) {
         printf("report REJECTED: %s\n", why);
         ex = EXIT_REJECTED;
     } else if (!ex) {
-        char nc[16], ber[16], th[16], inv[16], mi[16], tid[33];
+        char nc[16], ber[16], th[16], inv[16], mi[16], wr[16], mw[16], tid[33];
         isec_vreport_fmt_ppm(rep.nc_ppm, nc);
         isec_vreport_fmt_ppm(rep.ber_ppm, ber);
         isec_vreport_fmt_ppm(rep.threshold_ppm, th);
         isec_vreport_fmt_ppm(rep.invalid_ppm, inv);
         isec_vreport_fmt_ppm(rep.max_invalid_ppm, mi);
+        isec_vreport_fmt_ppm(rep.wrong_ppm, wr);
+        isec_vreport_fmt_ppm(rep.max_wrong_ppm, mw);
         isec_hex(rep.table_id, 16, tid);
         static const uint8_t zero[16];
+        /* The decoder already refused a record whose verdict disagrees with the rule; the reason
+         * printed is the first of the three limits that failed. */
         if (rep.genuine)
-            printf("genuine: NC %s >= %s, BER %s, invalid blocks %s <= %s (table %s, attested by %s)\n",
-                   nc, th, ber, inv, mi, tid, env.backend == ISEC_VBACKEND_TPM2 ? "tpm2 quote" : "soft signature");
+            printf("genuine: NC %s >= %s, BER %s, invalid blocks %s <= %s, wrong blocks %s <= %s "
+                   "(table %s, attested by %s)\n",
+                   nc, th, ber, inv, mi, wr, mw, tid, env.backend == ISEC_VBACKEND_TPM2 ? "tpm2 quote" : "soft signature");
         else if (!memcmp(rep.watermark_id, zero, 16))
             printf("NOT genuine: the verifier holds no secret for table %s (attested)\n", tid);
         else if (rep.nc_ppm < rep.threshold_ppm)
-            printf("NOT genuine: NC %s < %s, BER %s, invalid blocks %s (table %s, attested)\n", nc, th, ber,
-                   inv, tid);
+            printf("NOT genuine: NC %s < %s, BER %s, invalid blocks %s, wrong blocks %s (table %s, attested)\n",
+                   nc, th, ber, inv, wr, tid);
+        else if (rep.invalid_ppm > rep.max_invalid_ppm)
+            printf("NOT genuine: invalid blocks %s > %s, NC %s, wrong blocks %s (table %s, attested)\n", inv,
+                   mi, nc, wr, tid);
         else
-            printf("NOT genuine: invalid blocks %s > %s, NC %s (table %s, attested)\n", inv, mi, nc, tid);
+            printf("NOT genuine: wrong blocks %s > %s (part of the sheets re-arranged), NC %s >= %s, "
+                   "invalid blocks %s <= %s (table %s, attested)\n",
+                   wr, mw, nc, th, inv, mi, tid);
         ex = rep.genuine ? EXIT_OK : EXIT_FAIL;
     }
     vf_http_resp_clear(&resp);

@@ -19,6 +19,7 @@ static void usage(FILE *f)
             "                  or device:/dev/tpmrm0 (default: tpm2-tss's choice)\n"
             "  --threshold NC  NC needed for a 'genuine' verdict (default 0.75)\n"
             "  --max-invalid F largest fraction of invalid blocks for 'genuine' (default 0.05)\n"
+            "  --max-wrong F   largest fraction of wrong voting blocks for 'genuine' (default 0.02)\n"
             "  --max-body      largest request body (default 67108864)\n"
             "  --timeout       connection read/write timeout (default 30)\n"
             "  --import FILE   seal a vcs-secret made by a local split, then exit (no server)\n");
@@ -36,7 +37,7 @@ static int parse_num(const char *s, double lo, double hi, double *out)
 int cmd_verifier(int argc, char **argv)
 {
     const char *listen = NULL, *dir = NULL, *backend = "soft", *tcti = NULL, *import = NULL;
-    double threshold = 0.75, max_invalid = 0.05, max_body = 64.0 * 1024 * 1024, timeout = 30, ready = -1;
+    double threshold = 0.75, max_invalid = 0.05, max_wrong = 0.02, max_body = 64.0 * 1024 * 1024, timeout = 30, ready = -1;
     for (int i = 1; i < argc; i++) {
         const char *a = argv[i];
         const char *v = i + 1 < argc ? argv[i + 1] : NULL;
@@ -45,7 +46,7 @@ int cmd_verifier(int argc, char **argv)
             return EXIT_OK;
         }
         int takes = !strcmp(a, "--listen") || !strcmp(a, "--state-dir") || !strcmp(a, "--backend") ||
-                    !strcmp(a, "--tpm-tcti") || !strcmp(a, "--threshold") || !strcmp(a, "--max-body") || !strcmp(a, "--max-invalid") ||
+                    !strcmp(a, "--tpm-tcti") || !strcmp(a, "--threshold") || !strcmp(a, "--max-body") || !strcmp(a, "--max-invalid") || !strcmp(a, "--max-wrong") ||
                     !strcmp(a, "--timeout") || !strcmp(a, "--ready-fd") || !strcmp(a, "--import");
         if (!takes) {
             cli_err("verifier: unknown option '%s'", a);
@@ -65,6 +66,7 @@ int cmd_verifier(int argc, char **argv)
         else if (!strcmp(a, "--import")) import = v;
         else if (!strcmp(a, "--threshold")) bad = parse_num(v, 0, 1, &threshold);
         else if (!strcmp(a, "--max-invalid")) bad = parse_num(v, 0, 1, &max_invalid);
+        else if (!strcmp(a, "--max-wrong")) bad = parse_num(v, 0, 1, &max_wrong);
         else if (!strcmp(a, "--max-body")) bad = parse_num(v, 1024, 1 << 30, &max_body);
         else if (!strcmp(a, "--timeout")) bad = parse_num(v, 1, 3600, &timeout);
         else if (!strcmp(a, "--ready-fd")) bad = parse_num(v, 0, 1 << 20, &ready);
@@ -98,6 +100,7 @@ int cmd_verifier(int argc, char **argv)
     sv.dir = (char *)dir;
     sv.threshold_ppm = isec_vreport_ppm(threshold);
     sv.max_invalid_ppm = isec_vreport_ppm(max_invalid);
+    sv.max_wrong_ppm = isec_vreport_ppm(max_wrong);
     sv.max_split_bytes = 256u << 20;
     sv.default_wm_dim = 64;
     isec_sheet_limits_init(&sv.lim);

@@ -99,9 +99,13 @@ int vf_verify_shares(vf_service *sv, const isec_vcs_share *a, const isec_vcs_sha
     memcpy(r->table_id, ia->table_id, 16);
     r->threshold_ppm = sv->threshold_ppm;
     r->max_invalid_ppm = sv->max_invalid_ppm;
-    r->nc_ppm = 0;
+    r->max_wrong_ppm = sv->max_wrong_ppm;
+    /* Until the watermark is read: the worst value of each number, so the signed verdict
+     * (not genuine) agrees with the rule whatever limits the service was started with. */
+    r->nc_ppm = -ISEC_VREPORT_PPM;
     r->ber_ppm = ISEC_VREPORT_PPM;
     r->invalid_ppm = ISEC_VREPORT_PPM;
+    r->wrong_ppm = ISEC_VREPORT_PPM;
     const vf_secret *e = vf_store_find(&sv->store, ia->table_id);
     if (!e) return 0; /* no secret for that table: not genuine, watermark id all zeros */
     memcpy(r->watermark_id, e->wm_id, 16);
@@ -117,7 +121,13 @@ int vf_verify_shares(vf_service *sv, const isec_vcs_share *a, const isec_vcs_sha
      * whose few accidental valid blocks agree: their share is half of the verdict. With no
      * block examined at all there is nothing to vouch for. */
     r->invalid_ppm = res.blocks ? isec_vreport_ppm((double)res.invalid / (double)res.blocks) : ISEC_VREPORT_PPM;
-    r->genuine = r->nc_ppm >= r->threshold_ppm && r->invalid_ppm <= r->max_invalid_ppm;
+    /* A forged region whose blocks are re-arranged validly is outvoted by the tiled watermark
+     * (NC stays 1) but about half its blocks carry the wrong bit: the third number. block_ber
+     * is 1 when no block voted. */
+    r->wrong_ppm = isec_vreport_ppm(res.block_ber);
+    if (r->wrong_ppm < 0) r->wrong_ppm = 0;
+    if (r->wrong_ppm > ISEC_VREPORT_PPM) r->wrong_ppm = ISEC_VREPORT_PPM;
+    r->genuine = isec_vreport_rule(r);
     return 0;
 }
 

@@ -33,6 +33,7 @@ typedef struct {
     char *dir;
     int32_t threshold_ppm;        /* default 750000 (NC 0.75, the paper's "acceptable") */
     int32_t max_invalid_ppm;      /* largest fraction of invalid blocks (default 50000: 5%) */
+    int32_t max_wrong_ppm;        /* largest wrong-block rate (default 20000: 2%) */
     uint64_t max_split_bytes;     /* sheet pixel bytes a split may make (default 256 MiB) */
     isec_sheet_limits lim;        /* for uploaded sheets */
     uint32_t default_wm_dim;      /* random watermark side when a split has none (64) */

@@ -2,8 +2,8 @@
  * quotes, the envelope that carries it with its attestation, and the checks a client runs.
  * Pure data + OpenSSL libcrypto; no I/O, no TPM library (a TPM quote is parsed here by hand).
  *
- * Record, version 1: exactly these lines, in this order, each "key=value\n", ASCII, nothing else:
- *   imgsec-vcs-report=1
+ * Record, version 2: exactly these lines, in this order, each "key=value\n", ASCII, nothing else:
+ *   imgsec-vcs-report=2
  *   nonce=<64 lowercase hex>          the requester's 32-byte nonce
  *   sheet-a=<64 hex>                  SHA-256 of participant A's sheet pixels (vcs canonical hash)
  *   sheet-b=<64 hex>                  same for B
@@ -12,13 +12,20 @@
  *                                     checked against (all zeros: the verifier holds no secret
  *                                     for that table id; verdict not-genuine)
  *   nc=<[-]d.dddddd>                  normalised correlation, 6 decimals, "-0.000000" never appears
- *   ber=<d.dddddd>                    bit error rate
+ *   ber=<d.dddddd>                    bit error rate (of the voted watermark)
  *   invalid=<d.dddddd>                fraction of examined blocks that are no valid arrangement
+ *   wrong=<d.dddddd>                  wrong-block rate: fraction of the voting blocks whose bit
+ *                                     is wrong, before voting (isec_vcs_wm_result.block_ber;
+ *                                     1.000000 if none voted). A validly re-arranged (forged)
+ *                                     region keeps NC at 1 but about half its blocks are wrong.
  *   threshold=<d.dddddd>              NC needed for "genuine"
  *   max-invalid=<d.dddddd>            largest invalid fraction allowed for "genuine"
+ *   max-wrong=<d.dddddd>              largest wrong-block rate allowed for "genuine"
  *   verdict=genuine|not-genuine       genuine iff nc >= threshold and invalid <= max-invalid
+ *                                     and wrong <= max-wrong
  *   measurement=<64 hex>              the verifier's measurement (docs/verifier.md)
  *   backend=soft|tpm2                 the attestation backend
+ * Version 1 (no wrong / max-wrong, a verdict that ignored the wrong-block rate) is refused.
  * The attestation is over SHA-256(record bytes).
  *
  * Envelope, version 1 (what the service returns; what `vcs verify --report-out` saves):
@@ -43,11 +50,11 @@
 extern "C" {
 #endif
 
-#define ISEC_VREPORT_VERSION 1
-#define ISEC_VREPORT_MAX_RECORD 1024 /* a version-1 record is < 600 bytes */
+#define ISEC_VREPORT_VERSION 2
+#define ISEC_VREPORT_MAX_RECORD 1024 /* a version-2 record is < 650 bytes */
 #define ISEC_VREPORT_MAX_FIELD 4096
 #define ISEC_VREPORT_MAX_ENVELOPE (3 * ISEC_VREPORT_MAX_FIELD + 256)
-#define ISEC_VREPORT_PPM 1000000 /* nc, ber, threshold are fixed point in millionths */
+#define ISEC_VREPORT_PPM 1000000 /* the ratios are fixed point in millionths */
 
 enum isec_vbackend { ISEC_VBACKEND_SOFT = 1, ISEC_VBACKEND_TPM2 = 2 };
 
@@ -55,13 +62,17 @@ typedef struct {
     uint8_t nonce[32];
     uint8_t sheet_a[32], sheet_b[32];
     uint8_t table_id[16], watermark_id[16]; /* ISEC_VCS_ID_LEN */
-    int32_t nc_ppm, ber_ppm, invalid_ppm;   /* nc in [-1e6, 1e6], the others in [0, 1e6] */
-    int32_t threshold_ppm, max_invalid_ppm; /* [0, 1e6] */
-    int genuine; /* must equal nc_ppm >= threshold_ppm && invalid_ppm <= max_invalid_ppm */
+    int32_t nc_ppm, ber_ppm, invalid_ppm, wrong_ppm; /* nc in [-1e6, 1e6], the others [0, 1e6] */
+    int32_t threshold_ppm, max_invalid_ppm, max_wrong_ppm; /* [0, 1e6] */
+    int genuine; /* must equal isec_vreport_rule(this) */
     uint8_t measurement[32];
     int backend; /* enum isec_vbackend */
 } isec_vreport;
 
+/* The verdict rule: nc_ppm >= threshold_ppm && invalid_ppm <= max_invalid_ppm &&
+ * wrong_ppm <= max_wrong_ppm (1 genuine, 0 not). Everyone who computes or re-checks a verdict
+ * (the service, isec_vreport_encode/decode, clients) uses this one function. */
+ISEC_MUST_CHECK int isec_vreport_rule(const isec_vreport *r);
 /* Canonical bytes of r into out (cap bytes); *len gets the length. ISEC_EINVAL if a field is out
  * of range or genuine disagrees with the rule above; ISEC_EBUFFER if cap is too small. */
 int isec_vreport_encode(const isec_vreport *r, char *out, size_t cap, size_t *len);

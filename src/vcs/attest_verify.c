@@ -139,8 +139,18 @@ int isec_venvelope_verify(const isec_venvelope *e, EVP_PKEY *trusted, int pcr, i
     if (!e || !trusted || !r) return ISEC_EINVAL;
     if (EVP_PKEY_get_base_id(trusted) != EVP_PKEY_EC || EVP_PKEY_get_bits(trusted) != 256)
         return fail(detail, cap, "trusted key is not an ECDSA P-256 key");
-    if (isec_vreport_decode(e->record, e->record_len, r))
-        return fail(detail, cap, "record is not a canonical version-1 report");
+    if (isec_vreport_decode(e->record, e->record_len, r)) {
+        static const char key[] = "imgsec-vcs-report=";
+        const size_t kl = sizeof key - 1;
+        /* Another version: say so (a version-1 record's verdict ignored the wrong-block rate). */
+        if (e->record && e->record_len > kl + 1 && !memcmp(e->record, key, kl) &&
+            e->record[kl] >= '0' && e->record[kl] <= '9' && e->record[kl + 1] == '\n' &&
+            e->record[kl] != '0' + ISEC_VREPORT_VERSION)
+            return fail(detail, cap, "record is a version-%c report; this client accepts only version %d%s",
+                        (char)e->record[kl], ISEC_VREPORT_VERSION,
+                        e->record[kl] == '1' ? " (an older verifier, whose verdict ignores the wrong-block rate)" : "");
+        return fail(detail, cap, "record is not a canonical version-%d report", ISEC_VREPORT_VERSION);
+    }
     if (r->backend != e->backend)
         return fail(detail, cap, "record names a different backend than its attestation");
     if (e->backend == ISEC_VBACKEND_SOFT) {

@@ -54,16 +54,22 @@ static const char *backend_name(int b)
     return b == ISEC_VBACKEND_SOFT ? "soft" : b == ISEC_VBACKEND_TPM2 ? "tpm2" : NULL;
 }
 
+int isec_vreport_rule(const isec_vreport *r)
+{
+    return r->nc_ppm >= r->threshold_ppm && r->invalid_ppm <= r->max_invalid_ppm &&
+           r->wrong_ppm <= r->max_wrong_ppm;
+}
+
 int isec_vreport_encode(const isec_vreport *r, char *out, size_t cap, size_t *len)
 {
     const char *be = backend_name(r->backend);
-    const int32_t *unit[] = {&r->ber_ppm, &r->invalid_ppm, &r->threshold_ppm, &r->max_invalid_ppm};
+    const int32_t *unit[] = {&r->ber_ppm,       &r->invalid_ppm,     &r->wrong_ppm,
+                             &r->threshold_ppm, &r->max_invalid_ppm, &r->max_wrong_ppm};
     if (!be || r->nc_ppm < -ISEC_VREPORT_PPM || r->nc_ppm > ISEC_VREPORT_PPM) return ISEC_EINVAL;
-    for (size_t i = 0; i < 4; i++)
+    for (size_t i = 0; i < sizeof unit / sizeof unit[0]; i++)
         if (*unit[i] < 0 || *unit[i] > ISEC_VREPORT_PPM) return ISEC_EINVAL;
-    int genuine = r->nc_ppm >= r->threshold_ppm && r->invalid_ppm <= r->max_invalid_ppm;
-    if ((r->genuine != 0) != genuine) return ISEC_EINVAL;
-    char h[6][65], nc[16], ber[16], inv[16], th[16], mi[16];
+    if ((r->genuine != 0) != isec_vreport_rule(r)) return ISEC_EINVAL;
+    char h[6][65], nc[16], ber[16], inv[16], wr[16], th[16], mi[16], mw[16];
     isec_hex(r->nonce, 32, h[0]);
     isec_hex(r->sheet_a, 32, h[1]);
     isec_hex(r->sheet_b, 32, h[2]);
@@ -73,14 +79,16 @@ int isec_vreport_encode(const isec_vreport *r, char *out, size_t cap, size_t *le
     isec_vreport_fmt_ppm(r->nc_ppm, nc);
     isec_vreport_fmt_ppm(r->ber_ppm, ber);
     isec_vreport_fmt_ppm(r->invalid_ppm, inv);
+    isec_vreport_fmt_ppm(r->wrong_ppm, wr);
     isec_vreport_fmt_ppm(r->threshold_ppm, th);
     isec_vreport_fmt_ppm(r->max_invalid_ppm, mi);
+    isec_vreport_fmt_ppm(r->max_wrong_ppm, mw);
     int n = snprintf(out, cap,
                      "imgsec-vcs-report=%d\nnonce=%s\nsheet-a=%s\nsheet-b=%s\ntable-id=%s\n"
-                     "watermark-id=%s\nnc=%s\nber=%s\ninvalid=%s\nthreshold=%s\nmax-invalid=%s\n"
-                     "verdict=%s\nmeasurement=%s\nbackend=%s\n",
-                     ISEC_VREPORT_VERSION, h[0], h[1], h[2], h[3], h[4], nc, ber, inv, th, mi,
-                     r->genuine ? "genuine" : "not-genuine", h[5], be);
+                     "watermark-id=%s\nnc=%s\nber=%s\ninvalid=%s\nwrong=%s\nthreshold=%s\n"
+                     "max-invalid=%s\nmax-wrong=%s\nverdict=%s\nmeasurement=%s\nbackend=%s\n",
+                     ISEC_VREPORT_VERSION, h[0], h[1], h[2], h[3], h[4], nc, ber, inv, wr, th, mi,
+                     mw, r->genuine ? "genuine" : "not-genuine", h[5], be);
     if (n < 0) return ISEC_EINVAL;
     if ((size_t)n >= cap) return ISEC_EBUFFER;
     *len = (size_t)n;
@@ -122,11 +130,13 @@ int isec_vreport_decode(const uint8_t *buf, size_t len, isec_vreport *r)
 {
     if (!buf || len > ISEC_VREPORT_MAX_RECORD) return ISEC_EFORMAT;
     memset(r, 0, sizeof *r);
-    static const char *const keys[] = {"imgsec-vcs-report", "nonce",     "sheet-a", "sheet-b",
-                                       "table-id",          "watermark-id", "nc",     "ber",
-                                       "invalid",           "threshold",  "max-invalid",
-                                       "verdict",           "measurement", "backend"};
-    int32_t *ppm[] = {&r->nc_ppm, &r->ber_ppm, &r->invalid_ppm, &r->threshold_ppm, &r->max_invalid_ppm};
+    static const char *const keys[] = {"imgsec-vcs-report", "nonce",       "sheet-a",   "sheet-b",
+                                       "table-id",          "watermark-id", "nc",        "ber",
+                                       "invalid",           "wrong",        "threshold", "max-invalid",
+                                       "max-wrong",         "verdict",      "measurement", "backend"};
+    /* keys[6..12] are the fixed-point ratios, in this order */
+    int32_t *ppm[] = {&r->nc_ppm,        &r->ber_ppm,         &r->invalid_ppm,  &r->wrong_ppm,
+                      &r->threshold_ppm, &r->max_invalid_ppm, &r->max_wrong_ppm};
     uint8_t *hexes[] = {NULL, r->nonce, r->sheet_a, r->sheet_b, r->table_id, r->watermark_id};
     size_t pos = 0;
     for (size_t k = 0; k < sizeof keys / sizeof keys[0]; k++) {
@@ -138,14 +148,14 @@ int isec_vreport_decode(const uint8_t *buf, size_t len, isec_vreport *r)
             rc = (vl == 1 && v[0] == '0' + ISEC_VREPORT_VERSION) ? 0 : ISEC_EFORMAT;
         else if (k <= 5)
             rc = isec_unhex(v, vl, hexes[k], k >= 4 ? 16 : 32);
-        else if (k <= 10)
+        else if (k <= 12)
             rc = parse_ppm(v, vl, ppm[k - 6]);
-        else if (k == 11) {
+        else if (k == 13) {
             if (vl == 7 && !memcmp(v, "genuine", 7))
                 r->genuine = 1;
             else if (!(vl == 11 && !memcmp(v, "not-genuine", 11)))
                 rc = ISEC_EFORMAT;
-        } else if (k == 12)
+        } else if (k == 14)
             rc = isec_unhex(v, vl, r->measurement, 32);
         else if (vl == 4 && !memcmp(v, "soft", 4))
             r->backend = ISEC_VBACKEND_SOFT;

@@ -147,6 +147,23 @@ core_scenarios() {
     # Partly faked: 70% of B's rows from another split.
     "$VFTOOL" patch "$W/s1/b.tiff" "$W/s2/b.tiff" "$W/f/b70.tiff" 70 || fail "vftool patch"
     expect 1 '^NOT genuine' "$IMGSEC" vcs verify --server "$U" --trust "$ST/verifier.pem" "$W/s1/a.tiff" "$W/f/b70.tiff"
+    # Forged region: the blocks of the top eighth of B's (then A's) sheets validly re-arranged.
+    # Every block stays a valid arrangement and the tiled vote keeps NC at 1; only the wrong-block
+    # rate (about half of that eighth) gives it away, and the client says so.
+    "$VFTOOL" region "$W/s1/b.tiff" "$W/f/breg.tiff" 1 2>/dev/null || fail "vftool region b"
+    "$VFTOOL" region "$W/s1/a.tiff" "$W/f/areg.tiff" 1 2>/dev/null || fail "vftool region a"
+    local REGION='^NOT genuine: wrong blocks 0\.0[3-9][0-9]{4} > 0\.020000 .*NC (1\.000000|0\.9[0-9]{5}) >= 0\.750000, invalid blocks 0\.000000 <= 0\.050000'
+    expect 1 "$REGION" "$IMGSEC" vcs verify --server "$U" --trust "$ST/verifier.pem" --report-out "$W/f/breg.env" \
+        "$W/s1/a.tiff" "$W/f/breg.tiff"
+    expect 1 "$REGION" "$IMGSEC" vcs verify --server "$U" --trust "$ST/verifier.pem" "$W/f/areg.tiff" "$W/s1/b.tiff"
+    # The attested record itself says so: version 2, wrong > max-wrong, the other two limits met.
+    if grep -aq '^imgsec-vcs-report=2$' "$W/f/breg.env" && grep -aEq '^wrong=0\.0[3-9][0-9]{4}$' "$W/f/breg.env" &&
+        grep -aq '^max-wrong=0\.020000$' "$W/f/breg.env" && grep -aq '^invalid=0\.000000$' "$W/f/breg.env" &&
+        grep -aEq '^nc=(1\.000000|0\.9[0-9]{5})$' "$W/f/breg.env" && grep -aq '^verdict=not-genuine$' "$W/f/breg.env"; then
+        ok "forged-region record: $(grep -a '^wrong=' "$W/f/breg.env")"
+    else
+        fail "forged-region record: $(grep -aE '^(nc|invalid|wrong|max-wrong|verdict)=' "$W/f/breg.env" | tr '\n' ' ')"
+    fi
     # Replay: an old (genuine) report for the same sheets, with its old nonce.
     start_mitm record
     expect 0 '^genuine' "$IMGSEC" vcs verify --server "unix:$W/mitm.sock" --trust "$ST/verifier.pem" "$W/s1/a.tiff" "$W/s1/b.tiff"
@@ -220,9 +237,17 @@ EOF
     # Another measurement: the test-only override, then a modified copy of the binary.
     expect 4 'cannot unseal|refused to unseal' env IMGSEC_VERIFIER_TEST_ONLY_MEASUREMENT_EXTRA=other \
         "$IMGSEC" verifier --listen "$U" --state-dir "$ST" "${BACKEND[@]}"
-    cp "$IMGSEC" "$W/imgsec-modified"
-    printf 'x' >>"$W/imgsec-modified"
-    expect 4 'cannot unseal|refused to unseal' "$W/imgsec-modified" verifier --listen "$U" --state-dir "$ST" "${BACKEND[@]}"
+    # The measured executable is the one that runs the service: imgsec itself, or the imgsec-ext
+    # beside it that imgsec execs for the verifier (apps/imgsec/main.c) - modify that one.
+    mkdir -p "$W/mod"
+    cp "$IMGSEC" "$W/mod/imgsec"
+    if [ -x "$(dirname "$IMGSEC")/imgsec-ext" ]; then
+        cp "$(dirname "$IMGSEC")/imgsec-ext" "$W/mod/imgsec-ext"
+        printf 'x' >>"$W/mod/imgsec-ext"
+    else
+        printf 'x' >>"$W/mod/imgsec"
+    fi
+    expect 4 'cannot unseal|refused to unseal' "$W/mod/imgsec" verifier --listen "$U" --state-dir "$ST" "${BACKEND[@]}"
     # Offline import (service stopped) of another local split's secret.
     "$IMGSEC" vcs split "$DATA/coffee.png" -o "$W/l3" >/dev/null || fail "local split l3"
     cp "$ST/verifier.pem" "$W/trust-before.pem"
@@ -262,7 +287,15 @@ soft_verify | tpm2_verify)
         [ "$(http_code "$SOCK" GET /v1/trust)" = 200 ] && cmp -s "$W/body" "$ST/verifier.pem" || fail "/v1/trust"
         expect 0 '^genuine' "$IMGSEC" vcs verify --server "unix:$SOCK" --trust "$ST/verifier.pem" \
             --report-out "$W/report" "$W/c1/a.tiff" "$W/c1/b.tiff"
-        grep -aq '^imgsec-vcs-attested-report 1$' "$W/report" && grep -aq '^verdict=genuine$' "$W/report" || fail "--report-out"
+        grep -aq '^imgsec-vcs-attested-report 1$' "$W/report" && grep -aq '^verdict=genuine$' "$W/report" &&
+            grep -aq '^wrong=0\.000000$' "$W/report" && grep -aq '^max-wrong=0\.020000$' "$W/report" || fail "--report-out"
+        expect 2 "bad value '1.5' for --max-wrong" "$IMGSEC" verifier --listen "unix:$W/x.sock" --state-dir "$ST" --max-wrong 1.5
+        # With the wrong-block limit lifted (--max-wrong 1) the same forged region passes: NC and
+        # invalid blocks alone do not catch it.
+        stop_service || fail "SIGTERM exit status not 0"
+        start_service "$ST" "unix:$SOCK" --max-wrong 1 || { fail "service did not restart: $(cat "$W/service.log")"; exit 1; }
+        expect 0 '^genuine: NC (1\.000000|0\.9[0-9]{5}) >= 0\.750000, .*invalid blocks 0\.000000 <= 0\.050000, wrong blocks 0\.0[3-9][0-9]{4} <= 1\.000000' \
+            "$IMGSEC" vcs verify --server "unix:$SOCK" --trust "$ST/verifier.pem" "$W/s1/a.tiff" "$W/f/breg.tiff"
     fi
     stop_service || fail "SIGTERM exit status not 0"
     ;;

@@ -35,15 +35,17 @@ static isec_vreport sample(void)
     r.nc_ppm = 998512;
     r.ber_ppm = 1488;
     r.invalid_ppm = 0;
+    r.wrong_ppm = 1500;
     r.threshold_ppm = 750000;
     r.max_invalid_ppm = 50000;
+    r.max_wrong_ppm = 20000;
     r.genuine = 1;
     r.backend = ISEC_VBACKEND_SOFT;
     return r;
 }
 
 static const char golden[] =
-    "imgsec-vcs-report=1\n"
+    "imgsec-vcs-report=2\n"
     "nonce=000102030405060708090a0b0c0d0e0f101112131415161718191a1b1c1d1e1f\n"
     "sheet-a=a0a1a2a3a4a5a6a7a8a9aaabacadaeafb0b1b2b3b4b5b6b7b8b9babbbcbdbebf\n"
     "sheet-b=b0b1b2b3b4b5b6b7b8b9babbbcbdbebfc0c1c2c3c4c5c6c7c8c9cacbcccdcecf\n"
@@ -52,8 +54,10 @@ static const char golden[] =
     "nc=0.998512\n"
     "ber=0.001488\n"
     "invalid=0.000000\n"
+    "wrong=0.001500\n"
     "threshold=0.750000\n"
     "max-invalid=0.050000\n"
+    "max-wrong=0.020000\n"
     "verdict=genuine\n"
     "measurement=f0f1f2f3f4f5f6f7f8f9fafbfcfdfeffe0e1e2e3e4e5e6e7e8e9eaebecedeeef\n"
     "backend=soft\n";
@@ -90,14 +94,38 @@ static void test_record(void)
     T(decode_variant("backend=soft\n", "backend=soft") == ISEC_EFORMAT);
     T(decode_variant("nc=0.998512\nber=0.001488\n", "ber=0.001488\nnc=0.998512\n") == ISEC_EFORMAT);
     T(decode_variant("invalid=0.000000\n", "") == ISEC_EFORMAT); /* a missing field */
-    T(decode_variant("imgsec-vcs-report=1", "imgsec-vcs-report=2") == ISEC_EFORMAT);
+    T(decode_variant("imgsec-vcs-report=2", "imgsec-vcs-report=1") == ISEC_EFORMAT);
+    T(decode_variant("imgsec-vcs-report=2", "imgsec-vcs-report=3") == ISEC_EFORMAT);
     T(decode_variant("backend=soft", "backend=tpm2") == 0);
     T(decode_variant("nc=0.998512\n", "nc=1.000000\n") == 0);
     T(decode_variant("nc=0.998512", "nc=1.000001") == ISEC_EFORMAT); /* out of range */
     T(decode_variant("invalid=0.000000", "invalid=0.060000") == ISEC_EFORMAT); /* verdict disagrees */
     T(decode_variant("invalid=0.000000", "invalid=0.050000") == 0);
-    T(decode_variant("invalid=0.000000\nthreshold=0.750000\nmax-invalid=0.050000\nverdict=genuine",
-                     "invalid=0.060000\nthreshold=0.750000\nmax-invalid=0.050000\nverdict=not-genuine") == 0);
+    T(decode_variant("invalid=0.000000\nwrong=0.001500\nthreshold=0.750000\nmax-invalid=0.050000\nmax-wrong=0.020000\nverdict=genuine",
+                     "invalid=0.060000\nwrong=0.001500\nthreshold=0.750000\nmax-invalid=0.050000\nmax-wrong=0.020000\nverdict=not-genuine") == 0);
+    /* The wrong-block rate: a forged region keeps NC at 1 and invalid at 0, yet is not genuine. */
+    T(decode_variant("wrong=0.001500", "wrong=0.062500") == ISEC_EFORMAT); /* verdict disagrees */
+    T(decode_variant("wrong=0.001500", "wrong=0.020000") == 0);             /* at the limit */
+    T(decode_variant("wrong=0.001500", "wrong=0.020001") == ISEC_EFORMAT);
+    T(decode_variant("wrong=0.001500\nthreshold=0.750000\nmax-invalid=0.050000\nmax-wrong=0.020000\nverdict=genuine",
+                     "wrong=0.062500\nthreshold=0.750000\nmax-invalid=0.050000\nmax-wrong=0.020000\nverdict=not-genuine") == 0);
+    T(decode_variant("max-wrong=0.020000\nverdict=genuine", "max-wrong=0.000000\nverdict=not-genuine") == 0);
+    T(decode_variant("max-wrong=0.020000", "max-wrong=1.000001") == ISEC_EFORMAT); /* out of range */
+    T(decode_variant("wrong=0.001500\n", "") == ISEC_EFORMAT);
+    T(decode_variant("max-wrong=0.020000\n", "") == ISEC_EFORMAT);
+    T(decode_variant("wrong=0.001500\nthreshold=0.750000\n", "threshold=0.750000\nwrong=0.001500\n") == ISEC_EFORMAT);
+    {
+        isec_vreport g = sample();
+        T(isec_vreport_rule(&g) == 1);
+        g.wrong_ppm = 62500;
+        T(isec_vreport_rule(&g) == 0 && isec_vreport_encode(&g, buf, sizeof buf, &n) == ISEC_EINVAL);
+        g.genuine = 0;
+        T(isec_vreport_encode(&g, buf, sizeof buf, &n) == 0 && strstr(buf, "\nwrong=0.062500\n") &&
+          strstr(buf, "verdict=not-genuine\n"));
+        T(isec_vreport_decode((const uint8_t *)buf, n, &d) == 0 && d.wrong_ppm == 62500 && !d.genuine);
+        g.wrong_ppm = -1;
+        T(isec_vreport_encode(&g, buf, sizeof buf, &n) == ISEC_EINVAL);
+    }
     /* Not genuine, negative NC. */
     r.nc_ppm = -120000;
     r.genuine = 1;
@@ -149,6 +177,23 @@ static void test_envelope_soft(void)
     T(isec_venvelope_verify(&d, k, -1, &out, why, sizeof why) == 0);
     T(!memcmp(&out, &r, sizeof r));
     T(isec_venvelope_verify(&d, other, -1, &out, why, sizeof why) == ISEC_EAUTH && strstr(why, "bad signature"));
+    /* A well-signed version-1 record (the old format, whose verdict ignored the wrong-block
+     * rate) is refused, and the client is told why. */
+    static const char v1[] = "imgsec-vcs-report=1\n"
+                             "nonce=000102030405060708090a0b0c0d0e0f101112131415161718191a1b1c1d1e1f\n"
+                             "sheet-a=a0a1a2a3a4a5a6a7a8a9aaabacadaeafb0b1b2b3b4b5b6b7b8b9babbbcbdbebf\n"
+                             "sheet-b=b0b1b2b3b4b5b6b7b8b9babbbcbdbebfc0c1c2c3c4c5c6c7c8c9cacbcccdcecf\n"
+                             "table-id=101112131415161718191a1b1c1d1e1f\n"
+                             "watermark-id=202122232425262728292a2b2c2d2e2f\n"
+                             "nc=1.000000\nber=0.000000\ninvalid=0.000000\nthreshold=0.750000\n"
+                             "max-invalid=0.050000\nverdict=genuine\n"
+                             "measurement=f0f1f2f3f4f5f6f7f8f9fafbfcfdfeffe0e1e2e3e4e5e6e7e8e9eaebecedeeef\n"
+                             "backend=soft\n";
+    uint8_t sig1[80];
+    size_t sl1 = sign(k, (const uint8_t *)v1, sizeof v1 - 1, sig1);
+    isec_venvelope e1 = {(const uint8_t *)v1, sizeof v1 - 1, ISEC_VBACKEND_SOFT, sig1, sl1, NULL, 0};
+    T(sl1 > 0 && isec_venvelope_verify(&e1, k, -1, &out, why, sizeof why) == ISEC_EAUTH &&
+      strstr(why, "version-1 report") && strstr(why, "only version 2") && strstr(why, "wrong-block"));
     /* Every single-byte flip of the envelope is caught by the parser or the signature. */
     int caught = 0, total = 0;
     for (size_t i = 0; i < el; i++) {
@@ -376,6 +421,7 @@ static void test_vectors(const char *dir)
         T(isec_venvelope_decode(env, el, &e) == 0 && e.backend == t.backend);
         T(isec_venvelope_verify(&e, t.key, t.pcr, &r, why, sizeof why) == 0);
         T(!memcmp(r.measurement, t.measurement, 32) && r.genuine && r.nc_ppm == 1000000);
+        T(r.wrong_ppm == 0 && r.invalid_ppm == 0 && r.max_wrong_ppm == 20000 && r.max_invalid_ppm == 50000);
         if (t.backend == ISEC_VBACKEND_TPM2) {
             isec_tpm_quote q;
             T(isec_tpm_quote_parse(e.quote, e.quote_len, &q) == 0 && q.pcr_mask == 1u << 23);
