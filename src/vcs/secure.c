@@ -47,7 +47,7 @@ static uint32_t rd32(const uint8_t *p)
  * hidden dots under the top pixel: W where the mask bit is set), with the hidden dots' parity and
  * count: the split writes every pixel from this table without branching on the state. */
 typedef struct {
-    uint8_t v[4], par, nh;
+    uint8_t v[4], par, nh, code;
 } pix_tab;
 
 static void make_tab(pix_tab t[8][16], const int8_t *lv, const uint8_t *col)
@@ -58,6 +58,7 @@ static void make_tab(pix_tab t[8][16], const int8_t *lv, const uint8_t *col)
             const int level = lv[st];
             p->par = 0;
             p->nh = (uint8_t)(level > 0 ? level : 0);
+            p->code = (uint8_t)code_of(level, col[st]);
             for (int k = 0; k < 4; k++) {
                 uint8_t v = ISEC_VCS_PX_T;
                 if (k == level) v = col[st];
@@ -110,8 +111,8 @@ int isec__vcs_secure_split(const uint8_t *plane, unsigned pi, const uint8_t key[
                 hid[2 * j] = pa->nh;
                 hid[2 * j + 1] = pb->nh;
                 at[j] = idx;
-                content |= (uint32_t)code_of(a_level[r], a_color[r]) << (4 * j);
-                content |= (uint32_t)code_of(b_level[u], b_color[u]) << (16 + 4 * j);
+                content |= (uint32_t)pa->code << (4 * j);
+                content |= (uint32_t)pb->code << (16 + 4 * j);
             }
             if (!full || !nh) continue;
             const uint8_t *k = ks + 8 * ((size_t)by * bw + bx);
