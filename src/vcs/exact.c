@@ -35,13 +35,9 @@ int isec__vcs_exact_split(const uint8_t *plane, unsigned pi, const isec_vcs_para
 {
     const uint32_t w = a->info.width, h = a->info.height;
     const uint32_t bw = (w + 1) / 2, bh = (h + 1) / 2;
-    int rc = isec__vcs_wm_stream(key, a->info.split_id, pi, ks, (size_t)bw * bh);
-    if (rc < 0) return rc;
     uint8_t *as[4], *bs[4];
-    for (unsigned s = 0; s < 4; s++) {
-        as[s] = isec__vcs_sheet(a, pi, s);
-        bs[s] = isec__vcs_sheet(b, pi, s);
-    }
+    int rc = isec__vcs_split_begin(a, b, pi, key, ks, as, bs);
+    if (rc < 0) return rc;
     const unsigned fill_pop = p->white_fill == ISEC_VCS_FILL_1B3W ? 1 : 3;
     for (uint32_t by = 0; by < bh; by++) {
         const uint8_t *wrow = wm->bits + (size_t)(by % wm->height) * wm->width;

@@ -85,6 +85,19 @@ static inline uint8_t *isec__vcs_sheet(isec_vcs_share *s, unsigned plane, unsign
 {
     return s->px + ((size_t)plane * ISEC_VCS_SHEETS + sheet) * s->npix;
 }
+/* What every split of one plane starts with: the keyed per-block watermark stream into ks and
+ * the four sheets of each participant for plane pi. Returns the stream's error, if any. */
+static inline int isec__vcs_split_begin(isec_vcs_share *a, isec_vcs_share *b, unsigned pi,
+                                        const uint8_t key[ISEC_VCS_KEY_LEN], uint8_t *ks,
+                                        uint8_t *as[4], uint8_t *bs[4])
+{
+    const uint32_t bw = (a->info.width + 1) / 2, bh = (a->info.height + 1) / 2;
+    for (unsigned s = 0; s < 4; s++) {
+        as[s] = isec__vcs_sheet(a, pi, s);
+        bs[s] = isec__vcs_sheet(b, pi, s);
+    }
+    return isec__vcs_wm_stream(key, a->info.split_id, pi, ks, (size_t)bw * bh);
+}
 static inline const uint8_t *isec__vcs_csheet(const isec_vcs_share *s, unsigned plane,
                                               unsigned sheet)
 {

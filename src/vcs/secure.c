@@ -75,13 +75,9 @@ int isec__vcs_secure_split(const uint8_t *plane, unsigned pi, const uint8_t key[
 {
     const uint32_t w = a->info.width, h = a->info.height;
     const uint32_t bw = (w + 1) / 2, bh = (h + 1) / 2;
-    int rc = isec__vcs_wm_stream(key, a->info.split_id, pi, ks, (size_t)bw * bh);
-    if (rc < 0) return rc;
     uint8_t *as[4], *bs[4];
-    for (unsigned s = 0; s < 4; s++) {
-        as[s] = isec__vcs_sheet(a, pi, s);
-        bs[s] = isec__vcs_sheet(b, pi, s);
-    }
+    int rc = isec__vcs_split_begin(a, b, pi, key, ks, as, bs);
+    if (rc < 0) return rc;
     pix_tab ta[8][16], tb[8][16];
     make_tab(ta, a_level, a_color);
     make_tab(tb, b_level, b_color);
