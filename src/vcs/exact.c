@@ -100,27 +100,15 @@ static void make_dot_tab(int8_t t[82], uint8_t want)
     t[81] = -1; /* not sheet values */
 }
 
-static unsigned cell_code(const uint8_t *const s[4], size_t idx)
-{
-    unsigned v0 = s[0][idx], v1 = s[1][idx], v2 = s[2][idx], v3 = s[3][idx];
-    if (v0 > ISEC_VCS_PX_K || v1 > ISEC_VCS_PX_K || v2 > ISEC_VCS_PX_K || v3 > ISEC_VCS_PX_K)
-        return 81;
-    return v0 + 3 * v1 + 9 * v2 + 27 * v3;
-}
-
 int isec__vcs_exact_extract(const isec_vcs_share *a, const isec_vcs_share *b, unsigned pi,
                             const isec__vcs_table *t, const uint8_t key[ISEC_VCS_KEY_LEN],
                             const isec_vcs_watermark *wm, uint8_t *ks, isec__vcs_votes *v)
 {
     const uint32_t w = a->info.width, h = a->info.height;
-    const uint32_t bw = (w + 1) / 2, bh = (h + 1) / 2;
-    int rc = isec__vcs_wm_stream(key, a->info.split_id, pi, ks, (size_t)bw * bh);
-    if (rc < 0) return rc;
+    const uint32_t bw = (w + 1) / 2; /* blocks per row of the watermark stream */
     const uint8_t *as[4], *bs[4];
-    for (unsigned s = 0; s < 4; s++) {
-        as[s] = isec__vcs_csheet(a, pi, s);
-        bs[s] = isec__vcs_csheet(b, pi, s);
-    }
+    int rc = isec__vcs_extract_begin(a, b, pi, key, ks, as, bs);
+    if (rc < 0) return rc;
     int8_t dot_w[82], dot_k[82];
     make_dot_tab(dot_w, ISEC_VCS_PX_W);
     make_dot_tab(dot_k, ISEC_VCS_PX_K);
@@ -135,7 +123,7 @@ int isec__vcs_exact_extract(const isec_vcs_share *a, const isec_vcs_share *b, un
             uint8_t pa[4];
             int r = -1, ok = 1;
             for (unsigned j = 0; j < 4 && ok; j++) {
-                int sa = dot_w[cell_code(as, idx[j])], sb = dot_k[cell_code(bs, idx[j])];
+                int sa = dot_w[isec__vcs_cell_code(as, idx[j])], sb = dot_k[isec__vcs_cell_code(bs, idx[j])];
                 if (sa < 0 || sb < 0) {
                     ok = 0;
                     break;

@@ -103,5 +103,27 @@ static inline const uint8_t *isec__vcs_csheet(const isec_vcs_share *s, unsigned 
 {
     return s->px + ((size_t)plane * ISEC_VCS_SHEETS + sheet) * s->npix;
 }
+/* What every watermark extraction of one plane starts with: the keyed per-block stream into ks
+ * and the four sheets of each participant for plane pi (read-only). */
+static inline int isec__vcs_extract_begin(const isec_vcs_share *a, const isec_vcs_share *b,
+                                          unsigned pi, const uint8_t key[ISEC_VCS_KEY_LEN],
+                                          uint8_t *ks, const uint8_t *as[4], const uint8_t *bs[4])
+{
+    const uint32_t bw = (a->info.width + 1) / 2, bh = (a->info.height + 1) / 2;
+    for (unsigned s = 0; s < 4; s++) {
+        as[s] = isec__vcs_csheet(a, pi, s);
+        bs[s] = isec__vcs_csheet(b, pi, s);
+    }
+    return isec__vcs_wm_stream(key, a->info.split_id, pi, ks, (size_t)bw * bh);
+}
+/* A participant's 4 sheet values at one pixel as a base-3 code 0..80 (v0 + 3 v1 + 9 v2 +
+ * 27 v3), or 81 when a byte is not a sheet value. */
+static inline unsigned isec__vcs_cell_code(const uint8_t *const s[4], size_t idx)
+{
+    unsigned v0 = s[0][idx], v1 = s[1][idx], v2 = s[2][idx], v3 = s[3][idx];
+    if (v0 > ISEC_VCS_PX_K || v1 > ISEC_VCS_PX_K || v2 > ISEC_VCS_PX_K || v3 > ISEC_VCS_PX_K)
+        return 81;
+    return v0 + 3 * v1 + 9 * v2 + 27 * v3;
+}
 
 #endif

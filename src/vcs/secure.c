@@ -157,27 +157,15 @@ static void make_view_tab(view_tab t[81], const int8_t *lv, const uint8_t *col)
     }
 }
 
-static unsigned view_code(const uint8_t *const s[4], size_t idx)
-{
-    unsigned v0 = s[0][idx], v1 = s[1][idx], v2 = s[2][idx], v3 = s[3][idx];
-    if (v0 > ISEC_VCS_PX_K || v1 > ISEC_VCS_PX_K || v2 > ISEC_VCS_PX_K || v3 > ISEC_VCS_PX_K)
-        return 81; /* not a sheet value */
-    return v0 + 3 * v1 + 9 * v2 + 27 * v3;
-}
-
 int isec__vcs_secure_extract(const isec_vcs_share *a, const isec_vcs_share *b, unsigned pi,
                              const uint8_t key[ISEC_VCS_KEY_LEN], const isec_vcs_watermark *wm,
                              uint8_t *ks, isec__vcs_votes *v)
 {
     const uint32_t w = a->info.width, h = a->info.height;
-    const uint32_t bw = (w + 1) / 2, bh = (h + 1) / 2;
-    int rc = isec__vcs_wm_stream(key, a->info.split_id, pi, ks, (size_t)bw * bh);
-    if (rc < 0) return rc;
+    const uint32_t bw = (w + 1) / 2; /* blocks per row of the watermark stream */
     const uint8_t *as[4], *bs[4];
-    for (unsigned s = 0; s < 4; s++) {
-        as[s] = isec__vcs_csheet(a, pi, s);
-        bs[s] = isec__vcs_csheet(b, pi, s);
-    }
+    int rc = isec__vcs_extract_begin(a, b, pi, key, ks, as, bs);
+    if (rc < 0) return rc;
     view_tab vta[81], vtb[81];
     make_view_tab(vta, a_level, a_color);
     make_view_tab(vtb, b_level, b_color);
@@ -192,7 +180,7 @@ int isec__vcs_secure_extract(const isec_vcs_share *a, const isec_vcs_share *b, u
             unsigned par = 0, nh = 0, ok = 1;
             uint32_t content = 0;
             for (unsigned j = 0; j < 4 && ok; j++) {
-                const unsigned ca = view_code(as, idx[j]), cb = view_code(bs, idx[j]);
+                const unsigned ca = isec__vcs_cell_code(as, idx[j]), cb = isec__vcs_cell_code(bs, idx[j]);
                 if (ca > 80 || cb > 80) {
                     ok = 0;
                     break;
