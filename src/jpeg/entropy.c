@@ -24,23 +24,29 @@ static inline void orbits(uint8_t *a, uint64_t pos, uint32_t pattern, unsigned n
     isec__store_be64(p, v);
 }
 
+/* The Huffman symbol at the head of 16 stream bits v (MSB first): its code length in *len;
+ * -1 if no code matches. */
+static inline int huff_symbol(const struct huff *h, uint32_t v, unsigned *len)
+{
+    uint32_t e = h->look[v >> 7];
+    if (e) {
+        *len = e >> 8;
+        return (int)(e & 0xff);
+    }
+    unsigned l;
+    for (l = 10; l <= 16; l++)
+        if ((int32_t)(v >> (16 - l)) <= h->maxcode[l]) break;
+    if (l > 16) return -1;
+    *len = l;
+    return h->vals[h->valoff[l] + (int32_t)(v >> (16 - l))];
+}
+
 /* One Huffman symbol at *pos: advances *pos; -1 if no code matches. */
 static inline int hdecode(const struct huff *h, const uint8_t *data, uint64_t *pos)
 {
-    uint32_t v = peek16(data, *pos);
-    uint32_t e = h->look[v >> 7];
-    unsigned len;
-    int sym;
-    if (e) {
-        len = e >> 8;
-        sym = (int)(e & 0xff);
-    } else {
-        for (len = 10; len <= 16; len++)
-            if ((int32_t)(v >> (16 - len)) <= h->maxcode[len]) break;
-        if (len > 16) return -1;
-        sym = h->vals[h->valoff[len] + (int32_t)(v >> (16 - len))];
-    }
-    *pos += len;
+    unsigned len = 0;
+    int sym = huff_symbol(h, peek16(data, *pos), &len);
+    if (sym >= 0) *pos += len;
     return sym;
 }
 
@@ -76,11 +82,6 @@ static inline void vw_put(struct vw *w, uint32_t pattern, unsigned len)
     isec__store_be64(w->vm + w->byte, w->acc << (63 - w->n) << 1); /* n may be 0 */
     w->byte += w->n >> 3;
     w->n &= 7;
-}
-
-static inline void vw_close(struct vw *w)
-{
-    (void)w;
 }
 
 /* code of len bits then sz value bits */
@@ -285,17 +286,7 @@ static inline void bc_ones(struct bc *b, unsigned cnt)
 /* One Huffman symbol at the cursor (filled): its code length in *len; -1 if no code matches. */
 static inline int bc_symbol(const struct huff *h, const struct bc *b, unsigned *len)
 {
-    uint32_t v = (uint32_t)(b->w >> 48), e = h->look[v >> 7];
-    if (e) {
-        *len = e >> 8;
-        return (int)(e & 0xff);
-    }
-    unsigned l;
-    for (l = 10; l <= 16; l++)
-        if ((int32_t)(v >> (16 - l)) <= h->maxcode[l]) break;
-    if (l > 16) return -1;
-    *len = l;
-    return h->vals[h->valoff[l] + (int32_t)(v >> (16 - l))];
+    return huff_symbol(h, (uint32_t)(b->w >> 48), len);
 }
 
 /* EOBn extension bits at a filled cursor: structure, never enciphered (changing them changes
@@ -578,7 +569,6 @@ int isec__entropy_decode(isec_jpeg *c)
     struct vw va;
     vw_open(&va, c->vm, c->d.pos);
     int rc = decode_run(c, &va);
-    vw_close(&va);
     if (rc == 0) clear_marks_from(c, c->d.pos); /* what a cut-short MCU marked */
     return rc;
 }
@@ -606,7 +596,6 @@ static int decode_run(isec_jpeg *c, struct vw *va)
             /* padding to the byte boundary and any extraneous bytes before the RST */
             isec__mark_structure(c, c->d.pos, (uint64_t)b->datapos * 8);
             c->d.pos = (uint64_t)b->datapos * 8;
-            vw_close(va);
             vw_open(va, c->vm, c->d.pos);
             c->d.next_rst = (uint8_t)((c->d.next_rst + 1) & 7);
             c->d.eobrun = 0;
