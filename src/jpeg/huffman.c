@@ -51,8 +51,35 @@ int isec__huff_build(struct huff *h, const uint8_t counts[16], const uint8_t *va
             mask = mask << (len + size) | ((1u << size) - 1);
             used += len + size;
         }
-        h->multi[i] = used ? used | adv << 5 | (eob ? MULTI_EOB : 0) | mask << 16 : 127u << 5;
+        h->multi[i] = used ? used | adv << MULTI_ADV | (eob ? MULTI_EOB : 0) | mask << 16
+                           : 127u << MULTI_ADV;
     }
     h->defined = 1;
     return 0;
+}
+
+void isec__huff_build_first(const struct huff *h, uint64_t *pm)
+{
+    for (unsigned i = 0; i < (1u << MULTI_BITS); i++) {
+        unsigned used = 0, adv = 0, eob = 0;
+        uint32_t mask = 0;
+        uint64_t nzpos = 0;
+        while (!eob) {
+            unsigned rest = MULTI_BITS - used;
+            uint32_t e = h->look[((i << used) & ((1u << MULTI_BITS) - 1)) >> (MULTI_BITS - 9)];
+            unsigned len = e >> 8, sym = e & 0xff, size = sym & 15, run = sym >> 4;
+            if (!e || len + size > rest) break;
+            if (!size && run != 0 && run != 15) break; /* EOBn, n > 0: has extension bits */
+            unsigned a = size ? run + 1 : run == 15 ? 16 : 0;
+            if (adv + a > 32) break;
+            if (size) nzpos |= (uint64_t)1 << (adv + run);
+            eob = !size && run == 0;
+            adv += a;
+            mask = mask << (len + size) | ((1u << size) - 1);
+            used += len + size;
+        }
+        pm[i] = used ? used | adv << MULTI_ADV | (eob ? MULTI_EOB : 0) | (uint64_t)mask << 16 |
+                            nzpos << 32
+                     : 127u << MULTI_ADV;
+    }
 }

@@ -20,24 +20,35 @@
 /* Canonical Huffman table with a 9-bit lookahead (length and symbol together). */
 #define FAST_BITS 10
 #define MULTI_BITS 12
-#define MULTI_EOB (1u << 12)
+#define MULTI_ADV 6             /* multi-symbol entries: bits 0-5 length, 6-12 advance */
+#define MULTI_EOB (1u << 13)
 struct huff {
     uint16_t look[512]; /* (len << 8) | symbol for codes of <= 9 bits; 0 = longer code */
     /* Code and its value bits together when both fit in FAST_BITS: bits 0-4 total length,
      * 8-11 run, 12-15 value size, 16-31 the value-bit mask of the total; 0 = use look[] */
     uint32_t fast[1 << FAST_BITS];
     /* As many whole AC symbols (with their value bits) as fit in MULTI_BITS, stopping after an
-     * EOB: bits 0-4 total length, 5-11 the sum of the coefficient advances (r + 1, 16 for ZRL,
-     * 0 for EOB), bit 12 (MULTI_EOB) ends the block, 16-31 the value-bit mask; entries whose
+     * EOB: bits 0-5 total length (so a shift by the entry itself takes them: x86 masks the
+     * count), 6-12 the sum of the coefficient advances (r + 1, 16 for ZRL, 0 for EOB), bit 13
+     * (MULTI_EOB) ends the block, 16-31 the value-bit mask; entries whose
      * first symbol does not fit have advance 127 so that they never pass the k < 64 test. */
     uint32_t multi[1 << MULTI_BITS];
     int32_t maxcode[18];
     int32_t valoff[18];
     uint8_t vals[256];
     uint8_t defined;
+    uint32_t gen; /* which definition this is (set by the walker), for tables derived from it */
 };
 /* Builds h from the 16 counts and the symbols of a DHT table; -1 if the code is malformed. */
 int isec__huff_build(struct huff *h, const uint8_t counts[16], const uint8_t *vals, size_t nvals);
+
+/* The multi-symbol table of a progressive AC first scan, from a built table h: for the next
+ * MULTI_BITS bits, as many whole symbols as fit that end neither the band's last coefficient nor
+ * an EOB run (EOBn with n > 0 is left to the one-symbol path; a plain EOB is taken and ends the
+ * block). Bits 0-5 total length, 6-12 coefficient advance (127: take one symbol the long way),
+ * 13 (MULTI_EOB) ends the block, 16-31 value-bit mask, 32-63 the new nonzero coefficients
+ * relative to the first one (so advances stop at 32). */
+void isec__huff_build_first(const struct huff *h, uint64_t *pm);
 
 struct comp {
     uint8_t id, h, v, tq;
@@ -78,6 +89,7 @@ struct mpf_entry {
 
 struct isec_jpeg {
     int mode, rc, state, depth, keyed;
+    int fast_pdep; /* isec__jpeg_fast_pdep(), for AC refinement scans */
     char detail[256];
     uint64_t off;  /* offset of the next input byte, relative to this walker's SOI */
     uint64_t base; /* offset of this walker's SOI in the outermost file */
@@ -103,6 +115,10 @@ struct isec_jpeg {
     struct comp comp[4];
     struct huff dc[4], ac[4];
     uint32_t restart_interval;
+    uint32_t huff_gen;    /* tables built so far (struct huff.gen) */
+    uint64_t *firstmulti; /* progressive: isec__huff_build_first of the current AC first scan */
+    int firstmulti_ta;    /* ... built from ac[firstmulti_ta] of generation firstmulti_gen */
+    uint32_t firstmulti_gen;
 
     /* current scan */
     struct scan sc;
@@ -139,8 +155,21 @@ struct isec_jpeg {
 int isec__jpeg_fail(isec_jpeg *c, int rc, uint64_t off, const char *fmt, ...)
     __attribute__((format(printf, 4, 5)));
 
+/* headers.c: the SOF, DHT and SOS segments (payload p, n bytes); 0 or the error (set on c). */
+int isec__parse_sof(isec_jpeg *c, const uint8_t *p, size_t n);
+int isec__parse_dht(isec_jpeg *c, const uint8_t *p, size_t n);
+int isec__parse_sos(isec_jpeg *c, const uint8_t *p, size_t n);
+
+static inline unsigned isec__be16(const uint8_t *p)
+{
+    return (unsigned)(p[0] << 8 | p[1]);
+}
+
 /* Stream offset of data[] byte idx (the end of raw[] if it is not there). */
 uint64_t isec__data_offset(const isec_jpeg *c, uint64_t idx);
+
+/* 1 if the CPU has a PDEP instruction that is fast (entropy.c). */
+int isec__jpeg_fast_pdep(void);
 
 /* Decodes MCUs of the current scan from data[]: 1 when the scan is complete, 0 when it needs
  * more data (state restored to the last MCU boundary), negative on corrupt data. */
@@ -164,14 +193,22 @@ void isec__chunk_masks(const uint8_t *data, const uint8_t *vm, const uint8_t *xm
 void isec__to_raw(uint8_t *dst, const uint8_t *src, const uint8_t *other, const uint8_t *isdata,
                   uint32_t nraw);
 
+/* How many of isdata[0, n) are 1 (the others are 0). */
+uint32_t isec__count_data(const uint8_t *isdata, uint32_t n);
+
 /* pipeline.c: hand-over to the second thread (see there for who owns what). */
 int isec__pipe_start(isec_jpeg *c);
 void isec__pipe_stop(isec_jpeg *c); /* no-op without a pipe */
 int isec__pipe_absorb(isec_jpeg *c, const uint8_t *p, size_t n);
 int isec__pipe_chunk(isec_jpeg *c, const uint8_t *raw, const uint8_t *isdata, uint32_t nraw,
-                     const uint8_t *data, const uint8_t *vm, const uint8_t *xm, uint32_t ndata,
+                     uint8_t *data, const uint8_t *vm, const uint8_t *xm, uint32_t ndata,
                      uint8_t *dest);
 int isec__pipe_drain(isec_jpeg *c); /* waits until the worker is idle; its error, if any */
+void isec__pipe_flush(isec_jpeg *c); /* hands the staged chunks over (no-op without a pipe) */
+/* Instead of moving held data down after a flush round (the worker still reads the flushed
+ * chunks in place): moves what follows the first nraw raw / ndata data bytes to another set of
+ * buffers and switches the walker to it. */
+int isec__pipe_rotate(isec_jpeg *c, uint32_t nraw, uint32_t ndata);
 
 /* Portable popcount: __builtin_popcountll is a libgcc call unless the target has POPCNT. */
 static inline unsigned isec__popcount64(uint64_t x)

@@ -7,24 +7,40 @@
  * output bytes of the chunks it was given; the walker reserves those output ranges (so its own
  * pass-through bytes land beside them) and never reads the hash without draining first. Every
  * update()/final() drains before it returns, so callers see whole output as before, and the
- * output is identical byte for byte to the single-threaded walk. Hand-over is a ring of SLOTS
- * slots of fixed size: memory stays bounded (about 0.5 MB) whatever the image size. */
+ * output is identical byte for byte to the single-threaded walk.
+ *
+ * Chunks are not copied: the walker's held-data buffers (raw, isdata, data, vm, xm) come from a
+ * pool of NSETS sets. After a flush round the walker moves what it still holds to a free set
+ * and goes on there (isec__pipe_rotate); the worker enciphers the round's chunks in place in
+ * the old set, then zeroes its data, vm and xm (the walker relies on zeros past its held data)
+ * and frees it. Hand-over is a ring of SLOTS descriptors; memory stays bounded (about 1.4 MB)
+ * whatever the image size. */
 #include <pthread.h>
 #include <stdlib.h>
 
 #include "internal.h"
 
-#define SLOTS 4
-#define SLOTBYTES (5u * CHUNK) /* a chunk's raw, isdata, data, vm and xm */
+#define SLOTS 8
+#define SLOTBYTES CHUNK /* OP_ABSORB's copy of the bytes, allocated on first use */
+#define NSETS 3
+#define DATACAP (RAWCAP + PAD + 8) /* data, vm and xm, as alloc_entropy makes them */
 
-enum { OP_ABSORB, OP_CHUNK };
+enum { OP_ABSORB, OP_CHUNK, OP_RELEASE };
 
 struct slot {
     int op;
     uint32_t nraw, ndata;
     uint8_t *dest;            /* OP_CHUNK: where its nraw output bytes go */
     isec_jpeg_scan *scaninfo; /* OP_CHUNK: counts of eligible bits go there too */
-    uint8_t *buf;             /* OP_ABSORB: nraw bytes; OP_CHUNK: raw|isdata|data|vm|xm */
+    uint8_t *buf;             /* OP_ABSORB: nraw bytes */
+    const uint8_t *raw, *isdata, *vm, *xm; /* OP_CHUNK: in a set of the pool */
+    uint8_t *data;
+    int set; /* OP_RELEASE: the set to zero (data, vm, xm up to ndata bytes) and free */
+};
+
+struct bufset {
+    uint8_t *raw, *isdata, *data, *vm, *xm;
+    int busy; /* handed to the worker, not yet zeroed */
 };
 
 struct isec__pipe {
@@ -33,17 +49,21 @@ struct isec__pipe {
     pthread_cond_t more, room; /* more: a slot was filled or quit; room: a slot was freed */
     struct slot slot[SLOTS];
     uint64_t head, tail; /* slots [head, tail) are waiting or in work */
+    uint64_t staged;     /* slots [tail, tail + staged) are filled, not yet handed over (the
+                          * walker's alone: it hands them over a round at a time, which
+                          * saves a wake-up of the worker per chunk) */
     int quit, rc;
     uint8_t *scratch; /* worker's: invariant view, em, keystream */
     uint64_t ebytes, ebits; /* eligible counts done by the worker, added to info on drain */
+    struct bufset set[NSETS];
+    int nsets, cur; /* sets in the pool (set 0: the walker's own buffers); the walker's now */
 };
 
 static int hash_chunk(isec_jpeg *c, struct isec__pipe *p, struct slot *s)
 {
     uint32_t nraw = s->nraw, ndata = s->ndata;
-    const uint8_t *raw = s->buf, *isdata = raw + CHUNK;
-    uint8_t *data = s->buf + 2 * CHUNK;
-    const uint8_t *vm = data + CHUNK, *xm = vm + CHUNK;
+    const uint8_t *raw = s->raw, *isdata = s->isdata, *vm = s->vm, *xm = s->xm;
+    uint8_t *data = s->data;
     uint8_t *view = p->scratch, *em = view + CHUNK, *ks = em + CHUNK, *inv = ks + CHUNK;
     uint64_t ebytes = 0, ebits = 0;
     isec__chunk_masks(data, vm, xm, ndata, em, inv, &ebytes, &ebits);
@@ -84,7 +104,12 @@ static void *worker(void *arg)
         int failed = p->rc < 0;
         pthread_mutex_unlock(&p->lock);
         int rc = 0;
-        if (!failed) {
+        if (s->op == OP_RELEASE) { /* even after a failure: the walker may wait for the set */
+            struct bufset *b = &p->set[s->set];
+            memset(b->data, 0, s->ndata);
+            memset(b->vm, 0, s->ndata);
+            memset(b->xm, 0, s->ndata);
+        } else if (!failed) {
             if (s->op == OP_ABSORB)
                 rc = EVP_DigestUpdate(c->hash, s->buf, s->nraw) == 1 ? 0 : ISEC_ECRYPTO;
             else
@@ -92,6 +117,7 @@ static void *worker(void *arg)
         }
         pthread_mutex_lock(&p->lock);
         if (rc < 0 && p->rc == 0) p->rc = rc;
+        if (s->op == OP_RELEASE) p->set[s->set].busy = 0;
         p->head++;
         pthread_cond_signal(&p->room);
         pthread_mutex_unlock(&p->lock);
@@ -104,7 +130,6 @@ int isec__pipe_start(isec_jpeg *c)
     if (!p) return ISEC_ENOMEM;
     p->scratch = malloc(4 * CHUNK);
     int ok = p->scratch != NULL;
-    for (int i = 0; ok && i < SLOTS; i++) ok = (p->slot[i].buf = malloc(SLOTBYTES)) != NULL;
     if (ok && pthread_mutex_init(&p->lock, NULL) != 0) ok = 0;
     if (ok && (pthread_cond_init(&p->more, NULL) != 0 || pthread_cond_init(&p->room, NULL) != 0))
         ok = 0; /* (a failed init here leaks nothing that needs destroying on Linux) */
@@ -135,32 +160,61 @@ void isec__pipe_stop(isec_jpeg *c)
     pthread_cond_destroy(&p->room);
     pthread_mutex_destroy(&p->lock);
     for (int i = 0; i < SLOTS; i++) free(p->slot[i].buf);
+    /* the walker keeps the set it is on (freed with the context); the pool frees the others */
+    for (int i = 0; i < p->nsets; i++) {
+        if (i == p->cur) continue;
+        free(p->set[i].raw);
+        free(p->set[i].isdata);
+        free(p->set[i].data);
+        free(p->set[i].vm);
+        free(p->set[i].xm);
+    }
     OPENSSL_cleanse(p->scratch, 4 * CHUNK); /* it held keystream */
     free(p->scratch);
     free(p);
     c->pipe = NULL;
 }
 
-/* A free slot (waits for one); NULL if the worker failed (the error is then set on c). */
+/* Hands the staged slots to the worker (lock held). */
+static void hand_over(struct isec__pipe *p)
+{
+    if (!p->staged) return;
+    p->tail += p->staged;
+    p->staged = 0;
+    pthread_cond_signal(&p->more);
+}
+
+/* A free slot (waits for one, handing over what is staged first); NULL if the worker failed
+ * (the error is then set on c). */
 static struct slot *claim(isec_jpeg *c)
 {
     struct isec__pipe *p = c->pipe;
     pthread_mutex_lock(&p->lock);
-    while (p->tail - p->head == SLOTS && p->rc == 0) pthread_cond_wait(&p->room, &p->lock);
+    while (p->tail + p->staged - p->head == SLOTS && p->rc == 0) {
+        hand_over(p);
+        pthread_cond_wait(&p->room, &p->lock);
+    }
     int rc = p->rc;
     pthread_mutex_unlock(&p->lock);
     if (rc < 0) {
         isec__jpeg_fail(c, rc, c->off, "SHA-256 or ChaCha20 failed");
         return NULL;
     }
-    return &p->slot[p->tail % SLOTS];
+    return &p->slot[(p->tail + p->staged) % SLOTS];
 }
 
+/* The claimed slot is filled: staged for the next hand-over. */
 static void publish(struct isec__pipe *p)
 {
+    p->staged++;
+}
+
+void isec__pipe_flush(isec_jpeg *c)
+{
+    struct isec__pipe *p = c->pipe;
+    if (!p || !p->staged) return;
     pthread_mutex_lock(&p->lock);
-    p->tail++;
-    pthread_cond_signal(&p->more);
+    hand_over(p);
     pthread_mutex_unlock(&p->lock);
 }
 
@@ -169,6 +223,8 @@ int isec__pipe_absorb(isec_jpeg *c, const uint8_t *b, size_t n)
     while (n) {
         struct slot *s = claim(c);
         if (!s) return c->rc;
+        if (!s->buf && !(s->buf = malloc(SLOTBYTES)))
+            return isec__jpeg_fail(c, ISEC_ENOMEM, c->off, "out of memory");
         uint32_t take = n < SLOTBYTES ? (uint32_t)n : SLOTBYTES;
         s->op = OP_ABSORB;
         s->nraw = take;
@@ -181,7 +237,7 @@ int isec__pipe_absorb(isec_jpeg *c, const uint8_t *b, size_t n)
 }
 
 int isec__pipe_chunk(isec_jpeg *c, const uint8_t *raw, const uint8_t *isdata, uint32_t nraw,
-                     const uint8_t *data, const uint8_t *vm, const uint8_t *xm, uint32_t ndata,
+                     uint8_t *data, const uint8_t *vm, const uint8_t *xm, uint32_t ndata,
                      uint8_t *dest)
 {
     struct slot *s = claim(c);
@@ -191,12 +247,76 @@ int isec__pipe_chunk(isec_jpeg *c, const uint8_t *raw, const uint8_t *isdata, ui
     s->ndata = ndata;
     s->dest = dest;
     s->scaninfo = c->scaninfo;
-    memcpy(s->buf, raw, nraw);
-    memcpy(s->buf + CHUNK, isdata, nraw);
-    memcpy(s->buf + 2 * CHUNK, data, ndata);
-    memcpy(s->buf + 3 * CHUNK, vm, ndata);
-    memcpy(s->buf + 4 * CHUNK, xm, ndata);
+    s->raw = raw;
+    s->isdata = isdata;
+    s->data = data;
+    s->vm = vm;
+    s->xm = xm;
     publish(c->pipe);
+    return 0;
+}
+
+int isec__pipe_rotate(isec_jpeg *c, uint32_t nraw, uint32_t ndata)
+{
+    struct isec__pipe *p = c->pipe;
+    if (p->nsets == 0) { /* the walker's own buffers join the pool */
+        p->set[0] = (struct bufset){c->raw, c->isdata, c->data, c->vm, c->xm, 0};
+        p->nsets = 1;
+        p->cur = 0;
+    }
+    int to = -1;
+    pthread_mutex_lock(&p->lock);
+    for (;;) {
+        for (int i = 0; i < p->nsets && to < 0; i++)
+            if (i != p->cur && !p->set[i].busy) to = i;
+        if (to >= 0 || p->nsets < NSETS || p->rc < 0) break;
+        hand_over(p);
+        pthread_cond_wait(&p->room, &p->lock);
+    }
+    int rc = p->rc;
+    pthread_mutex_unlock(&p->lock);
+    if (rc < 0) return isec__jpeg_fail(c, rc, c->off, "SHA-256 or ChaCha20 failed");
+    if (to < 0) { /* a new set, zeroed as a released one is */
+        struct bufset *b = &p->set[p->nsets];
+        b->raw = malloc(RAWCAP);
+        b->isdata = malloc(RAWCAP);
+        b->data = calloc(DATACAP, 1);
+        b->vm = calloc(DATACAP, 1);
+        b->xm = calloc(DATACAP, 1);
+        if (!b->raw || !b->isdata || !b->data || !b->vm || !b->xm) {
+            free(b->raw);
+            free(b->isdata);
+            free(b->data);
+            free(b->vm);
+            free(b->xm);
+            return isec__jpeg_fail(c, ISEC_ENOMEM, c->off, "out of memory");
+        }
+        b->busy = 0;
+        to = p->nsets++;
+    }
+    /* what is held moves over (with the PAD bytes past it, as shift_held moves them) */
+    struct bufset *from = &p->set[p->cur], *b = &p->set[to];
+    uint32_t rest = c->rawlen - nraw, drest = c->datalen - ndata;
+    memcpy(b->raw, from->raw + nraw, rest);
+    memcpy(b->isdata, from->isdata + nraw, rest);
+    memcpy(b->data, from->data + ndata, drest + PAD);
+    memcpy(b->vm, from->vm + ndata, drest + PAD);
+    memcpy(b->xm, from->xm + ndata, drest + PAD);
+    /* the old set goes to the worker, after the chunks that use it */
+    struct slot *s = claim(c);
+    if (!s) return c->rc;
+    s->op = OP_RELEASE;
+    s->set = p->cur;
+    uint64_t used = (uint64_t)c->datalen + PAD + 8;
+    s->ndata = used < DATACAP ? (uint32_t)used : DATACAP;
+    from->busy = 1;
+    publish(p);
+    p->cur = to;
+    c->raw = b->raw;
+    c->isdata = b->isdata;
+    c->data = b->data;
+    c->vm = b->vm;
+    c->xm = b->xm;
     return 0;
 }
 
@@ -204,6 +324,7 @@ int isec__pipe_drain(isec_jpeg *c)
 {
     struct isec__pipe *p = c->pipe;
     pthread_mutex_lock(&p->lock);
+    hand_over(p);
     while (p->head != p->tail) pthread_cond_wait(&p->room, &p->lock);
     int rc = p->rc;
     c->info.eligible_bytes += p->ebytes;

@@ -84,6 +84,7 @@ static int ctx_init(isec_jpeg *c, int mode, const uint8_t *key, int depth, uint6
     c->max_segments = 4096;
     c->info.process = -1;
     c->info.adobe_transform = -1;
+    c->fast_pdep = getenv("IMGSEC_NO_PDEP") ? 0 : isec__jpeg_fast_pdep();
     c->seg = malloc(SEGCAP);
     if (!c->seg) return ISEC_ENOMEM;
     if (mode == ISEC_JPEG_ANALYZE) return 0;
@@ -153,6 +154,7 @@ void isec_jpeg_free(isec_jpeg *c)
     isec__pipe_stop(c);
     if (c->child) isec_jpeg_free(c->child);
     for (int i = 0; i < 4; i++) free(c->comp[i].nz);
+    free(c->firstmulti);
     free(c->seg);
     free(c->raw);
     free(c->isdata);
@@ -197,204 +199,6 @@ const isec_jpeg_info *isec_jpeg_get_info(const isec_jpeg *c)
 }
 
 /* ---------------------------------------------------------------- marker segments */
-
-static unsigned be16(const uint8_t *p)
-{
-    return (unsigned)(p[0] << 8 | p[1]);
-}
-
-static int parse_sof(isec_jpeg *c, const uint8_t *p, size_t n)
-{
-    uint64_t at = c->segoff;
-    if (c->have_sof) return isec__jpeg_fail(c, ISEC_EUNSUPPORTED, at, "second frame header (SOF)");
-    if (n < 6) return isec__jpeg_fail(c, ISEC_EFORMAT, at, "SOF segment too short");
-    c->precision = p[0];
-    c->height = be16(p + 1);
-    c->width = be16(p + 3);
-    c->ncomp = p[5];
-    if (c->precision != 8 && c->precision != 12)
-        return isec__jpeg_fail(c, ISEC_EUNSUPPORTED, at, "%u-bit DCT samples", c->precision);
-    if (c->height == 0)
-        return isec__jpeg_fail(c, ISEC_EUNSUPPORTED, at,
-                               "height 0 in SOF (height given later by DNL) is not supported");
-    if (c->width == 0) return isec__jpeg_fail(c, ISEC_EFORMAT, at, "width 0 in SOF");
-    if (c->ncomp < 1 || c->ncomp > 4)
-        return isec__jpeg_fail(c, ISEC_EUNSUPPORTED, at, "%u components", c->ncomp);
-    if (n != 6 + 3 * (size_t)c->ncomp)
-        return isec__jpeg_fail(c, ISEC_EFORMAT, at, "SOF length does not match %u components",
-                               c->ncomp);
-    if ((uint64_t)c->width * c->height > c->max_pixels)
-        return isec__jpeg_fail(c, ISEC_ELIMIT, at, "%ux%u pixels exceed the limit of %llu",
-                               c->width, c->height, (unsigned long long)c->max_pixels);
-    c->hmax = c->vmax = 1;
-    for (int i = 0; i < c->ncomp; i++) {
-        struct comp *k = &c->comp[i];
-        k->id = p[6 + 3 * i];
-        k->h = p[7 + 3 * i] >> 4;
-        k->v = p[7 + 3 * i] & 15;
-        k->tq = p[8 + 3 * i];
-        if (k->h < 1 || k->h > 4 || k->v < 1 || k->v > 4)
-            return isec__jpeg_fail(c, ISEC_EFORMAT, at, "component %u: sampling %ux%u", k->id,
-                                   k->h, k->v);
-        for (int j = 0; j < i; j++)
-            if (c->comp[j].id == k->id)
-                return isec__jpeg_fail(c, ISEC_EFORMAT, at, "duplicate component id %u", k->id);
-        if (k->h > c->hmax) c->hmax = k->h;
-        if (k->v > c->vmax) c->vmax = k->v;
-    }
-    c->mcux = (c->width + 8u * c->hmax - 1) / (8u * c->hmax);
-    c->mcuy = (c->height + 8u * c->vmax - 1) / (8u * c->vmax);
-    for (int i = 0; i < c->ncomp; i++) {
-        struct comp *k = &c->comp[i];
-        uint32_t cw = (uint32_t)(((uint64_t)c->width * k->h + c->hmax - 1) / c->hmax);
-        uint32_t ch = (uint32_t)(((uint64_t)c->height * k->v + c->vmax - 1) / c->vmax);
-        k->bw = (cw + 7) / 8;
-        k->bh = (ch + 7) / 8;
-        if (c->progressive) {
-            k->nz = calloc((size_t)k->bw * k->bh, sizeof *k->nz);
-            if (!k->nz) return isec__jpeg_fail(c, ISEC_ENOMEM, at, "out of memory");
-        }
-    }
-    c->have_sof = 1;
-    c->info.width = c->width;
-    c->info.height = c->height;
-    c->info.precision = c->precision;
-    c->info.ncomp = c->ncomp;
-    for (int i = 0; i < c->ncomp; i++)
-        c->info.comp[i] = (isec_jpeg_component){c->comp[i].id, c->comp[i].h, c->comp[i].v,
-                                                c->comp[i].tq};
-    return 0;
-}
-
-static int parse_dht(isec_jpeg *c, const uint8_t *p, size_t n)
-{
-    size_t i = 0;
-    while (i < n) {
-        if (n - i < 17) return isec__jpeg_fail(c, ISEC_EFORMAT, c->segoff, "DHT segment too short");
-        unsigned tc = p[i] >> 4, th = p[i] & 15;
-        if (tc > 1 || th > 3)
-            return isec__jpeg_fail(c, ISEC_EFORMAT, c->segoff, "DHT table class %u id %u", tc, th);
-        size_t total = 0;
-        for (int l = 0; l < 16; l++) total += p[i + 1 + l];
-        if (total > 256 || n - i - 17 < total)
-            return isec__jpeg_fail(c, ISEC_EFORMAT, c->segoff, "DHT table runs past its segment");
-        struct huff *h = tc ? &c->ac[th] : &c->dc[th];
-        if (isec__huff_build(h, p + i + 1, p + i + 17, total) < 0)
-            return isec__jpeg_fail(c, ISEC_EFORMAT, c->segoff,
-                                   "DHT %s table %u is not a valid Huffman code",
-                                   tc ? "AC" : "DC", th);
-        i += 17 + total;
-    }
-    return 0;
-}
-
-static int alloc_entropy(isec_jpeg *c)
-{
-    if (c->raw) return 0;
-    c->raw = malloc(RAWCAP);
-    c->isdata = malloc(RAWCAP);
-    c->tmp = malloc(2 * RAWCAP); /* the keystream or raw invariant view, then inv[] */
-    c->em = malloc(RAWCAP);
-    c->data = calloc(RAWCAP + PAD + 8, 1);
-    c->vm = calloc(RAWCAP + PAD + 8, 1);
-    c->xm = calloc(RAWCAP + PAD + 8, 1);
-    if (!c->raw || !c->isdata || !c->tmp || !c->em || !c->data || !c->vm || !c->xm)
-        return isec__jpeg_fail(c, ISEC_ENOMEM, c->segoff, "out of memory");
-    return 0;
-}
-
-static int parse_sos(isec_jpeg *c, const uint8_t *p, size_t n)
-{
-    uint64_t at = c->segoff;
-    struct scan *s = &c->sc;
-    if (!c->have_sof) return isec__jpeg_fail(c, ISEC_EFORMAT, at, "SOS before SOF");
-    if (n < 1 || n != 4 + 2 * (size_t)p[0] || p[0] < 1 || p[0] > 4)
-        return isec__jpeg_fail(c, ISEC_EFORMAT, at, "SOS segment malformed");
-    if (c->info.nscans >= c->max_scans)
-        return isec__jpeg_fail(c, ISEC_ELIMIT, at, "more than %u scans", c->max_scans);
-    memset(s, 0, sizeof *s);
-    s->ncomp = p[0];
-    for (int i = 0; i < s->ncomp; i++) {
-        int ci = -1;
-        for (int j = 0; j < c->ncomp; j++)
-            if (c->comp[j].id == p[1 + 2 * i]) ci = j;
-        if (ci < 0) return isec__jpeg_fail(c, ISEC_EFORMAT, at, "SOS names unknown component");
-        for (int j = 0; j < i; j++)
-            if (s->ci[j] == ci) return isec__jpeg_fail(c, ISEC_EFORMAT, at, "SOS repeats a component");
-        s->ci[i] = (uint8_t)ci;
-        s->td[i] = p[2 + 2 * i] >> 4;
-        s->ta[i] = p[2 + 2 * i] & 15;
-        if (s->td[i] > 3 || s->ta[i] > 3)
-            return isec__jpeg_fail(c, ISEC_EFORMAT, at, "SOS table selector above 3");
-    }
-    const uint8_t *q = p + 1 + 2 * s->ncomp;
-    s->ss = q[0];
-    s->se = q[1];
-    s->ah = q[2] >> 4;
-    s->al = q[2] & 15;
-    if (!c->progressive) {
-        /* Sequential scans always code coefficients 0..63. Some encoders write zeros (or other
-         * values) in Ss/Se/Ah/Al; decoders ignore them (libjpeg: JWRN_NOT_SEQUENTIAL), so do we. */
-        s->kind = SCAN_SEQ;
-    } else {
-        if (s->se > 63 || s->ss > s->se || (s->ss == 0 && s->se != 0) ||
-            (s->ss > 0 && s->ncomp != 1) || s->ah > 13 || s->al > 13 ||
-            (s->ah && s->al != s->ah - 1))
-            return isec__jpeg_fail(c, ISEC_EFORMAT, at,
-                                   "invalid progressive scan Ss=%u Se=%u Ah=%u Al=%u (%u components)",
-                                   s->ss, s->se, s->ah, s->al, s->ncomp);
-        s->kind = s->ss == 0 ? (s->ah ? SCAN_DC_REFINE : SCAN_DC_FIRST)
-                             : (s->ah ? SCAN_AC_REFINE : SCAN_AC_FIRST);
-    }
-    for (int i = 0; i < s->ncomp; i++) {
-        int need_dc = s->kind == SCAN_SEQ || s->kind == SCAN_DC_FIRST;
-        int need_ac = s->kind == SCAN_SEQ || s->kind == SCAN_AC_FIRST || s->kind == SCAN_AC_REFINE;
-        if ((need_dc && !c->dc[s->td[i]].defined) || (need_ac && !c->ac[s->ta[i]].defined))
-            return isec__jpeg_fail(c, ISEC_EFORMAT, at, "scan uses an undefined Huffman table");
-    }
-    if (s->ncomp == 1) {
-        const struct comp *k = &c->comp[s->ci[0]];
-        s->nblk = 1;
-        s->blkcomp[0] = 0;
-        s->mcux = k->bw;
-        s->total = (uint64_t)k->bw * k->bh;
-    } else {
-        s->nblk = 0;
-        for (int i = 0; i < s->ncomp; i++) {
-            const struct comp *k = &c->comp[s->ci[i]];
-            for (int b = 0; b < k->h * k->v; b++) {
-                if (s->nblk == 10)
-                    return isec__jpeg_fail(c, ISEC_EFORMAT, at, "more than 10 blocks per MCU");
-                s->blkcomp[s->nblk++] = (uint8_t)i;
-            }
-        }
-        s->mcux = c->mcux;
-        s->total = (uint64_t)c->mcux * c->mcuy;
-    }
-    s->ri = c->restart_interval;
-    if (alloc_entropy(c) < 0) return c->rc;
-    memset(&c->d, 0, sizeof c->d);
-    c->rawlen = c->datalen = 0;
-    c->rawoff = c->scan_start = c->off;
-    c->bhead = c->btail = 0;
-    c->committed = 0;
-    c->pending_ff = c->region_ended = c->scan_done = 0;
-    memset(c->data, 0, PAD + 8);
-    memset(c->vm, 0, PAD + 8);
-    memset(c->xm, 0, PAD + 8);
-    isec_jpeg_scan *si = &c->info.scans[c->info.nscans++];
-    memset(si, 0, sizeof *si);
-    si->ncomp = s->ncomp;
-    for (int i = 0; i < s->ncomp; i++) si->comp[i] = c->comp[s->ci[i]].id;
-    si->ss = s->ss;
-    si->se = s->se;
-    si->ah = s->ah;
-    si->al = s->al;
-    si->restart_interval = s->ri;
-    si->offset = c->base + at;
-    c->scaninfo = si;
-    return 0;
-}
 
 static int feed_child_buffer(isec_jpeg *c, isec_jpeg *ch, const uint8_t *in, size_t n, uint8_t *out)
 {
@@ -469,7 +273,7 @@ static int process_segment(isec_jpeg *c)
         c->progressive = m == 0xC2;
         c->info.process = m == 0xC0 ? ISEC_JPEG_BASELINE
                           : m == 0xC1 ? ISEC_JPEG_EXTENDED : ISEC_JPEG_PROGRESSIVE;
-        rc = parse_sof(c, p, n);
+        rc = isec__parse_sof(c, p, n);
         break;
     case 0xC3: return isec__jpeg_fail(c, ISEC_EUNSUPPORTED, at, "lossless JPEG (SOF3)");
     case 0xC5: case 0xC6: case 0xC7: case 0xDE: case 0xDF:
@@ -478,14 +282,14 @@ static int process_segment(isec_jpeg *c)
         return isec__jpeg_fail(c, ISEC_EUNSUPPORTED, at, "arithmetic-coded JPEG (marker 0xFF%02X)", m);
     case 0xC8: return isec__jpeg_fail(c, ISEC_EUNSUPPORTED, at, "JPEG extension frame (SOF 0xFFC8)");
     case 0xF7: case 0xF8: return isec__jpeg_fail(c, ISEC_EUNSUPPORTED, at, "JPEG-LS (marker 0xFF%02X)", m);
-    case 0xC4: rc = parse_dht(c, p, n); break;
+    case 0xC4: rc = isec__parse_dht(c, p, n); break;
     case 0xDD:
         if (n != 2) return isec__jpeg_fail(c, ISEC_EFORMAT, at, "DRI segment length %zu", n + 2);
-        c->restart_interval = be16(p);
+        c->restart_interval = isec__be16(p);
         if (!c->info.restart_interval) c->info.restart_interval = c->restart_interval;
         break;
     case 0xDC: return isec__jpeg_fail(c, ISEC_EUNSUPPORTED, at, "DNL marker (height defined after the first scan)");
-    case 0xDA: rc = parse_sos(c, p, n); break;
+    case 0xDA: rc = isec__parse_sos(c, p, n); break;
     case 0xE0:
         if (n >= 5 && !memcmp(p, "JFIF\0", 5)) c->info.jfif = 1;
         break;
@@ -508,58 +312,6 @@ static int process_segment(isec_jpeg *c)
 }
 
 /* ---------------------------------------------------------------- entropy-coded data */
-
-/* The FSP rule: a byte is enciphered when it holds value bits and at least one Huffman code
- * bit that is 0. Code bits are the classified bits that are neither value nor structure.
- * Returns the bits to encipher (branch-free, so loops over it vectorise). */
-static inline uint8_t fsp_mask(uint8_t byte, uint8_t vm, uint8_t xm)
-{
-    uint8_t zero_code = (uint8_t)(~byte & ~vm & ~xm);
-    return (uint8_t)(vm & -(uint8_t)((vm != 0) & (zero_code != 0)));
-}
-
-
-void isec__to_raw(uint8_t *dst, const uint8_t *src, const uint8_t *other, const uint8_t *isdata,
-                  uint32_t nraw)
-{
-    for (uint32_t i = 0, k = 0; i < nraw;) {
-        const uint8_t *nd = memchr(isdata + i, 0, nraw - i);
-        uint32_t run = nd ? (uint32_t)(nd - (isdata + i)) : nraw - i;
-        memcpy(dst + i, src + k, run);
-        i += run;
-        k += run;
-        if (i < nraw) {
-            if (other) dst[i] = other[i];
-            i++;
-        }
-    }
-}
-
-void isec__chunk_masks(const uint8_t *data, const uint8_t *vm, const uint8_t *xm, uint32_t ndata,
-                       uint8_t *em, uint8_t *inv, uint64_t *ebytes, uint64_t *ebits)
-{
-    for (uint32_t k = 0; k < ndata; k++) {
-        em[k] = fsp_mask(data[k], vm[k], xm[k]);
-        inv[k] = (uint8_t)(data[k] & ~vm[k]);
-    }
-    uint32_t k8 = ndata & ~7u;
-    uint64_t nbytes = 0, nbits = 0;
-    for (uint32_t k = 0; k < k8; k += 8) {
-        uint64_t v;
-        memcpy(&v, em + k, 8);
-        nbits += isec__popcount64(v);
-        v |= v >> 4;
-        v |= v >> 2;
-        v |= v >> 1;
-        nbytes += isec__popcount64(v & 0x0101010101010101u);
-    }
-    for (uint32_t k = k8; k < ndata; k++) {
-        nbytes += em[k] != 0;
-        nbits += isec__popcount64(em[k]);
-    }
-    *ebytes += nbytes;
-    *ebits += nbits;
-}
 
 /* Enciphers raw[ro, ro + nraw) (holding data[dk, dk + ndata), all classified) and emits it. */
 static int flush_chunk(isec_jpeg *c, uint32_t ro, uint32_t nraw, uint32_t dk, uint32_t ndata)
@@ -598,33 +350,24 @@ static int flush_chunk(isec_jpeg *c, uint32_t ro, uint32_t nraw, uint32_t dk, ui
     return emit(c, raw, nraw);
 }
 
-/* How many of isdata[0, n) are 1 (the others are 0): eight at a time. */
-static uint32_t count_data(const uint8_t *isdata, uint32_t n)
-{
-    uint32_t count = 0, i = 0;
-    for (; i + 8 <= n; i += 8) {
-        uint64_t v;
-        memcpy(&v, isdata + i, 8);
-        count += (uint32_t)((v * 0x0101010101010101u) >> 56);
-    }
-    for (; i < n; i++) count += isdata[i];
-    return count;
-}
-
 /* Drops the first nraw raw bytes (ndata data bytes) that have been emitted: moves what is held
- * down to the start of the buffers. */
-static void shift_held(isec_jpeg *c, uint32_t nraw, uint32_t ndata)
+ * down to the start of the buffers (with a second thread: to other buffers). */
+static int shift_held(isec_jpeg *c, uint32_t nraw, uint32_t ndata)
 {
     uint32_t rest = c->rawlen - nraw, drest = c->datalen - ndata;
-    memmove(c->raw, c->raw + nraw, rest);
-    memmove(c->isdata, c->isdata + nraw, rest);
-    memmove(c->data, c->data + ndata, drest + PAD);
-    memmove(c->vm, c->vm + ndata, drest + PAD);
-    memmove(c->xm, c->xm + ndata, drest + PAD);
-    /* keep vm/xm/data zero past the held data: the vacated tail may hold old marks */
-    memset(c->vm + drest + PAD, 0, ndata);
-    memset(c->xm + drest + PAD, 0, ndata);
-    memset(c->data + drest + PAD, 0, ndata);
+    if (c->pipe) {
+        if (isec__pipe_rotate(c, nraw, ndata) < 0) return c->rc;
+    } else {
+        memmove(c->raw, c->raw + nraw, rest);
+        memmove(c->isdata, c->isdata + nraw, rest);
+        memmove(c->data, c->data + ndata, drest + PAD);
+        memmove(c->vm, c->vm + ndata, drest + PAD);
+        memmove(c->xm, c->xm + ndata, drest + PAD);
+        /* keep vm/xm/data zero past the held data: the vacated tail may hold old marks */
+        memset(c->vm + drest + PAD, 0, ndata);
+        memset(c->xm + drest + PAD, 0, ndata);
+        memset(c->data + drest + PAD, 0, ndata);
+    }
     c->rawlen = rest;
     c->datalen = drest;
     c->rawoff += nraw;
@@ -632,6 +375,7 @@ static void shift_held(isec_jpeg *c, uint32_t nraw, uint32_t ndata)
     c->d.pos = c->d.pos > shift ? c->d.pos - shift : 0;
     c->committed = c->committed > shift ? c->committed - shift : 0;
     for (uint32_t b = c->bhead; b < c->btail; b++) c->bounds[b].datapos -= ndata;
+    return 0;
 }
 
 static void compact_bounds(isec_jpeg *c)
@@ -654,13 +398,14 @@ static int flush_ready(isec_jpeg *c, int final)
     uint32_t ro = 0, dk = 0;
     while (c->rawlen - ro >= CHUNK || (final && c->rawlen > ro)) {
         uint32_t nraw = c->rawlen - ro < CHUNK ? c->rawlen - ro : CHUNK, ndata = 0;
-        ndata = count_data(c->isdata + ro, nraw);
+        ndata = isec__count_data(c->isdata + ro, nraw);
         if (!final && c->committed < (uint64_t)(dk + ndata) * 8) break;
         if (flush_chunk(c, ro, nraw, dk, ndata) < 0) return c->rc;
         ro += nraw;
         dk += ndata;
     }
-    if (ro) shift_held(c, ro, dk);
+    isec__pipe_flush(c); /* the round's chunks go to the worker together */
+    if (ro && shift_held(c, ro, dk) < 0) return c->rc;
     compact_bounds(c);
     return 0;
 }
@@ -887,7 +632,7 @@ static size_t step(isec_jpeg *c, const uint8_t *in, size_t n)
     case ST_LEN1: {
         c->lenbuf[1] = b;
         c->off++;
-        unsigned len = be16(c->lenbuf);
+        unsigned len = isec__be16(c->lenbuf);
         if (len < 2) {
             isec__jpeg_fail(c, ISEC_EFORMAT, c->segoff, "segment length %u", len);
             return 1;
