@@ -2,7 +2,8 @@
  * Msamples/s (median of N runs) and the rate. Checks a lossless round trip is exact.
  * Usage: bench_ccsds [-n RUNS] [-s S] [--float] [--bpp R] IMAGE.pgm...
  * And for whole-process timings, commands A and B run alternately N times (so both see the same
- * machine load), printing their median wall times in microseconds:
+ * machine load), printing their median wall times and median CPU times (user + system, which
+ * other work on a shared machine disturbs less) in microseconds: wallA wallB cpuA cpuB
  *        bench_ccsds --pair N A [ARGS...] -- B [ARGS...]
  * (run by bench/bench-ccsds) */
 #include <fcntl.h>
@@ -10,6 +11,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/resource.h>
 #include <sys/wait.h>
 #include <time.h>
 
@@ -62,8 +64,18 @@ static double median(double *v, int n)
     return n % 2 ? v[n / 2] : (v[n / 2 - 1] + v[n / 2]) / 2;
 }
 
-/* Wall time of one run of argv (stdout and stderr to /dev/null); negative if it failed. */
-static double run_once(char **argv)
+/* CPU time (user + system) of all children waited for so far. */
+static double children_cpu(void)
+{
+    struct rusage ru;
+    if (getrusage(RUSAGE_CHILDREN, &ru)) return 0;
+    return (double)ru.ru_utime.tv_sec + (double)ru.ru_utime.tv_usec * 1e-6 +
+           (double)ru.ru_stime.tv_sec + (double)ru.ru_stime.tv_usec * 1e-6;
+}
+
+/* Wall time of one run of argv (stdout and stderr to /dev/null), its CPU time in *cpu; negative
+ * if it failed. */
+static double run_once(char **argv, double *cpu)
 {
     posix_spawn_file_actions_t fa;
     posix_spawn_file_actions_init(&fa);
@@ -72,9 +84,11 @@ static double run_once(char **argv)
     double t0 = now();
     pid_t pid;
     int st = -1;
+    double c0 = children_cpu();
     if (posix_spawn(&pid, argv[0], &fa, NULL, argv, environ) != 0 || waitpid(pid, &st, 0) < 0)
         st = -1;
     double t = now() - t0;
+    *cpu = children_cpu() - c0;
     posix_spawn_file_actions_destroy(&fa);
     return st == 0 ? t : -1;
 }
@@ -91,18 +105,22 @@ static int pair(int argc, char **argv)
     argv[split] = NULL;
     char **a = argv + 3, **b = argv + split + 1;
     double *ta = malloc(sizeof *ta * (size_t)n), *tb = malloc(sizeof *tb * (size_t)n);
-    if (!ta || !tb) return 1;
+    double *ca = malloc(sizeof *ca * (size_t)n), *cb = malloc(sizeof *cb * (size_t)n);
+    if (!ta || !tb || !ca || !cb) return 1;
     for (int i = 0; i < n; i++) {
-        ta[i] = run_once(a);
-        tb[i] = run_once(b);
+        ta[i] = run_once(a, &ca[i]);
+        tb[i] = run_once(b, &cb[i]);
         if (ta[i] < 0 || tb[i] < 0) {
             fprintf(stderr, "bench_ccsds: %s failed\n", ta[i] < 0 ? a[0] : b[0]);
             return 1;
         }
     }
-    printf("%.0f %.0f\n", median(ta, n) * 1e6, median(tb, n) * 1e6);
+    printf("%.0f %.0f %.0f %.0f\n", median(ta, n) * 1e6, median(tb, n) * 1e6, median(ca, n) * 1e6,
+           median(cb, n) * 1e6);
     free(ta);
     free(tb);
+    free(ca);
+    free(cb);
     return 0;
 }
 

@@ -3,18 +3,26 @@
 target_sources(imgsec PRIVATE
   src/ccsds/common.c
   src/ccsds/header.c
-  src/ccsds/dwt.c
+  src/ccsds/dwt_int.c
+  src/ccsds/dwt_float.c
+  src/ccsds/dwt_float_inv.c
+  src/ccsds/blocks.c
   src/ccsds/bpe_tables.c
   src/ccsds/bpe_dc.c
   src/ccsds/bpe_enc.c
   src/ccsds/bpe_dec.c
+  src/ccsds/bpe_recon.c
   src/ccsds/enc.c
   src/ccsds/dec.c
 )
 # The float DWT must round exactly like the reference: no fused multiply-add, no reassociation.
-set_source_files_properties(src/ccsds/dwt.c PROPERTIES COMPILE_OPTIONS "-ffp-contract=off")
+set_source_files_properties(src/ccsds/dwt_float.c src/ccsds/dwt_float_inv.c src/ccsds/bpe_recon.c
+  PROPERTIES COMPILE_OPTIONS "-ffp-contract=off")
 if(NOT CMAKE_BUILD_TYPE STREQUAL "Debug")
-  set_property(SOURCE src/ccsds/bpe_enc.c src/ccsds/bpe_dec.c src/ccsds/dwt.c APPEND PROPERTY COMPILE_OPTIONS "-O3")
+  set_property(SOURCE src/ccsds/bpe_enc.c src/ccsds/bpe_dec.c src/ccsds/bpe_recon.c src/ccsds/dec.c
+    src/ccsds/enc.c
+    src/ccsds/dwt_int.c src/ccsds/dwt_float.c src/ccsds/dwt_float_inv.c src/ccsds/blocks.c
+    APPEND PROPERTY COMPILE_OPTIONS "-O3")
 endif()
 
 # Image files (PGM/PPM, PNG via libpng, raw) for the command line; never linked into libimgsec.

@@ -172,15 +172,15 @@ static int read_pgm(uint8_t *b, size_t len, isec_img_packed *img, char *err, siz
         }
         free(b);
     }
-    /* samples above maxval (invalid PGM) are clamped */
-    if (bps == 1) {
+    /* samples above maxval (invalid PGM) are clamped (none can be at maxval 255 or 65535) */
+    if (bps == 1 && maxv < 255) {
         unsigned hi = 0;
         for (size_t i = 0; i < n; i++)
             hi = px[i] > hi ? px[i] : hi;
         if (hi > maxv)
             for (size_t i = 0; i < n; i++)
                 if (px[i] > maxv) px[i] = (uint8_t)maxv;
-    } else {
+    } else if (bps == 2 && maxv < 65535) {
         for (size_t i = 0; i < n; i++)
             if ((uint32_t)(px[2 * i] << 8 | px[2 * i + 1]) > maxv) {
                 px[2 * i] = (uint8_t)(maxv >> 8);

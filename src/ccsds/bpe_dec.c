@@ -3,9 +3,8 @@
  * Decoding mirrors bpe_enc.c in stream order: quantized DC, additional DC planes, AC bit depths,
  * then per bit plane stage 0 (all blocks), stage 1, 2, 3 (all blocks each, code options read at
  * their first use in a gaggle), stage 4. Nothing is applied from a word that the data cut short.
- * When the data (or a quality limit) stops the segment early, each nonzero AC coefficient whose
- * low planes are missing is set 3/8 of the way into its remaining interval, a DC value to the
- * middle of its interval. */
+ * The values then go to the decoder's strips (bpe_recon.c), set inside their intervals where the
+ * data or a quality limit stopped the segment early. */
 #include <stdlib.h>
 #include <string.h>
 
@@ -45,7 +44,7 @@ int isec__dec_scratch_reserve(isec__dec_scratch *s, uint32_t S)
     isec__dec_scratch n;
     memset(&n, 0, sizeof n);
     n.cap = S;
-    n.mag = malloc(sizeof *n.mag * 64 * (size_t)S);
+    n.mag = calloc(64 * (size_t)S, sizeof *n.mag); /* kept zero between segments: bpe_recon.c */
     n.sgn = malloc(sizeof *n.sgn * (size_t)S);
     n.dc = malloc(sizeof *n.dc * (size_t)S);
     n.bd = malloc((size_t)S);
@@ -227,28 +226,6 @@ static int stage3(ctx *c, uint32_t m, uint8_t *opt)
     return 0;
 }
 
-/* Offset added to a magnitude whose lowest L planes are missing, in units of 2^-fr (see the
- * reconstruction in isec__bpe_decode): the middle for L < 3, 3/8 of the interval from L = 3 on.
- * Measured on camera, coins, moon, chelsea at 0.25-6 bpp against the middle everywhere (the UNL
- * decoder's choice): up to +0.1 dB below 2 bpp, equal above. */
-#define RECON_MID_BELOW 3u
-static uint32_t recon_off(unsigned L, unsigned fr)
-{
-    if (!fr) return L >= RECON_MID_BELOW ? (uint32_t)((3ull << L) >> 3) : ((1u << L) - 1u) >> 1;
-    /* fixed point: interval [v - 1/2, v + 2^L - 1/2) */
-    uint64_t o = L >= RECON_MID_BELOW ? (3ull << (L + fr)) >> 3 : 1ull << (L - 1 + fr);
-    return (uint32_t)(o - (1u << (fr - 1)));
-}
-
-/* Shift of the subband of block position k. */
-static unsigned shift_of(const isec__shifts *sh, unsigned k)
-{
-    if (k == 0) return sh->dc;
-    if (k < 4) return sh->p[k - 1];
-    if (k < 16) return sh->c[(k - 4) / 4];
-    return sh->g[(k - 16) / 16];
-}
-
 static int stage4(ctx *c, uint32_t m)
 {
     uint64_t t = c->s->sel[m] & c->valid;
@@ -265,8 +242,8 @@ static int stage4(ctx *c, uint32_t m)
 }
 
 int isec__bpe_decode(isec__br *r, const isec_ccsds_header *h, const isec__shifts *sh,
-                     isec__dec_scratch *s, const isec__vlc_dec vt, int32_t *out,
-                     isec_ccsds_segment *info)
+                     isec__dec_scratch *s, const isec__vlc_dec vt, const isec__strips *out,
+                     size_t first, isec_ccsds_segment *info)
 {
     const uint32_t S = h->s;
     unsigned bddc = h->bitdepth_dc, bdac = h->bitdepth_ac;
@@ -274,7 +251,6 @@ int isec__bpe_decode(isec__br *r, const isec_ccsds_header *h, const isec__shifts
     unsigned q = isec__dc_q(bddc, bdac, sh->dc);
     unsigned N = bddc > q + 1 ? bddc - q : 1;
     info->q = (uint8_t)q;
-    memset(s->mag, 0, sizeof *s->mag * 64 * (size_t)S);
     memset(s->sgn, 0, sizeof *s->sgn * (size_t)S);
     memset(s->bd, 0, S);
     memset(s->fl, 0, sizeof *s->fl * (size_t)S);
@@ -454,62 +430,8 @@ int isec__bpe_decode(isec__br *r, const isec_ccsds_header *h, const isec__shifts
     }
     if (stop && bp >= 0) info->plane_end[info->planes++] = (size_t)((r->pos + 7) / 8);
 
-    /* Reconstruction of truncated coefficients: the missing planes 0..L-1 of a nonzero AC
-       magnitude v leave an interval of 2^L values (2^(L-shift) for a weighted subband). When few
-       planes are missing the values in it are about equally likely and the middle is best; when
-       more are, wavelet coefficients are densest near zero, and 3/8 of the way in does better
-       (recon_off). Integer DWT: integer offsets (the floor of the middle, as the UNL decoder).
-       Float DWT: fixed point with ISEC__FLOAT_FRAC fractional bits, since the coded integers are
-       the rounded transform values and v stands for [v - 1/2, v + 2^L - 1/2). A DC value goes to
-       the middle of its interval. */
-    const unsigned fr = h->dwt == ISEC_CCSDS_DWT_FLOAT ? ISEC__FLOAT_FRAC : 0;
-    const uint32_t vmax = 0x7fffffffu >> fr;
-    const int exact = bp < 0 && bdone == 0;
-    /* Offsets per block position, by the lowest known plane Lk: a coefficient that became
-       significant in the cut plane ub (v < 2^(ub+1)) knows planes down to ub; an older one down
-       to ub too if stage 4 of that plane reached its block (lo_old), else to ub+1 (hi_old). With
-       no plane cut short, every coefficient knows planes down to bdone. */
-    uint32_t off_new[64], off_lo_old[64], off_hi_old[64];
-    unsigned ub = bp >= 0 ? (unsigned)bp : 0;
-    for (unsigned k = 0; k < 64; k++) {
-        unsigned shk = shift_of(sh, k);
-        unsigned Ln = bp >= 0 ? ub : bdone, Lo = bp >= 0 ? ub : bdone,
-                 Lh = bp >= 0 ? ub + 1 : bdone;
-        off_new[k] = Ln > shk && Ln < 31 ? recon_off(Ln - shk, fr) << shk : 0;
-        off_lo_old[k] = Lo > shk && Lo < 31 ? recon_off(Lo - shk, fr) << shk : 0;
-        off_hi_old[k] = Lh > shk && Lh < 31 ? recon_off(Lh - shk, fr) << shk : 0;
-    }
-    const unsigned shn = bp >= 0 ? ub + 1 : 0; /* v >> shn != 0: selected before plane ub */
-    for (uint32_t m = 0; m < S; m++) {
-        int32_t *o = out + (size_t)m * 64;
-        const uint32_t *mag = s->mag + (size_t)m * 64;
-        unsigned L = (m < dc_part) ? dcL - 1 : dcL;
-        int64_t dc = (int64_t)s->dc[m] * ((int64_t)1 << fr);
-        if (L > sh->dc && L >= 1 && L < 31) {
-            if (fr)
-                dc += ((int64_t)1 << (L - 1 + fr)) - ((int64_t)1 << (fr - 1));
-            else
-                dc += (int64_t)1 << (L - 1);
-        }
-        o[0] = dc > INT32_MAX ? INT32_MAX : dc < INT32_MIN ? INT32_MIN : (int32_t)dc;
-        uint64_t ng = s->sgn[m];
-        if (exact) { /* every plane arrived: the magnitudes with their signs */
-            for (unsigned k = 1; k < 64; k++) {
-                uint32_t v = mag[k] > vmax ? vmax : mag[k];
-                int32_t x = (int32_t)(v << fr);
-                o[k] = ((ng >> k) & 1u) ? -x : x;
-            }
-            continue;
-        }
-        const uint32_t *old_off = (st == 4 && m < mk) || st > 4 ? off_lo_old : off_hi_old;
-        for (unsigned k = 1; k < 64; k++) {
-            uint32_t v = mag[k] > vmax ? vmax : mag[k]; /* vmax: corrupt input only */
-            uint32_t add = ((uint64_t)v >> shn) ? old_off[k] : off_new[k];
-            uint64_t x = v ? ((uint64_t)v << fr) + add : 0;
-            int32_t y = x > 0x7fffffffu ? 0x7fffffff : (int32_t)x;
-            o[k] = ((ng >> k) & 1u) ? -y : y;
-        }
-    }
+    isec__recon_state rs = {bp, bdone, st, mk, dc_part, dcL};
+    isec__bpe_recon(&rs, h, sh, s, out, first);
     info->stopped_by = (uint8_t)(stop ? 3 : qstop ? 2 : 0);
     return bad ? ISEC_EFORMAT : 0;
 }

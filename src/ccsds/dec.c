@@ -10,8 +10,13 @@ struct isec_ccsds_dec {
     isec_ccsds_limits lim;
     isec_ccsds_header hdr; /* values in force */
     int started, ended, failed;
-    int32_t *coef; /* 64 per block, block raster order */
-    size_t nblocks, capblocks;
+    isec__strips co; /* coefficients, per block row */
+    size_t capstrips;
+    int32_t **chunk; /* the strips' allocations */
+    size_t nchunks;
+    int32_t *next; /* the next strip in the last chunk, left of them */
+    size_t left;
+    size_t nblocks;
     isec_ccsds_segment *segs;
     size_t nsegs, capsegs;
     size_t offset; /* running stream offset */
@@ -43,7 +48,10 @@ int isec_ccsds_dec_new(isec_ccsds_dec **out, const isec_ccsds_limits *lim)
 void isec_ccsds_dec_free(isec_ccsds_dec *d)
 {
     if (!d) return;
-    free(d->coef);
+    for (size_t i = 0; i < d->nchunks; i++)
+        free(d->chunk[i]);
+    free(d->chunk);
+    free(d->co.strip);
     free(d->segs);
     isec__dec_scratch_free(&d->scr);
     free(d);
@@ -58,6 +66,48 @@ static int fail(isec_ccsds_dec *d, int rc, const char *msg)
 {
     snprintf(d->err, sizeof d->err, "segment %zu (byte %zu): %s", d->nsegs, d->offset, msg);
     return rc;
+}
+
+/* Strips for blocks [0, blocks), zeroed as they are handed out. The table grows by doubling;
+ * the storage comes in chunks that never move (no copying as segments arrive): the first holds
+ * at least 2 MiB (one transparent huge page: a single fault instead of 512), each later one as
+ * many strips again as there are. */
+static int grow(isec_ccsds_dec *d, size_t blocks)
+{
+    isec__strips *co = &d->co;
+    const size_t strip_len = 8 * co->pw;
+    size_t need = (blocks + co->per_row - 1) / co->per_row;
+    if (need > d->capstrips) {
+        size_t nc = d->capstrips ? 2 * d->capstrips : 64;
+        while (nc < need)
+            nc *= 2;
+        int32_t **ns = realloc(co->strip, sizeof *ns * nc);
+        int32_t **nk = realloc(d->chunk, sizeof *nk * nc);
+        if (ns) co->strip = ns;
+        if (nk) d->chunk = nk;
+        if (!ns || !nk) return ISEC_ENOMEM;
+        d->capstrips = nc;
+    }
+    while (co->nstrips < need) {
+        if (!d->left) {
+            size_t add = need - co->nstrips,
+                   room = (size_t)(d->lim.max_pixels / 64 / co->per_row + 1);
+            size_t first = ((size_t)2 << 20) / (strip_len * sizeof(int32_t));
+            if (add < co->nstrips) add = co->nstrips;
+            if (!d->nchunks && add < first) add = first;
+            if (co->nstrips + add > room && room >= need) add = room - co->nstrips;
+            int32_t *c = isec__big_alloc(add * strip_len * sizeof *c);
+            if (!c) return ISEC_ENOMEM;
+            d->chunk[d->nchunks++] = c;
+            d->next = c;
+            d->left = add;
+        }
+        memset(d->next, 0, strip_len * sizeof *d->next);
+        co->strip[co->nstrips++] = d->next;
+        d->next += strip_len;
+        d->left--;
+    }
+    return 0;
 }
 
 int isec_ccsds_dec_segment(isec_ccsds_dec *d, const uint8_t *in, size_t len, size_t *used)
@@ -85,18 +135,8 @@ int isec_ccsds_dec_segment(isec_ccsds_dec *d, const uint8_t *in, size_t len, siz
     uint32_t S = h.s;
     uint64_t px = ((uint64_t)d->nblocks + S) * 64u;
     if (px > d->lim.max_pixels) return fail(d, ISEC_ELIMIT, "image larger than the pixel limit");
-    if (d->nblocks + S > d->capblocks) {
-        size_t nc = d->capblocks ? d->capblocks : 1024;
-        while (nc < d->nblocks + S)
-            nc *= 2;
-        if ((uint64_t)nc * 64 > d->lim.max_pixels) nc = (size_t)(d->lim.max_pixels / 64);
-        int32_t *n = isec__big_alloc(sizeof *n * 64 * nc);
-        if (!n) return fail(d, ISEC_ENOMEM, "out of memory");
-        if (d->nblocks) memcpy(n, d->coef, sizeof *n * 64 * d->nblocks);
-        free(d->coef);
-        d->coef = n;
-        d->capblocks = nc;
-    }
+    if (!d->started) isec__strips_layout(&d->co, ((size_t)h.width + 7u) & ~(size_t)7u);
+    if (grow(d, d->nblocks + S)) return fail(d, ISEC_ENOMEM, "out of memory");
     if (d->nsegs == d->capsegs) {
         size_t nc = d->capsegs ? 2 * d->capsegs : 16;
         isec_ccsds_segment *n = realloc(d->segs, sizeof *n * nc);
@@ -116,8 +156,8 @@ int isec_ccsds_dec_segment(isec_ccsds_dec *d, const uint8_t *in, size_t len, siz
     if (limit_bits && limit_bits < r.end) r.end = limit_bits;
     isec__shifts sh;
     isec__ccsds_shifts(&sh, h.dwt, h.weight_exp);
-    rc = isec__bpe_decode(&r, &h, &sh, &d->scr, (const uint16_t(*)[5][4][256])d->vt,
-                          d->coef + d->nblocks * 64, info);
+    rc = isec__bpe_decode(&r, &h, &sh, &d->scr, (const uint16_t(*)[5][4][256])d->vt, &d->co,
+                          d->nblocks, info);
     /* where the segment ends */
     size_t n;
     int by_limit = limit_bits && r.over && r.end == limit_bits;
@@ -192,8 +232,72 @@ const isec_ccsds_segment *isec_ccsds_dec_segments(const isec_ccsds_dec *d, size_
     return d->segs;
 }
 
+/* Where the reconstructed rows go: int32 pixels or packed samples (1 or 2 bytes, be; add: the
+ * offset of signed samples), the coded image transposed back when tr. */
+typedef struct {
+    int32_t *pixels;
+    uint8_t *bytes;
+    size_t w, cw, ch; /* output width; the coded image's width and height */
+    int32_t lo, hi;
+    uint32_t add;
+    int bps, be, tr, flt;
+    int32_t *row; /* cw values, rounded and clamped */
+} sink;
+
+/* Samples as bytes (restrict: the loops vectorize). */
+static void pack8(const int32_t *restrict row, uint8_t *restrict o, size_t n, uint32_t add)
+{
+    for (size_t c = 0; c < n; c++)
+        o[c] = (uint8_t)((uint32_t)row[c] + add);
+}
+
+static void pack16(const int32_t *restrict row, uint8_t *restrict o, size_t n, uint32_t add, int be)
+{
+    unsigned hb = be ? 0 : 1; /* index of the high byte */
+    for (size_t c = 0; c < n; c++) {
+        uint32_t u = (uint32_t)row[c] + add;
+        o[2 * c + hb] = (uint8_t)(u >> 8);
+        o[2 * c + (hb ^ 1u)] = (uint8_t)u;
+    }
+}
+
+static void emit(void *ctx, size_t r, const float *frow)
+{
+    sink *k = ctx;
+    if (r >= k->ch) return;
+    const int32_t *src = (const int32_t *)(const void *)frow;
+    const size_t cw = k->cw, w = k->w;
+    const uint32_t add = k->add;
+    int32_t *row = k->row;
+    if (k->flt)
+        isec__row_round_clamp(src, row, cw, k->lo, k->hi);
+    else
+        isec__row_clamp(src, row, cw, k->lo, k->hi);
+    if (k->tr) {
+        for (size_t c = 0; c < cw; c++) {
+            size_t i = c * w + r;
+            uint32_t u = (uint32_t)row[c] + add;
+            if (!k->bytes) {
+                k->pixels[i] = row[c];
+            } else if (k->bps == 1) {
+                k->bytes[i] = (uint8_t)u;
+            } else {
+                k->bytes[2 * i] = (uint8_t)(k->be ? u >> 8 : u);
+                k->bytes[2 * i + 1] = (uint8_t)(k->be ? u : u >> 8);
+            }
+        }
+    } else if (!k->bytes) {
+        memcpy(k->pixels + r * w, row, sizeof *row * w);
+    } else if (k->bps == 1) {
+        pack8(row, k->bytes + r * w, cw, add);
+    } else {
+        pack16(row, k->bytes + 2 * r * w, cw, add, k->be);
+    }
+}
+
 /* Inverse transform of everything decoded; writes the image as int32 (pixels) or packed samples
- * (bytes: 1 or 2 per sample, be, off: signed samples offset by 2^(depth-1)). */
+ * (bytes: 1 or 2 per sample, be, off: signed samples offset by 2^(depth-1)). Both inverses stream
+ * their rows out of the strips: no plane is built. */
 static int reconstruct(isec_ccsds_dec *d, int32_t *pixels, uint8_t *bytes, size_t cap, int be,
                        int off)
 {
@@ -203,71 +307,28 @@ static int reconstruct(isec_ccsds_dec *d, int32_t *pixels, uint8_t *bytes, size_
     if (isec_ccsds_dec_geometry(d, &w, &h, &depth, &sgn)) return ISEC_ESTATE;
     size_t bps = bytes ? (depth > 8 ? 2u : 1u) : 1u;
     if ((uint64_t)w * h > cap / bps) return ISEC_EBUFFER;
-    size_t pw = ((size_t)d->hdr.width + 7u) & ~(size_t)7u, per_row = pw / 8;
-    size_t brows = (d->nblocks + per_row - 1) / per_row, ph = brows * 8;
+    size_t ph = (d->nblocks + d->co.per_row - 1) / d->co.per_row * 8; /* block rows received */
     if (ph < 24) ph = 24; /* the DWT needs 3 levels of even lengths >= 6 */
-    int32_t *plane = isec__big_alloc(pw * ph * sizeof *plane);
-    if (!plane) return ISEC_ENOMEM;
-    if (d->nblocks % per_row || ph != brows * 8) /* blocks missing: zero */
-        memset(plane, 0, pw * ph * sizeof *plane);
-    isec__blocks_scatter(plane, pw, ph, 0, d->nblocks, d->coef);
-    int rc;
-    if (d->hdr.dwt == ISEC_CCSDS_DWT_INTEGER)
-        rc = isec__dwt_int_inverse(plane, pw, ph, d->hdr.weight_exp);
-    else
-        rc = isec__dwt_float_inverse(plane, pw, ph, ISEC__FLOAT_FRAC, 0); /* rounded below */
-    if (rc) {
-        free(plane);
-        return rc;
-    }
-    int32_t lo = sgn ? -(1 << (depth - 1)) : 0;
-    int32_t hi = sgn ? (1 << (depth - 1)) - 1 : (int32_t)((1u << depth) - 1u);
-    uint32_t add = sgn && off ? 1u << (depth - 1) : 0u;
-    int tr = d->hdr.transpose;
-    size_t cw = tr ? h : w, ch = tr ? w : h; /* the coded image's width and height */
-    const int flt = d->hdr.dwt != ISEC_CCSDS_DWT_INTEGER;
-    int32_t *row = malloc(sizeof *row * (cw ? cw : 1)); /* one row, rounded and clamped */
-    if (!row) {
-        free(plane);
-        return ISEC_ENOMEM;
-    }
-    for (size_t r = 0; r < ch; r++) {
-        if (flt)
-            isec__row_round_clamp(plane + r * pw, row, cw, lo, hi);
-        else
-            isec__row_clamp(plane + r * pw, row, cw, lo, hi);
-        if (tr) {
-            for (size_t c = 0; c < cw; c++) {
-                size_t i = c * w + r;
-                uint32_t u = (uint32_t)row[c] + add;
-                if (!bytes) {
-                    pixels[i] = row[c];
-                } else if (bps == 1) {
-                    bytes[i] = (uint8_t)u;
-                } else {
-                    bytes[2 * i] = (uint8_t)(be ? u >> 8 : u);
-                    bytes[2 * i + 1] = (uint8_t)(be ? u : u >> 8);
-                }
-            }
-        } else if (!bytes) {
-            memcpy(pixels + r * w, row, sizeof *row * w);
-        } else if (bps == 1) {
-            uint8_t *o = bytes + r * w;
-            for (size_t c = 0; c < cw; c++)
-                o[c] = (uint8_t)((uint32_t)row[c] + add);
-        } else {
-            uint8_t *o = bytes + 2 * r * w;
-            unsigned hb = be ? 0 : 1; /* index of the high byte */
-            for (size_t c = 0; c < cw; c++) {
-                uint32_t u = (uint32_t)row[c] + add;
-                o[2 * c + hb] = (uint8_t)(u >> 8);
-                o[2 * c + (hb ^ 1u)] = (uint8_t)u;
-            }
-        }
-    }
-    free(row);
-    free(plane);
-    return 0;
+    sink k;
+    memset(&k, 0, sizeof k);
+    k.pixels = pixels;
+    k.bytes = bytes;
+    k.w = w;
+    k.lo = sgn ? -(1 << (depth - 1)) : 0;
+    k.hi = sgn ? (1 << (depth - 1)) - 1 : (int32_t)((1u << depth) - 1u);
+    k.add = sgn && off ? 1u << (depth - 1) : 0u;
+    k.bps = (int)bps;
+    k.be = be;
+    k.tr = d->hdr.transpose;
+    k.cw = k.tr ? h : w; /* the coded image's width and height */
+    k.ch = k.tr ? w : h;
+    k.flt = d->hdr.dwt != ISEC_CCSDS_DWT_INTEGER;
+    k.row = malloc(sizeof *k.row * (k.cw ? k.cw : 1));
+    if (!k.row) return ISEC_ENOMEM;
+    int rc = k.flt ? isec__dwt_float_inverse_strips(&d->co, ph, emit, &k)
+                   : isec__dwt_int_inverse_strips(&d->co, ph, emit, &k);
+    free(k.row);
+    return rc;
 }
 
 int isec_ccsds_dec_image(isec_ccsds_dec *d, int32_t *pixels, size_t cap)

@@ -39,8 +39,9 @@ static inline uint64_t isec__valid_mask(const isec__shifts *s, unsigned b)
 void isec__ccsds_shifts(isec__shifts *s, int dwt, const uint8_t weight_exp[10]);
 void isec__ccsds_default_weights(uint8_t w[10]);
 
-/* ---- DWT (dwt.c). Planes are row-major, w x h, both multiples of 8, w,h >= 24. */
-/* Forward integer DWT (5)-(6), 3 levels, then subband weights; in place. tmp: max(w,h)*... */
+/* ---- DWT (dwt_int.c, dwt_float.c, dwt_float_inv.c). Planes are row-major, w x h, both
+ * multiples of 8, w,h >= 24. */
+/* Forward integer DWT (5)-(6), 3 levels, then subband weights; in place. */
 int isec__dwt_int_forward(int32_t *img, size_t w, size_t h, const uint8_t weight_exp[10]);
 /* Inverse: undoes weights (coefficients must be multiples of them), then (10)-(11). */
 int isec__dwt_int_inverse(int32_t *img, size_t w, size_t h, const uint8_t weight_exp[10]);
@@ -53,16 +54,46 @@ int isec__dwt_float_forward(const int32_t *img, int32_t *out, size_t w, size_t h
  * left holding the float samples (sizeof(float) each; read them with memcpy or a float view). */
 #define ISEC__FLOAT_FRAC 2
 int isec__dwt_float_inverse(int32_t *img, size_t w, size_t h, unsigned frac_bits, int round_out);
+
+/* The decoder's coefficient storage. Block row r (8 rows of the padded width pw) is strip r:
+ * 8 rows of pw values that hold the block row's coefficients in a Mallat layout of its own, with
+ * the columns of the whole plane's layout:
+ *   row 0  [LL3 r | HL3 r | HL2 2r | HL1 4r]      rows 2-3  [LH2 2r+i | HH2 2r+i | HL1 4r+2+i]
+ *   row 1  [LH3 r | HH3 r | HL2 2r+1 | HL1 4r+1]  rows 4-7  [LH1 4r+i | HH1 4r+i]
+ * so that coefficients can be stored as segments arrive, before the image height (which places
+ * the subbands in a plane) is known. A value is an int32_t (integer DWT, weights removed) or the
+ * bits of a float (float DWT). */
+typedef struct {
+    int32_t **strip; /* nstrips block rows (NULL: not received, zero) */
+    size_t nstrips, pw, per_row;
+    uint32_t off[64]; /* position k of block 0 of a block row, from the strip's start */
+    uint8_t step[64]; /* block c's position k is off[k] + c * step[k] */
+} isec__strips;
+void isec__strips_layout(isec__strips *s, size_t pw);
+/* Row j of subband band (0 LL, 1 HL, 2 LH, 3 HH) of level l (1..3, LL only at 3): pw >> l
+ * values; NULL when its strip was never received. */
+const int32_t *isec__strip_band_row(const isec__strips *s, unsigned l, unsigned band, size_t j);
+/* The coefficients as a Mallat-layout plane of pw x h (h >= the strips' rows; rows not received
+ * are zero): for the plane versions of the inverses (tests). */
+void isec__strips_to_plane(const isec__strips *s, int32_t *plane, size_t h);
+/* Inverse float DWT of the strips (float bits) for a padded height h (a multiple of 8, >= 24;
+ * rows beyond the strips are zero): the image rows y = 0..h-1 (pw samples each) are handed to
+ * out in order. No plane is built. */
+typedef void (*isec__row_out)(void *ctx, size_t y, const float *row);
+int isec__dwt_float_inverse_strips(const isec__strips *s, size_t h, isec__row_out out, void *ctx);
+/* The same for the integer DWT (values with the weights removed): rows of int32_t (passed as
+ * const float * for the shared callback type; read them as int32_t). */
+int isec__dwt_int_inverse_strips(const isec__strips *s, size_t h, isec__row_out out, void *ctx);
+
 /* One row of a reconstructed plane into out, clamped to [lo, hi]: from the floats the float
  * inverse left (rounded to nearest), or from integers. */
 void isec__row_round_clamp(const int32_t *plane_row, int32_t *out, size_t n, int32_t lo,
                            int32_t hi);
 void isec__row_clamp(const int32_t *src, int32_t *out, size_t n, int32_t lo, int32_t hi);
-/* Gathers block b (raster order over LL3, w/8 blocks per row) from a Mallat-layout plane. */
+/* Gathers block b (raster order over LL3, w/8 blocks per row) from a Mallat-layout plane
+ * (blocks.c). */
 void isec__blocks_gather(const int32_t *plane, size_t w, size_t h, size_t first, size_t n,
                          int32_t *blocks);
-void isec__blocks_scatter(int32_t *plane, size_t w, size_t h, size_t first, size_t n,
-                          const int32_t *blocks);
 
 /* Population count without a libgcc call (no -mpopcnt in portable builds). */
 static inline unsigned isec__pop64(uint64_t x)

@@ -1,5 +1,6 @@
 /* Unit tests of the CCSDS internals: bit I/O, difference mapping, gaggle coding, headers, code
- * tables, and the DWT against a direct transcription of the standard's equations. */
+ * tables, the DWT against a direct transcription of the standard's equations, and the decoder's
+ * strip layout. */
 #include <math.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -351,6 +352,83 @@ static void test_dwt(void)
     }
 }
 
+/* The decoder's strip layout against the encoder's block positions: blocks gathered from a plane
+ * and stored into strips come back as the same plane; the float inverse streamed from the strips
+ * gives the in-place inverse's samples bit for bit; strips never received read as zero. */
+typedef struct {
+    float *dst;
+    size_t w;
+} rows_ctx;
+
+static void take_row(void *ctx, size_t y, const float *row)
+{
+    rows_ctx *c = ctx;
+    memcpy(c->dst + y * c->w, row, c->w * sizeof *row);
+}
+
+static void test_strips(void)
+{
+    static const size_t dims[][3] = {
+        {24, 24, 3}, {40, 32, 4}, {64, 48, 6}, {136, 72, 9}, {32, 24, 2}};
+    for (size_t t = 0; t < sizeof dims / sizeof dims[0]; t++) {
+        size_t w = dims[t][0], h = dims[t][1], have = dims[t][2], n = w * h, per = w / 8;
+        int32_t *plane = malloc(sizeof *plane * n), *back = malloc(sizeof *back * n);
+        int32_t *blocks = malloc(sizeof *blocks * n), *rec = malloc(sizeof *rec * n);
+        float *got = malloc(sizeof *got * n);
+        int32_t **strip = calloc(have, sizeof *strip);
+        for (size_t i = 0; i < n; i++)
+            plane[i] = (int32_t)(rnd() % 2001) - 1000;
+        isec__blocks_gather(plane, w, h, 0, n / 64, blocks);
+        /* blocks of block rows never received are zero */
+        memset(blocks + have * per * 64, 0, sizeof *blocks * (n - have * per * 64));
+        isec__strips s;
+        memset(&s, 0, sizeof s);
+        isec__strips_layout(&s, w);
+        s.strip = strip;
+        s.nstrips = have;
+        for (size_t r = 0; r < have; r++)
+            strip[r] = calloc(8 * w, sizeof **strip);
+        for (size_t b = 0; b < have * per; b++)
+            for (unsigned k = 0; k < 64; k++)
+                strip[b / per][s.off[k] + (b % per) * s.step[k]] = blocks[b * 64 + k];
+        isec__strips_to_plane(&s, back, h);
+        isec__blocks_gather(back, w, h, 0, n / 64, rec);
+        CHECK(!memcmp(rec, blocks, sizeof *rec * n));
+        if (have * 8 == h) CHECK(!memcmp(back, plane, sizeof *plane * n));
+        /* the same coefficients as floats: streamed inverse = in-place inverse */
+        for (size_t r = 0; r < have; r++)
+            for (size_t i = 0; i < 8 * w; i++) {
+                float f = (float)strip[r][i];
+                memcpy(&strip[r][i], &f, sizeof f);
+            }
+        memcpy(rec, back, sizeof *back * n);
+        CHECK_RC(isec__dwt_float_inverse(rec, w, h, 0, 0), 0);
+        rows_ctx rc = {got, w};
+        CHECK_RC(isec__dwt_float_inverse_strips(&s, h, take_row, &rc), 0);
+        CHECK(!memcmp(got, rec, sizeof *got * n));
+        /* integers, small and then huge (the 64-bit, saturating steps): streamed = in place */
+        static const uint8_t none[10] = {0};
+        for (int big = 0; big < 2; big++) {
+            for (size_t r = 0; r < have; r++)
+                for (size_t i = 0; i < 8 * w; i++)
+                    strip[r][i] = big ? (int32_t)rnd() / (1 + (int32_t)(rnd() % 4))
+                                      : (int32_t)(rnd() % 2001) - 1000;
+            isec__strips_to_plane(&s, rec, h);
+            CHECK_RC(isec__dwt_int_inverse(rec, w, h, none), 0);
+            CHECK_RC(isec__dwt_int_inverse_strips(&s, h, take_row, &rc), 0);
+            CHECK(!memcmp(got, rec, sizeof *got * n));
+        }
+        for (size_t r = 0; r < have; r++)
+            free(strip[r]);
+        free(strip);
+        free(plane);
+        free(back);
+        free(blocks);
+        free(rec);
+        free(got);
+    }
+}
+
 int main(void)
 {
     test_bits();
@@ -359,5 +437,6 @@ int main(void)
     test_header();
     test_tables();
     test_dwt();
+    test_strips();
     return tu_finish("ccsds.unit", checks);
 }
