@@ -2,7 +2,9 @@
 # libevent, OpenSSL's libssl, http-parser and SQLite, none of which the core library may link.
 # Included after the imgsec and imgsec_cli targets exist (also in the fuzz build).
 find_package(PkgConfig REQUIRED)
-pkg_check_modules(ISEC_LIBEVENT REQUIRED IMPORTED_TARGET libevent_core libevent_extra libevent_openssl)
+pkg_check_modules(ISEC_LIBEVENT REQUIRED IMPORTED_TARGET libevent_core libevent_extra libevent_openssl
+  libevent_pthreads)
+find_package(Threads REQUIRED)
 pkg_check_modules(ISEC_SQLITE REQUIRED IMPORTED_TARGET sqlite3)
 find_path(ISEC_HTTP_PARSER_INCLUDE http_parser.h REQUIRED)
 find_library(ISEC_HTTP_PARSER_LIB http_parser REQUIRED)
@@ -26,11 +28,12 @@ target_sources(imgsec_ext PRIVATE
   apps/proxy/conn.c
   apps/proxy/conn_rs.c
   apps/proxy/server.c
+  apps/proxy/worker.c
   apps/imgsec/cmd_proxy.c
   apps/imgsec/cmd_ca.c
 )
 target_link_libraries(imgsec_ext PRIVATE isec_proxy_core PkgConfig::ISEC_LIBEVENT
-  PkgConfig::ISEC_SQLITE OpenSSL::SSL OpenSSL::Crypto)
+  PkgConfig::ISEC_SQLITE OpenSSL::SSL OpenSSL::Crypto Threads::Threads)
 
 # fuzz/fuzz_proxy_*.c are made into targets by fuzz/CMakeLists.txt, which links only imgsec and
 # runs after this file: add the proxy's parsers to them once every directory is processed.

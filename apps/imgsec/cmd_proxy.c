@@ -26,7 +26,7 @@ static void usage(FILE *f)
             "  --log-file FILE         log here instead of stderr\n"
             "  --client-timeout S, --header-timeout S, --upstream-timeout S, --drain-timeout S\n"
             "  --max-connections N, --max-header-bytes N, --on-unencryptable pass|refuse\n"
-            "  --upload-sessions N, --upload-session-ttl S\n"
+            "  --upload-sessions N, --upload-session-ttl S, --workers N (threads; 0 = one per CPU)\n"
             "                          resumable uploads in progress at once / forgotten after\n"
             "  --upstream-connect-to HOST:PORT:ADDR:PORT\n"
             "                          TEST AID: connect there instead of resolving HOST:PORT\n"
@@ -63,6 +63,7 @@ int cmd_proxy(int argc, char **argv)
         {"on-unencryptable", required_argument, NULL, 1},
         {"upload-sessions", required_argument, NULL, 1},
         {"upload-session-ttl", required_argument, NULL, 1},
+        {"workers", required_argument, NULL, 1},
         {"config", required_argument, NULL, 'c'},
         {"help", no_argument, NULL, 'h'},
         {NULL, 0, NULL, 0},

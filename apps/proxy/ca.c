@@ -1,8 +1,11 @@
 /* The proxy's certificate authority: STATE/ca.pem and STATE/ca.key (mode 0600), made on first
  * start, and leaf certificates minted per host (ECDSA P-256, SAN, 30 days, kept in a small
  * in-memory cache). All leaves share one key made at start-up: the key never leaves the process,
- * and minting is then one signature (~50 us) instead of a key generation.
+ * and minting is then one signature (~50 us) instead of a key generation. The cache is shared by
+ * the worker threads (one mutex; a leaf handed out carries its own reference, so eviction by
+ * another thread cannot free it under its user).
  */
+#include <pthread.h>
 #include <errno.h>
 #include <fcntl.h>
 #include <stdio.h>
@@ -32,6 +35,7 @@ struct px_ca {
     X509 *cert;
     EVP_PKEY *key;
     EVP_PKEY *leaf_key;
+    pthread_mutex_t mu; /* the cache */
     struct leaf cache[CACHE];
 };
 
@@ -119,6 +123,7 @@ int px_ca_open(px_ca **out, const char *dir, char *err, size_t errcap)
     snprintf(kp, sizeof kp, "%s/ca.key", dir);
     px_ca *ca = calloc(1, sizeof *ca);
     if (!ca) return -1;
+    pthread_mutex_init(&ca->mu, NULL);
     int have_c = access(cp, F_OK) == 0, have_k = access(kp, F_OK) == 0;
     if (have_c != have_k) {
         snprintf(err, errcap, "%s: only one of ca.pem and ca.key exists; restore the other or "
@@ -183,6 +188,7 @@ void px_ca_free(px_ca *ca)
     X509_free(ca->cert);
     EVP_PKEY_free(ca->key);
     EVP_PKEY_free(ca->leaf_key);
+    pthread_mutex_destroy(&ca->mu);
     free(ca);
 }
 
@@ -218,7 +224,7 @@ static X509 *mint(px_ca *ca, const char *host)
     return c;
 }
 
-int px_ca_leaf(px_ca *ca, const char *host, X509 **cert, EVP_PKEY **key)
+static int leaf_locked(px_ca *ca, const char *host, X509 **cert)
 {
     time_t now = time(NULL);
     int slot = 0;
@@ -227,7 +233,6 @@ int px_ca_leaf(px_ca *ca, const char *host, X509 **cert, EVP_PKEY **key)
         if (l->host && !strcmp(l->host, host) && l->not_after > now + 86400) {
             l->used = now;
             *cert = l->cert;
-            *key = ca->leaf_key;
             return 0;
         }
         if (ca->cache[i].used < ca->cache[slot].used) slot = i;
@@ -247,6 +252,15 @@ int px_ca_leaf(px_ca *ca, const char *host, X509 **cert, EVP_PKEY **key)
     l->used = now;
     l->not_after = now + (time_t)LEAF_DAYS * 86400 - 3600;
     *cert = c;
-    *key = ca->leaf_key;
     return 0;
+}
+
+int px_ca_leaf(px_ca *ca, const char *host, X509 **cert, EVP_PKEY **key)
+{
+    pthread_mutex_lock(&ca->mu);
+    int rc = leaf_locked(ca, host, cert);
+    if (rc == 0 && X509_up_ref(*cert) != 1) rc = -1;
+    pthread_mutex_unlock(&ca->mu);
+    *key = ca->leaf_key;
+    return rc;
 }

@@ -55,6 +55,45 @@ void px_config_free(px_config *c)
     memset(c, 0, sizeof *c);
 }
 
+static int dup_opt(char **dst, const char *src)
+{
+    *dst = NULL;
+    return src && !(*dst = strdup(src)) ? -1 : 0;
+}
+
+int px_config_copy(px_config *d, const px_config *s)
+{
+    *d = *s;
+    d->listen = d->state_dir = d->upstream_ca = d->log_file = NULL;
+    d->ntargets = d->nconnect_to = 0;
+    int bad = dup_opt(&d->listen, s->listen) | dup_opt(&d->state_dir, s->state_dir) |
+              dup_opt(&d->upstream_ca, s->upstream_ca) | dup_opt(&d->log_file, s->log_file);
+    for (size_t i = 0; i < s->ntargets && !bad; i++, d->ntargets++)
+        bad = dup_opt(&d->targets[i], s->targets[i]);
+    for (size_t i = 0; i < s->nconnect_to && !bad; i++, d->nconnect_to++) {
+        d->connect_to[i] = s->connect_to[i];
+        bad = dup_opt(&d->connect_to[i].from_host, s->connect_to[i].from_host) |
+              dup_opt(&d->connect_to[i].to_host, s->connect_to[i].to_host);
+    }
+    if (bad) px_config_free(d);
+    return bad ? -1 : 0;
+}
+
+int px_config_keep_static(px_config *d, const px_config *s)
+{
+    char *l = NULL, *st = NULL;
+    if (dup_opt(&l, s->listen) < 0 || dup_opt(&st, s->state_dir) < 0) {
+        free(l);
+        return -1;
+    }
+    free(d->listen);
+    free(d->state_dir);
+    d->listen = l;
+    d->state_dir = st;
+    d->workers = s->workers;
+    return 0;
+}
+
 static int set_str(char **dst, const char *v)
 {
     char *s = strdup(v);
@@ -143,6 +182,7 @@ int px_config_set(px_config *c, const char *name, const char *v, char *err, size
     else if (!strcmp(name, "drain-timeout")) rc = set_uint(&c->drain_timeout_s, v, 0, 3600);
     else if (!strcmp(name, "max-connections")) rc = set_uint(&c->max_connections, v, 1, 100000);
     else if (!strcmp(name, "upload-sessions")) rc = set_uint(&c->upload_sessions, v, 1, 100000);
+    else if (!strcmp(name, "workers")) rc = set_uint(&c->workers, v, 0, 64);
     else if (!strcmp(name, "upload-session-ttl")) rc = set_uint(&c->upload_session_ttl_s, v, 1, 86400 * 7);
     else if (!strcmp(name, "max-header-bytes")) {
         unsigned x;

@@ -209,8 +209,8 @@ static void vreply(struct conn *c, unsigned status, const char *reason, const ch
                             "Content-Length: %d\r\nConnection: close\r\nX-Imgsec-Proxy: error\r\n"
                             "%s\r\n%s",
                             status, reason, n, extra ? extra : "", body);
-    px_log(c->s, "conn=%lu host=%s method=%s path=%s status=%u error=\"%.*s\"", c->id,
-           c->rhost[0] ? c->rhost : c->host, c->method[0] ? c->method : "-",
+    px_log(c->s, "conn=%lu w=%u host=%s method=%s path=%s status=%u error=\"%.*s\"", c->id,
+           c->s->idx, c->rhost[0] ? c->rhost : c->host, c->method[0] ? c->method : "-",
            c->path[0] ? c->path : "-", status, n - 1, body);
 }
 
@@ -432,14 +432,16 @@ static void start_intercept(struct conn *c)
 {
     X509 *cert;
     EVP_PKEY *key;
-    if (px_ca_leaf(c->s->ca, c->host, &cert, &key) < 0) {
+    if (px_ca_leaf(c->s->ca, c->host, &cert, &key) < 0) { /* cert: our reference */
         evbuffer_add_printf(bufferevent_get_output(c->cli), "HTTP/1.1 200 Connection established\r\n\r\n");
         px_log(c->s, "conn=%lu host=%s error=\"cannot mint a certificate\"", c->id, c->host);
         close_when_flushed(c);
         return;
     }
     SSL *ssl = SSL_new(c->s->cli_ctx);
-    if (!ssl || SSL_use_certificate(ssl, cert) != 1 || SSL_use_PrivateKey(ssl, key) != 1) {
+    int used = ssl && SSL_use_certificate(ssl, cert) == 1 && SSL_use_PrivateKey(ssl, key) == 1;
+    X509_free(cert);
+    if (!used) {
         SSL_free(ssl);
         evbuffer_add_printf(bufferevent_get_output(c->cli), "HTTP/1.1 200 Connection established\r\n\r\n");
         close_when_flushed(c);
@@ -736,13 +738,15 @@ static int on_req_complete(http_parser *p)
             return -1;
         }
         if (c->rs_local) { /* held: nothing went upstream; the proxy answers for the server */
+            px_rs_lock(c->s);
             px_rs_piece_done(c->rs, 1, time(NULL));
+            unsigned long long have = (unsigned long long)c->rs->in_total;
+            px_rs_unlock(c->s);
             evbuffer_add_printf(bufferevent_get_output(c->cli),
                                 "HTTP/1.1 200 OK\r\nX-Goog-Upload-Status: active\r\n"
                                 "X-Goog-Upload-Size-Received: %llu\r\nContent-Length: 0\r\n"
                                 "X-Imgsec-Proxy: held\r\n%s\r\n",
-                                (unsigned long long)c->rs->in_total,
-                                c->keepalive ? "" : "Connection: close\r\n");
+                                have, c->keepalive ? "" : "Connection: close\r\n");
             c->rs = NULL;
             c->status = 200;
             log_exchange(c);
@@ -860,9 +864,9 @@ static void log_exchange(struct conn *c)
     if (c->resb_on && c->resb.mismatched)
         snprintf(note, sizeof note, " warning=\"%s\"", c->resb.detail);
     px_log(c->s,
-           "conn=%lu host=%s method=%s path=%s status=%u up_bytes=%llu down_bytes=%llu "
+           "conn=%lu w=%u host=%s method=%s path=%s status=%u up_bytes=%llu down_bytes=%llu "
            "jpeg_enc=%u jpeg_dec=%u ms=%ld%s%s%s",
-           c->id, c->rhost, c->method, c->path, c->status, (unsigned long long)c->req_bytes,
+           c->id, c->s->idx, c->rhost, c->method, c->path, c->status, (unsigned long long)c->req_bytes,
            (unsigned long long)c->resp_bytes, enc, dec, ms, c->target ? " target=1" : "",
            c->rs_note, note);
 }
@@ -1099,8 +1103,10 @@ static void cli_event_cb(struct bufferevent *b, short what, void *arg)
     struct conn *c = arg;
     if (getenv("IMGSEC_PROXY_DEBUG")) {
         unsigned long e = c->tls ? bufferevent_get_openssl_error(b) : 0;
+        char eb[200] = "-";
+        if (e) ERR_error_string_n(e, eb, sizeof eb);
         px_log(c->s, "debug conn=%lu client event 0x%x state %d ssl %s errno %d", c->id, what,
-               c->state, e ? ERR_error_string(e, NULL) : "-", EVUTIL_SOCKET_ERROR());
+               c->state, eb, EVUTIL_SOCKET_ERROR());
     }
     if (what & BEV_EVENT_CONNECTED) return; /* TLS handshake with the client done */
     if (what & BEV_EVENT_TIMEOUT) {
@@ -1266,10 +1272,26 @@ static void setup_cli(struct conn *c)
     bufferevent_enable(c->cli, EV_READ | EV_WRITE);
 }
 
-void px_conn_accept(px_server *s, evutil_socket_t fd, const struct sockaddr *sa, int salen)
+void px_conn_global_init(void)
 {
-    (void)sa;
-    (void)salen;
+    req_settings.on_message_begin = on_req_begin;
+    req_settings.on_url = on_req_url;
+    req_settings.on_header_field = on_req_field;
+    req_settings.on_header_value = on_req_value;
+    req_settings.on_headers_complete = on_req_headers;
+    req_settings.on_body = on_req_body;
+    req_settings.on_message_complete = on_req_complete;
+    resp_settings.on_message_begin = on_resp_begin;
+    resp_settings.on_status = on_resp_status;
+    resp_settings.on_header_field = on_resp_field;
+    resp_settings.on_header_value = on_resp_value;
+    resp_settings.on_headers_complete = on_resp_headers;
+    resp_settings.on_body = on_resp_body;
+    resp_settings.on_message_complete = on_resp_complete;
+}
+
+void px_conn_accept(px_server *s, evutil_socket_t fd)
+{
     struct conn *c = calloc(1, sizeof *c);
     if (c) c->cli = bufferevent_socket_new(s->base, fd, BEV_OPT_CLOSE_ON_FREE);
     if (c) c->hdr_timer = evtimer_new(s->base, hdr_timeout, c);
@@ -1278,26 +1300,11 @@ void px_conn_accept(px_server *s, evutil_socket_t fd, const struct sockaddr *sa,
         else evutil_closesocket(fd);
         if (c && c->hdr_timer) event_free(c->hdr_timer);
         free(c);
+        px_server_conn_gone(s);
         return;
     }
-    if (!req_settings.on_url) {
-        req_settings.on_message_begin = on_req_begin;
-        req_settings.on_url = on_req_url;
-        req_settings.on_header_field = on_req_field;
-        req_settings.on_header_value = on_req_value;
-        req_settings.on_headers_complete = on_req_headers;
-        req_settings.on_body = on_req_body;
-        req_settings.on_message_complete = on_req_complete;
-        resp_settings.on_message_begin = on_resp_begin;
-        resp_settings.on_status = on_resp_status;
-        resp_settings.on_header_field = on_resp_field;
-        resp_settings.on_header_value = on_resp_value;
-        resp_settings.on_headers_complete = on_resp_headers;
-        resp_settings.on_body = on_resp_body;
-        resp_settings.on_message_complete = on_resp_complete;
-    }
     c->s = s;
-    c->id = ++s->next_id;
+    c->id = atomic_fetch_add(&s->sh->next_id, 1) + 1;
     c->state = C_HTTP;
     px_head_init(&c->reqh, s->cfg.max_header_bytes);
     px_head_init(&c->resh, s->cfg.max_header_bytes);
@@ -1308,7 +1315,6 @@ void px_conn_accept(px_server *s, evutil_socket_t fd, const struct sockaddr *sa,
     c->next = s->conns;
     if (s->conns) s->conns->prev = c;
     s->conns = c;
-    s->nconns++;
     setup_cli(c);
     struct timeval tv = {(time_t)s->cfg.header_timeout_s, 0};
     evtimer_add(c->hdr_timer, &tv);

@@ -11,9 +11,13 @@
 
 void px_conn_rs_release(struct conn *c)
 {
-    if (c->rs && c->rs->busy) px_rs_piece_done(c->rs, 0, time(NULL));
+    if (c->rs || c->rs_start) {
+        px_rs_lock(c->s);
+        if (c->rs && c->rs->busy) px_rs_piece_done(c->rs, 0, time(NULL));
+        if (c->rs_start) px_rs_drop(&c->s->sh->rs, c->rs_start);
+        px_rs_unlock(c->s);
+    }
     c->rs = NULL;
-    if (c->rs_start) px_rs_drop(&c->s->rs, c->rs_start);
     c->rs_start = NULL;
     c->rs_qid[0] = 0;
 }
@@ -32,7 +36,7 @@ static int rs_ix_put(void *arg, const uint8_t key[PX_DIGEST], uint64_t plen, uin
     return s->ix ? px_index_put(s->ix, key, plen, tlen, full, "resumable") : 0;
 }
 
-int px_conn_rs_request(struct conn *c, http_parser *p, const char *path, char *extra, size_t cap)
+static int rs_request(struct conn *c, http_parser *p, const char *path, char *extra, size_t cap)
 {
     const char *cv = px_head_get(&c->reqh, "X-Goog-Upload-Command");
     if (!cv) return RS_NONE;
@@ -44,7 +48,7 @@ int px_conn_rs_request(struct conn *c, http_parser *p, const char *path, char *e
     }
     if (!cmd) return RS_NONE;
     c->rs_cmd = cmd;
-    px_rstable *t = &c->s->rs;
+    px_rstable *t = &c->s->sh->rs;
     time_t now = time(NULL);
     if (cmd == PX_RS_START) {
         if (px_rs_new(t, NULL, now, &c->rs_start) < 0) {
@@ -90,7 +94,7 @@ int px_conn_rs_request(struct conn *c, http_parser *p, const char *path, char *e
         return RS_PASS;
     }
     /* upload [, finalize] or a bare finalize: a piece */
-    uint64_t off = s ? s->in_total : 0;
+    uint64_t off = s ? (s->busy ? s->in_base : s->in_total) : 0;
     const char *ov = px_head_get(&c->reqh, "X-Goog-Upload-Offset");
     if (ov ? px_rs_offset(ov, &off) < 0 : cmd != PX_RS_FINALIZE) {
         px_conn_reply(c, 400, "Bad Request",
@@ -125,16 +129,17 @@ int px_conn_rs_request(struct conn *c, http_parser *p, const char *path, char *e
         return RS_FAIL;
     }
     if (s->busy || off != s->in_total) {
+        /* a busy session's in_total is its streaming owner's (another thread): not read here */
+        unsigned long long expect = s->busy ? s->in_base : s->in_total;
         char x[160];
         snprintf(x, sizeof x,
-                 "X-Goog-Upload-Status: active\r\nX-Goog-Upload-Size-Received: %llu\r\n",
-                 (unsigned long long)s->in_total);
+                 "X-Goog-Upload-Status: active\r\nX-Goog-Upload-Size-Received: %llu\r\n", expect);
         px_conn_reply_x(c, 409, "Conflict", x,
                         s->busy
                             ? "imgsec proxy: another piece of this upload is on its way"
                             : "imgsec proxy: piece at offset %llu, expected %llu (only the next "
                               "piece in order can be encrypted)",
-                        (unsigned long long)off, (unsigned long long)s->in_total);
+                        (unsigned long long)off, expect);
         return RS_FAIL;
     }
     px_jstream_cfg jc = {
@@ -164,9 +169,9 @@ int px_conn_rs_request(struct conn *c, http_parser *p, const char *path, char *e
     return RS_REWRITE;
 }
 
-int px_conn_rs_response(struct conn *c, http_parser *p, char *extra, size_t cap)
+static int rs_response(struct conn *c, http_parser *p, char *extra, size_t cap)
 {
-    px_rstable *t = &c->s->rs;
+    px_rstable *t = &c->s->sh->rs;
     int ok = p->status_code / 100 == 2;
     if (c->rs_start) {
         px_rsess *s = c->rs_start;
@@ -229,4 +234,21 @@ int px_conn_rs_response(struct conn *c, http_parser *p, char *extra, size_t cap)
         px_rs_drop(t, s);
     }
     return translated;
+}
+
+/* The session table is shared by the worker threads: these run under its lock (server.h). */
+int px_conn_rs_request(struct conn *c, http_parser *p, const char *path, char *extra, size_t cap)
+{
+    px_rs_lock(c->s);
+    int rc = rs_request(c, p, path, extra, cap);
+    px_rs_unlock(c->s);
+    return rc;
+}
+
+int px_conn_rs_response(struct conn *c, http_parser *p, char *extra, size_t cap)
+{
+    px_rs_lock(c->s);
+    int rc = rs_response(c, p, extra, cap);
+    px_rs_unlock(c->s);
+    return rc;
 }

@@ -11,8 +11,10 @@
  *   httpmsg.c    HTTP/1.1 heads on top of http-parser: header lists with limits, rebuilding heads
  *   conn.c       one client connection on libevent: CONNECT, tunnel, TLS interception, relay
  *   conn_rs.c    resumable uploads on a connection (requests and answers to the session table)
- *   server.c     listener, limits, signals, logging
- * Everything but conn.c and server.c is free of libevent, so the parsers can be fuzzed alone.
+ *   server.c     listener (main thread), limits, signals, logging, hands connections to workers
+ *   worker.c     worker threads: one event loop each (server.h: what they share, and how)
+ * Everything but conn.c, conn_rs.c, server.c and worker.c is free of libevent, so the parsers can
+ * be fuzzed alone.
  */
 #ifndef IMGSEC_PROXY_H
 #define IMGSEC_PROXY_H
@@ -58,6 +60,7 @@ typedef struct {
     unsigned upload_sessions;     /* resumable upload sessions alive at once (cap) */
     unsigned upload_session_ttl_s; /* a session unused this long is forgotten */
     int refuse_unencryptable; /* 1: a JPEG the cipher refuses aborts the upload (never sent plain) */
+    unsigned workers;         /* worker threads (event loops); 0: one per CPU */
     int quiet;
 } px_config;
 
@@ -68,6 +71,10 @@ void px_config_free(px_config *c);
 int px_config_load(px_config *c, const char *path, char *err, size_t errcap);
 /* One "name value" setting (file and flags share names). Returns 0 or -1 with err filled. */
 int px_config_set(px_config *c, const char *name, const char *value, char *err, size_t errcap);
+/* Deep copy (dst is overwritten). Returns 0 or -1 (out of memory; dst is then empty). */
+int px_config_copy(px_config *dst, const px_config *src);
+/* Settings that need a restart (listen, state-dir, workers): dst gets src's. */
+int px_config_keep_static(px_config *dst, const px_config *src);
 /* 1 if host (any case) matches one of the target patterns (fnmatch globs, lower case). */
 int px_config_is_target(const px_config *c, const char *host);
 /* Applies the connect-to map: host and port are replaced by where to really connect. */
@@ -80,8 +87,9 @@ typedef struct px_ca px_ca;
 /* Loads STATE/ca.pem + ca.key, creating them (ca.key 0600) if neither exists. */
 int px_ca_open(px_ca **out, const char *state_dir, char *err, size_t errcap);
 void px_ca_free(px_ca *ca);
-/* A leaf for host (DNS name or IP literal), minted or from the cache; owned by the CA
- * (valid until px_ca_free). Returns 0 or -1. */
+/* A leaf for host (DNS name or IP literal), minted or from the cache (thread-safe). *cert is the
+ * caller's reference (X509_free it); *key belongs to the CA (valid until px_ca_free).
+ * Returns 0 or -1. */
 int px_ca_leaf(px_ca *ca, const char *host, X509 **cert, EVP_PKEY **key);
 X509 *px_ca_cert(px_ca *ca);
 
@@ -256,6 +264,7 @@ typedef struct px_rsess {
     int failed;             /* internal: the current piece went wrong */
     uint64_t gran;          /* upstream chunk granularity */
     uint64_t in_total;      /* client bytes taken (the client's next offset) */
+    uint64_t in_base;       /* in_total when the current piece began (read by others while busy) */
     uint64_t out_total;     /* cipher output produced */
     uint64_t sent;          /* bytes the server acknowledged (upstream offset) */
     px_jstream js;

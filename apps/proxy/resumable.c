@@ -328,6 +328,7 @@ int px_rs_piece_begin(px_rsess *s, const px_jstream_cfg *jc, uint64_t offset, ui
     }
     if (out_total < s->sent) out_total = s->sent;
     s->busy = 1;
+    s->in_base = s->in_total;
     s->piece_in = len;
     s->piece_taken = 0;
     s->piece_final = finalize;

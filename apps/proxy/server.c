@@ -1,5 +1,12 @@
-/* The proxy process: state directory, listener, connection limit, signals (SIGTERM/SIGINT drain,
- * SIGHUP reload), one log line per request.
+/* The proxy process: state directory, listener, worker threads, connection limit, signals
+ * (SIGTERM/SIGINT drain, SIGHUP reload), one log line per request.
+ *
+ * The main thread accepts and hands each connection to the worker with the fewest (one
+ * listener handing sockets over, rather than SO_REUSEPORT listeners per worker: the kernel's
+ * hash spreads few long-lived connections unevenly, a worker closing its SO_REUSEPORT socket on
+ * drain resets the connections still in its accept queue, and one acceptor checks the
+ * connection limit in one place). Connections are long-lived (keep-alive, CONNECT), so one
+ * pipe write per connection costs nothing measurable.
  */
 #include <errno.h>
 #include <signal.h>
@@ -13,25 +20,32 @@
 #include <unistd.h>
 
 #include <event2/buffer.h>
+#include <event2/thread.h>
 #include <openssl/err.h>
 
 #include "server.h"
 
+#define MAX_WORKERS 64
+
 void px_log(px_server *s, const char *fmt, ...)
 {
-    FILE *f = s->log ? s->log : stderr;
-    char ts[32];
+    char line[2048];
     time_t now = time(NULL);
     struct tm tm;
     gmtime_r(&now, &tm);
-    strftime(ts, sizeof ts, "%Y-%m-%dT%H:%M:%SZ", &tm);
-    fprintf(f, "%s imgsec-proxy: ", ts);
+    size_t n = strftime(line, sizeof line, "%Y-%m-%dT%H:%M:%SZ imgsec-proxy: ", &tm);
     va_list ap;
     va_start(ap, fmt);
-    vfprintf(f, fmt, ap);
+    int k = vsnprintf(line + n, sizeof line - n - 1, fmt, ap);
     va_end(ap);
-    fputc('\n', f);
+    if (k < 0) k = 0;
+    n += (size_t)k < sizeof line - n - 1 ? (size_t)k : sizeof line - n - 2;
+    line[n++] = '\n';
+    pthread_mutex_lock(&s->sh->log_mu);
+    FILE *f = s->sh->log ? s->sh->log : stderr;
+    fwrite(line, 1, n, f);
     fflush(f);
+    pthread_mutex_unlock(&s->sh->log_mu);
 }
 
 static int mkdir_p(const char *dir)
@@ -91,20 +105,43 @@ SSL_CTX *px_make_upstream_ctx(const px_config *cfg, char *err, size_t errcap)
 
 void px_server_conn_gone(px_server *s)
 {
-    s->nconns--;
-    if (s->draining && s->nconns == 0) event_base_loopexit(s->base, NULL);
+    unsigned left = atomic_fetch_sub(&s->nconns, 1) - 1;
+    atomic_fetch_sub(&s->sh->nconns, 1);
+    if (s->draining && left == 0) event_base_loopexit(s->base, NULL);
+}
+
+/* The main thread. */
+typedef struct {
+    px_server s; /* its event loop and config */
+    px_shared sh;
+    const char *config_path;
+    const char *const *flags; /* name, value, ..., NULL: re-applied over the file on SIGHUP */
+    struct evconnlistener *lis;
+    px_server *w;
+    unsigned nw, rr, running;
+    int done[2]; /* workers write one byte here when their loop has ended */
+    struct event *ev_term, *ev_int, *ev_hup, *ev_drain, *ev_purge, *ev_done;
+} px_main;
+
+static void stop_workers(px_main *m, int type)
+{
+    for (unsigned i = 0; i < m->nw; i++)
+        if (m->w[i].started) px_worker_send(&m->w[i], type, -1, NULL, NULL);
 }
 
 static void accept_cb(struct evconnlistener *l, evutil_socket_t fd, struct sockaddr *sa, int salen,
                       void *arg)
 {
     (void)l;
-    px_server *s = arg;
+    (void)sa;
+    (void)salen;
+    px_main *m = arg;
+    px_server *s = &m->s;
     if (s->draining) {
         evutil_closesocket(fd);
         return;
     }
-    if (s->nconns >= s->cfg.max_connections) {
+    if (atomic_load(&m->sh.nconns) >= s->cfg.max_connections) {
         static const char busy[] = "HTTP/1.1 503 Service Unavailable\r\nContent-Length: 0\r\n"
                                    "Connection: close\r\nRetry-After: 1\r\n\r\n";
         if (send(fd, busy, sizeof busy - 1, MSG_NOSIGNAL) < 0) { /* best effort */
@@ -113,7 +150,22 @@ static void accept_cb(struct evconnlistener *l, evutil_socket_t fd, struct socka
         px_log(s, "error=\"connection limit (%u) reached: refused a client\"", s->cfg.max_connections);
         return;
     }
-    px_conn_accept(s, fd, sa, salen);
+    /* the worker with the fewest connections; ties in turn */
+    unsigned best = m->rr++ % m->nw, bn = atomic_load(&m->w[best].nconns);
+    for (unsigned k = 1; k < m->nw; k++) {
+        unsigned i = (best + k) % m->nw, n = atomic_load(&m->w[i].nconns);
+        if (n < bn) {
+            best = i;
+            bn = n;
+        }
+    }
+    px_server *w = &m->w[best];
+    atomic_fetch_add(&w->nconns, 1);
+    atomic_fetch_add(&m->sh.nconns, 1);
+    if (px_worker_send(w, PX_MSG_CONN, fd, NULL, NULL) < 0) {
+        evutil_closesocket(fd);
+        px_server_conn_gone(w);
+    }
 }
 
 /* Config = defaults, then the file, then the flags (flags win). */
@@ -135,51 +187,62 @@ static void on_drain_timeout(evutil_socket_t fd, short what, void *arg)
 {
     (void)fd;
     (void)what;
-    px_server *s = arg;
-    px_log(s, "drain timeout: closing %u connection(s)", s->nconns);
-    event_base_loopexit(s->base, NULL);
+    px_main *m = arg;
+    px_log(&m->s, "drain timeout: closing %u connection(s)", atomic_load(&m->sh.nconns));
+    stop_workers(m, PX_MSG_STOP);
+}
+
+/* A worker's loop has ended; when all have, so does the main loop. */
+static void on_done(evutil_socket_t fd, short what, void *arg)
+{
+    (void)what;
+    px_main *m = arg;
+    char b[MAX_WORKERS];
+    ssize_t n = read(fd, b, sizeof b);
+    if (n > 0) m->running -= (unsigned)n < m->running ? (unsigned)n : m->running;
+    if (m->running == 0) event_base_loopexit(m->s.base, NULL);
 }
 
 static void on_term(evutil_socket_t sig, short what, void *arg)
 {
     (void)what;
-    px_server *s = arg;
-    if (s->draining) {
-        event_base_loopexit(s->base, NULL);
+    px_main *m = arg;
+    px_server *s = &m->s;
+    if (s->draining) { /* a second signal: stop now */
+        stop_workers(m, PX_MSG_STOP);
         return;
     }
-    px_log(s, "signal %d: draining %u connection(s)", (int)sig, s->nconns);
+    px_log(s, "signal %d: draining %u connection(s)", (int)sig, atomic_load(&m->sh.nconns));
     s->draining = 1;
-    if (s->lis) {
-        evconnlistener_free(s->lis);
-        s->lis = NULL;
+    if (m->lis) {
+        evconnlistener_free(m->lis);
+        m->lis = NULL;
     }
-    px_conn_drain_idle(s);
-    if (s->nconns == 0) {
-        event_base_loopexit(s->base, NULL);
-        return;
-    }
+    stop_workers(m, PX_MSG_DRAIN);
     struct timeval tv = {(time_t)s->cfg.drain_timeout_s, 0};
-    evtimer_add(s->ev_drain, &tv);
+    evtimer_add(m->ev_drain, &tv);
 }
 
 static void on_purge(evutil_socket_t fd, short what, void *arg)
 {
     (void)fd;
     (void)what;
-    px_server *s = arg;
-    unsigned n = px_rs_purge(&s->rs, time(NULL));
-    if (n) px_log(s, "forgot %u idle resumable upload session(s) (upload-session-ttl)", n);
+    px_main *m = arg;
+    px_rs_lock(&m->s);
+    unsigned n = px_rs_purge(&m->sh.rs, time(NULL));
+    px_rs_unlock(&m->s);
+    if (n) px_log(&m->s, "forgot %u idle resumable upload session(s) (upload-session-ttl)", n);
 }
 
 static void on_hup(evutil_socket_t sig, short what, void *arg)
 {
     (void)sig;
     (void)what;
-    px_server *s = arg;
+    px_main *m = arg;
+    px_server *s = &m->s;
     px_config n;
     char err[512];
-    if (build_config(&n, s->config_path, s->flags, err, sizeof err) < 0) {
+    if (build_config(&n, m->config_path, m->flags, err, sizeof err) < 0) {
         px_log(s, "reload failed, keeping the old configuration: %s", err);
         px_config_free(&n);
         return;
@@ -190,49 +253,84 @@ static void on_hup(evutil_socket_t sig, short what, void *arg)
         px_config_free(&n);
         return;
     }
-    /* listen address and state dir stay: they need a restart */
-    char *listen = s->cfg.listen, *state = s->cfg.state_dir;
-    s->cfg.listen = s->cfg.state_dir = NULL;
-    FILE *oldlog = s->log;
+    /* listen address, state dir and workers stay: they need a restart */
+    if (px_config_keep_static(&n, &s->cfg) < 0) {
+        px_log(s, "reload failed, keeping the old configuration: out of memory");
+        px_config_free(&n);
+        SSL_CTX_free(up);
+        return;
+    }
+    FILE *newlog = NULL;
+    if (n.log_file && !(newlog = fopen(n.log_file, "a"))) {
+        px_log(s, "reload: cannot open %s (%s): logging on where it was", n.log_file, strerror(errno));
+    }
+    /* every worker gets its own copy; the old ones are freed by their owners */
+    int bad = 0;
+    for (unsigned i = 0; i < m->nw; i++) {
+        px_config c;
+        if (px_config_copy(&c, &n) < 0) {
+            bad = 1;
+            continue;
+        }
+        SSL_CTX_up_ref(up);
+        if (px_worker_send(&m->w[i], PX_MSG_RELOAD, -1, &c, up) < 0) bad = 1;
+    }
     px_config_free(&s->cfg);
-    free(n.listen);
-    free(n.state_dir);
     s->cfg = n;
-    s->cfg.listen = listen;
-    s->cfg.state_dir = state;
     SSL_CTX_free(s->up_ctx);
     s->up_ctx = up;
-    s->rs.cap = s->cfg.upload_sessions;
-    s->rs.ttl_s = s->cfg.upload_session_ttl_s;
-    if (s->cfg.log_file) {
-        FILE *f = fopen(s->cfg.log_file, "a");
-        if (f) {
-            if (oldlog) fclose(oldlog);
-            s->log = f;
-        }
+    px_rs_lock(s);
+    m->sh.rs.cap = s->cfg.upload_sessions;
+    m->sh.rs.ttl_s = s->cfg.upload_session_ttl_s;
+    px_rs_unlock(s);
+    if (newlog) {
+        pthread_mutex_lock(&m->sh.log_mu);
+        FILE *old = m->sh.log;
+        m->sh.log = newlog;
+        pthread_mutex_unlock(&m->sh.log_mu);
+        if (old) fclose(old);
     }
-    px_log(s, "configuration reloaded (%zu target pattern(s)%s)", s->cfg.ntargets,
-           s->cfg.targets_given ? "" : ", defaults");
+    px_log(s, "configuration reloaded (%zu target pattern(s)%s)%s", s->cfg.ntargets,
+           s->cfg.targets_given ? "" : ", defaults",
+           bad ? "; out of memory: some workers kept the old one" : "");
+}
+
+static unsigned worker_count(const px_config *c)
+{
+    if (c->workers) return c->workers;
+    long n = sysconf(_SC_NPROCESSORS_ONLN);
+    if (n < 1) n = 1;
+    return n > MAX_WORKERS ? MAX_WORKERS : (unsigned)n;
 }
 
 int px_run(px_config *cfg_in, const char *config_path, const char *const *flags,
            const isec_key *key)
 {
-    px_server sv;
-    memset(&sv, 0, sizeof sv);
-    px_server *s = &sv;
+    px_main *m = calloc(1, sizeof *m);
+    if (!m) return 1;
+    px_server *s = &m->s;
     char err[512];
     int status = 1;
+    m->done[0] = m->done[1] = -1;
+    pthread_mutex_init(&m->sh.log_mu, NULL);
+    pthread_mutex_init(&m->sh.rs_mu, NULL);
+    s->sh = &m->sh;
     s->cfg = *cfg_in;
     memset(cfg_in, 0, sizeof *cfg_in);
-    s->config_path = config_path;
-    s->flags = flags;
+    m->config_path = config_path;
+    m->flags = flags;
     s->key = key;
-    px_rs_table_init(&s->rs, s->cfg.upload_sessions, s->cfg.upload_session_ttl_s);
+    px_rs_table_init(&m->sh.rs, s->cfg.upload_sessions, s->cfg.upload_session_ttl_s);
     signal(SIGPIPE, SIG_IGN);
+    /* several event_bases in one process: libevent's global parts need its locks */
+    if (evthread_use_pthreads() != 0) {
+        fprintf(stderr, "imgsec: libevent without thread support\n");
+        goto out;
+    }
+    px_conn_global_init();
     if (s->cfg.log_file) {
-        s->log = fopen(s->cfg.log_file, "a");
-        if (!s->log) {
+        m->sh.log = fopen(s->cfg.log_file, "a");
+        if (!m->sh.log) {
             fprintf(stderr, "imgsec: %s: %s\n", s->cfg.log_file, strerror(errno));
             goto out;
         }
@@ -257,9 +355,7 @@ int px_run(px_config *cfg_in, const char *config_path, const char *const *flags,
     SSL_CTX_set_mode(s->cli_ctx, SSL_MODE_RELEASE_BUFFERS);
     px_cli_ctx_setup(s->cli_ctx);
     s->base = event_base_new();
-    s->dns = s->base ? evdns_base_new(s->base, EVDNS_BASE_INITIALIZE_NAMESERVERS) : NULL;
-    if (!s->dns && s->base) s->dns = evdns_base_new(s->base, 0); /* no resolv.conf: IPs only */
-    if (!s->base || !s->dns) {
+    if (!s->base || px_pipe(m->done) < 0) {
         fprintf(stderr, "imgsec: event loop setup failed\n");
         goto out;
     }
@@ -271,47 +367,83 @@ int px_run(px_config *cfg_in, const char *config_path, const char *const *flags,
         status = 2;
         goto out;
     }
-    s->lis = evconnlistener_new_bind(s->base, accept_cb, s,
+    /* the workers: each its own event loop, config copy and upstream SSL_CTX reference */
+    m->nw = worker_count(&s->cfg);
+    m->w = calloc(m->nw, sizeof *m->w);
+    if (!m->w) goto out;
+    for (unsigned i = 0; i < m->nw; i++) m->w[i].msg[0] = m->w[i].msg[1] = -1;
+    for (unsigned i = 0; i < m->nw; i++) {
+        px_server *w = &m->w[i];
+        w->idx = i;
+        w->sh = &m->sh;
+        w->cli_ctx = s->cli_ctx;
+        w->ca = s->ca;
+        w->ix = s->ix;
+        w->key = key;
+        w->done_fd = m->done[1];
+        if (px_config_copy(&w->cfg, &s->cfg) < 0 || SSL_CTX_up_ref(s->up_ctx) != 1) {
+            fprintf(stderr, "imgsec: out of memory\n");
+            goto out;
+        }
+        w->up_ctx = s->up_ctx;
+        if (px_worker_start(w) < 0) {
+            fprintf(stderr, "imgsec: cannot start worker thread %u\n", i);
+            goto out;
+        }
+        m->running++;
+    }
+    m->lis = evconnlistener_new_bind(s->base, accept_cb, m,
                                       LEV_OPT_REUSEABLE | LEV_OPT_CLOSE_ON_FREE | LEV_OPT_CLOSE_ON_EXEC,
                                       128, (struct sockaddr *)&ss, sl);
-    if (!s->lis) {
+    if (!m->lis) {
         fprintf(stderr, "imgsec: cannot listen on %s: %s\n", s->cfg.listen, strerror(errno));
         goto out;
     }
-    s->ev_term = evsignal_new(s->base, SIGTERM, on_term, s);
-    s->ev_int = evsignal_new(s->base, SIGINT, on_term, s);
-    s->ev_hup = evsignal_new(s->base, SIGHUP, on_hup, s);
-    s->ev_drain = evtimer_new(s->base, on_drain_timeout, s);
-    s->ev_purge = event_new(s->base, -1, EV_PERSIST, on_purge, s);
-    if (!s->ev_term || !s->ev_int || !s->ev_hup || !s->ev_drain || !s->ev_purge) goto out;
+    m->ev_term = evsignal_new(s->base, SIGTERM, on_term, m);
+    m->ev_int = evsignal_new(s->base, SIGINT, on_term, m);
+    m->ev_hup = evsignal_new(s->base, SIGHUP, on_hup, m);
+    m->ev_drain = evtimer_new(s->base, on_drain_timeout, m);
+    m->ev_purge = event_new(s->base, -1, EV_PERSIST, on_purge, m);
+    m->ev_done = event_new(s->base, m->done[0], EV_READ | EV_PERSIST, on_done, m);
+    if (!m->ev_term || !m->ev_int || !m->ev_hup || !m->ev_drain || !m->ev_purge || !m->ev_done)
+        goto out;
     struct timeval ptv = {10, 0};
-    evtimer_add(s->ev_purge, &ptv);
-    evsignal_add(s->ev_term, NULL);
-    evsignal_add(s->ev_int, NULL);
-    evsignal_add(s->ev_hup, NULL);
-    px_log(s, "listening on %s, state %s, %zu target pattern(s)%s", s->cfg.listen,
-           s->cfg.state_dir, s->cfg.targets_given ? s->cfg.ntargets : (size_t)4,
-           s->cfg.targets_given ? "" : " (defaults)");
+    evtimer_add(m->ev_purge, &ptv);
+    event_add(m->ev_done, NULL);
+    evsignal_add(m->ev_term, NULL);
+    evsignal_add(m->ev_int, NULL);
+    evsignal_add(m->ev_hup, NULL);
+    px_log(s, "listening on %s, state %s, %zu target pattern(s)%s, %u worker thread(s)",
+           s->cfg.listen, s->cfg.state_dir, s->cfg.targets_given ? s->cfg.ntargets : (size_t)4,
+           s->cfg.targets_given ? "" : " (defaults)", m->nw);
     event_base_dispatch(s->base);
     px_log(s, "stopped");
     status = 0;
 out:
-    if (s->base) px_conn_close_all(s);
-    if (s->lis) evconnlistener_free(s->lis);
-    if (s->ev_term) event_free(s->ev_term);
-    if (s->ev_int) event_free(s->ev_int);
-    if (s->ev_hup) event_free(s->ev_hup);
-    if (s->ev_drain) event_free(s->ev_drain);
-    if (s->ev_purge) event_free(s->ev_purge);
-    if (s->dns) evdns_base_free(s->dns, 0);
+    if (m->lis) evconnlistener_free(m->lis);
+    m->lis = NULL;
+    stop_workers(m, PX_MSG_STOP); /* no-op after a drain: their loops have ended */
+    for (unsigned i = 0; m->w && i < m->nw; i++) px_worker_join(&m->w[i]);
+    free(m->w);
+    if (m->ev_term) event_free(m->ev_term);
+    if (m->ev_int) event_free(m->ev_int);
+    if (m->ev_hup) event_free(m->ev_hup);
+    if (m->ev_drain) event_free(m->ev_drain);
+    if (m->ev_purge) event_free(m->ev_purge);
+    if (m->ev_done) event_free(m->ev_done);
     if (s->base) event_base_free(s->base);
+    for (int i = 0; i < 2; i++)
+        if (m->done[i] >= 0) close(m->done[i]);
     SSL_CTX_free(s->up_ctx);
     SSL_CTX_free(s->cli_ctx);
-    px_rs_table_free(&s->rs);
+    px_rs_table_free(&m->sh.rs);
     px_index_close(s->ix);
     px_ca_free(s->ca);
-    if (s->log) fclose(s->log);
+    if (m->sh.log) fclose(m->sh.log);
     px_config_free(&s->cfg);
+    pthread_mutex_destroy(&m->sh.log_mu);
+    pthread_mutex_destroy(&m->sh.rs_mu);
+    free(m);
     return status;
 }
 

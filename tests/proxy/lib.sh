@@ -133,7 +133,8 @@ NGX
 
 nlisten() { if [ -f "$T/proxy.log" ]; then grep -c "listening on" "$T/proxy.log"; else echo 0; fi; }
 # start_proxy [extra flags...]: the proxy on a free port, state in $T/state, targets *.test but
-# other.test, upstream names resolved to nginx.
+# other.test, upstream names resolved to nginx; WORKERS threads (default 2, whatever the machine
+# has, so that every test crosses threads; 0 = one per CPU).
 start_proxy() {
     PPORT=$("$TOOL" freeport)
     STATE=$T/state
@@ -145,7 +146,7 @@ start_proxy() {
         --upstream-connect-to "other.test::127.0.0.1:$SPORT" \
         --upstream-connect-to "bad.test::127.0.0.1:$BPORT" \
         --target-host plain.test --upstream-connect-to "plain.test::127.0.0.1:$HPORT" \
-        "$@" 2>>"$T/proxy.log" &
+        --workers "${WORKERS:-2}" "$@" 2>>"$T/proxy.log" &
     PROXY_PID=$!
     i=0
     while [ "$(nlisten)" = "$started" ] && [ $i -lt 100 ]; do
@@ -174,5 +175,5 @@ stop_proxy() {
     wait "$PROXY_PID"; rc=$?
     PROXY_PID=""
     check "exit status 0 after SIGTERM ($rc)" '[ $rc -eq 0 ]'
-    check "no sanitizer report" '! grep -qE "AddressSanitizer|LeakSanitizer|runtime error" "$T/proxy.log"'
+    check "no sanitizer report" '! grep -qE "AddressSanitizer|LeakSanitizer|ThreadSanitizer|runtime error" "$T/proxy.log"'
 }

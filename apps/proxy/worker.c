@@ -1,0 +1,167 @@
+/* Worker threads: each runs its own event_base with the connections the main thread hands it
+ * (server.c accepts, picks the worker with the fewest connections, and sends the socket over
+ * this worker's pipe). Messages, in order: a new connection, drain (SIGTERM: close idle
+ * connections, end the loop when the last one is gone), stop (end the loop now), reload
+ * (SIGHUP: a fresh copy of the config and upstream SSL_CTX).
+ */
+#include <errno.h>
+#include <fcntl.h>
+#include <signal.h>
+#include <stdlib.h>
+#include <string.h>
+#include <unistd.h>
+
+#include <event2/dns.h>
+
+#include "server.h"
+
+typedef struct {
+    int type;
+    int fd;
+    void *p;
+} px_msg;
+
+typedef struct {
+    px_config cfg;
+    SSL_CTX *up;
+} px_reload;
+
+static void reload_free(px_reload *r)
+{
+    if (!r) return;
+    px_config_free(&r->cfg);
+    SSL_CTX_free(r->up);
+    free(r);
+}
+
+/* A message that will not be handled (the loop has ended): release what it carries. */
+static void msg_drop(px_server *s, const px_msg *m)
+{
+    if (m->type == PX_MSG_CONN) {
+        close(m->fd);
+        px_server_conn_gone(s);
+    } else if (m->type == PX_MSG_RELOAD) {
+        reload_free(m->p);
+    }
+}
+
+static void on_msg(evutil_socket_t fd, short what, void *arg)
+{
+    (void)what;
+    px_server *s = arg;
+    px_msg m;
+    for (;;) {
+        ssize_t n = read(fd, &m, sizeof m);
+        if (n < 0 && errno == EINTR) continue;
+        if (n != (ssize_t)sizeof m) return; /* EAGAIN (writes of one message are atomic) */
+        switch (m.type) {
+        case PX_MSG_CONN:
+            if (s->draining) msg_drop(s, &m);
+            else px_conn_accept(s, m.fd);
+            break;
+        case PX_MSG_DRAIN:
+            s->draining = 1;
+            px_conn_drain_idle(s);
+            if (atomic_load(&s->nconns) == 0) event_base_loopexit(s->base, NULL);
+            break;
+        case PX_MSG_STOP:
+            event_base_loopexit(s->base, NULL);
+            break;
+        case PX_MSG_RELOAD: {
+            px_reload *r = m.p;
+            px_config_free(&s->cfg);
+            s->cfg = r->cfg;
+            memset(&r->cfg, 0, sizeof r->cfg);
+            SSL_CTX_free(s->up_ctx);
+            s->up_ctx = r->up;
+            r->up = NULL;
+            reload_free(r);
+            break;
+        }
+        default: break;
+        }
+    }
+}
+
+static void *worker_main(void *arg)
+{
+    px_server *s = arg;
+    event_base_dispatch(s->base);
+    px_conn_close_all(s);
+    /* what is still in the pipe: sockets handed over after the loop ended */
+    px_msg m;
+    while (read(s->msg[0], &m, sizeof m) == (ssize_t)sizeof m) msg_drop(s, &m);
+    char one = 1;
+    if (write(s->done_fd, &one, 1) != 1) { /* the main thread then waits in join */
+    }
+    return NULL;
+}
+
+int px_pipe(int fd[2])
+{
+    fd[0] = fd[1] = -1;
+    if (pipe(fd) != 0) return -1;
+    for (int i = 0; i < 2; i++)
+        if (fcntl(fd[i], F_SETFD, FD_CLOEXEC) != 0) return -1;
+    return 0;
+}
+
+int px_worker_start(px_server *s)
+{
+    if (px_pipe(s->msg) < 0) return -1;
+    if (fcntl(s->msg[0], F_SETFL, O_NONBLOCK) != 0) return -1;
+    s->base = event_base_new();
+    s->dns = s->base ? evdns_base_new(s->base, EVDNS_BASE_INITIALIZE_NAMESERVERS) : NULL;
+    if (!s->dns && s->base) s->dns = evdns_base_new(s->base, 0); /* no resolv.conf: IPs only */
+    if (!s->base || !s->dns) return -1;
+    s->ev_msg = event_new(s->base, s->msg[0], EV_READ | EV_PERSIST, on_msg, s);
+    if (!s->ev_msg || event_add(s->ev_msg, NULL) != 0) return -1;
+    /* signals go to the main thread only */
+    sigset_t all, old;
+    sigfillset(&all);
+    pthread_sigmask(SIG_BLOCK, &all, &old);
+    int rc = pthread_create(&s->th, NULL, worker_main, s);
+    pthread_sigmask(SIG_SETMASK, &old, NULL);
+    if (rc != 0) return -1;
+    s->started = 1;
+    return 0;
+}
+
+int px_worker_send(px_server *s, int type, int fd, px_config *cfg, SSL_CTX *up)
+{
+    px_msg m = {type, fd, NULL};
+    if (type == PX_MSG_RELOAD) {
+        px_reload *r = calloc(1, sizeof *r);
+        if (!r) return -1;
+        r->cfg = *cfg;
+        memset(cfg, 0, sizeof *cfg);
+        r->up = up;
+        m.p = r;
+    }
+    for (;;) {
+        ssize_t n = write(s->msg[1], &m, sizeof m);
+        if (n == (ssize_t)sizeof m) return 0;
+        if (n < 0 && errno == EINTR) continue;
+        if (type == PX_MSG_RELOAD) reload_free(m.p);
+        return -1;
+    }
+}
+
+/* After the thread has ended (or if it never started): frees the worker's own parts. */
+void px_worker_join(px_server *s)
+{
+    if (s->started) pthread_join(s->th, NULL);
+    s->started = 0;
+    if (s->ev_msg) event_free(s->ev_msg);
+    if (s->dns) evdns_base_free(s->dns, 0);
+    if (s->base) event_base_free(s->base);
+    s->ev_msg = NULL;
+    s->dns = NULL;
+    s->base = NULL;
+    for (int i = 0; i < 2; i++)
+        if (s->msg[i] >= 0) close(s->msg[i]);
+    s->msg[0] = s->msg[1] = -1;
+    SSL_CTX_free(s->up_ctx);
+    s->up_ctx = NULL;
+    px_config_free(&s->cfg);
+}
