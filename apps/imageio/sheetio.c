@@ -11,6 +11,7 @@
 
 #include <tiffio.h>
 
+#include "sheetpack.h"
 #include "sheetutil.h"
 
 void isec_sheet_limits_init(isec_sheet_limits *l)
@@ -122,145 +123,43 @@ static TIFF *open_mem(memio *m, const char *mode, tmsize_t max_alloc)
     return t;
 }
 
-/* ---- description text ---- */
+/* Pixel packing (1-bit gray + 1-bit alpha): sheetpack.h. */
 
-static const char *layout_name(unsigned l)
+/* One row of the 8-bit layout; 0 or -1 with a message. */
+static int read_row8(const uint8_t *line, uint32_t w, uint32_t y, unsigned page, uint8_t *dst,
+                     char *err, size_t errlen)
 {
-    return l == ISEC_VCS_LAYOUT_GRAY ? "gray" : l == ISEC_VCS_LAYOUT_CMY ? "cmy" : "planes";
-}
-
-static void hex(const uint8_t *b, size_t n, char *out)
-{
-    static const char d[] = "0123456789abcdef";
-    for (size_t i = 0; i < n; i++) {
-        out[2 * i] = d[b[i] >> 4];
-        out[2 * i + 1] = d[b[i] & 15];
-    }
-    out[2 * n] = 0;
-}
-
-static int unhex(const char *s, uint8_t *b, size_t n)
-{
-    if (strlen(s) != 2 * n) return -1;
-    for (size_t i = 0; i < 2 * n; i++) {
-        int c = s[i], v = c >= '0' && c <= '9' ? c - '0' : c >= 'a' && c <= 'f' ? c - 'a' + 10 : -1;
-        if (v < 0) return -1;
-        if (i % 2 == 0) b[i / 2] = (uint8_t)(v << 4);
-        else b[i / 2] |= (uint8_t)v;
-    }
-    return 0;
-}
-
-static void describe(const isec_vcs_share_info *in, unsigned plane, unsigned sheet, char *out,
-                     size_t n)
-{
-    char t[33], w[33], sid[33];
-    hex(in->table_id, ISEC_VCS_ID_LEN, t);
-    hex(in->wm_id, ISEC_VCS_ID_LEN, w);
-    hex(in->split_id, ISEC_VCS_ID_LEN, sid);
-    snprintf(out, n,
-             "imgsec-vcs=1\nparticipant=%s\nmode=%s\nlayout=%s\nchannels=%u\nplanes=%u\n"
-             "fill=%s\nplane=%u\nsheet=%u\nlayer=%u\ntable-id=%s\nwm-id=%s\nsplit-id=%s\n",
-             in->participant ? "B" : "A", in->mode ? "secure" : "exact", layout_name(in->layout),
-             in->channels, in->nplanes, in->white_fill ? "1b3w" : "3b1w", plane, sheet,
-             2 * sheet + in->participant, t, w, sid);
-}
-
-/* Parses a description into info (share keys) and plane/sheet/layer. 0 or -1 (msg in err). */
-static int parse_desc(const char *d, isec_vcs_share_info *info, unsigned *plane, unsigned *sheet,
-                      unsigned *layer, char *err, size_t errlen)
-{
-    enum { K_MAGIC, K_PART, K_MODE, K_LAYOUT, K_CH, K_PLANES, K_FILL, K_PLANE, K_SHEET, K_LAYER,
-           K_TID, K_WID, K_SID, K_N };
-    static const char *const keys[K_N] = {"imgsec-vcs", "participant", "mode", "layout",
-                                          "channels", "planes", "fill", "plane", "sheet",
-                                          "layer", "table-id", "wm-id", "split-id"};
-    unsigned seen = 0;
-    memset(info, 0, sizeof *info);
-    if (strlen(d) > 2000) {
-        isec__sheet_err(err, errlen, "ImageDescription too long");
-        return -1;
-    }
-    char buf[2048];
-    snprintf(buf, sizeof buf, "%s", d);
-    char *save = NULL;
-    for (char *line = strtok_r(buf, "\n", &save); line; line = strtok_r(NULL, "\n", &save)) {
-        char *eq = strchr(line, '=');
-        if (!eq) {
-            isec__sheet_err(err, errlen, "ImageDescription line without '='");
+    for (uint32_t x = 0; x < w; x++) {
+        uint8_t g = line[2 * x], a = line[2 * x + 1];
+        if (a == 0) dst[x] = ISEC_VCS_PX_T;
+        else if (a != 255) {
+            isec__sheet_err(err, errlen, "page %u (%u,%u): alpha %u is neither 0 nor 255", page, x, y, a);
+            return -1;
+        } else if (g == 255) dst[x] = ISEC_VCS_PX_W;
+        else if (g == 0) dst[x] = ISEC_VCS_PX_K;
+        else {
+            isec__sheet_err(err, errlen, "page %u (%u,%u): opaque gray %u is neither 0 nor 255", page,
+                            x, y, g);
             return -1;
         }
-        *eq = 0;
-        const char *v = eq + 1;
-        int k = -1;
-        for (int i = 0; i < K_N; i++)
-            if (!strcmp(line, keys[i])) k = i;
-        if (k < 0) continue; /* unknown keys are allowed, for later versions */
-        if (seen & (1u << k)) {
-            isec__sheet_err(err, errlen, "ImageDescription repeats '%s'", line);
-            return -1;
-        }
-        seen |= 1u << k;
-        unsigned long num = 0;
-        char *end = NULL;
-        if (k == K_CH || k == K_PLANES || k == K_PLANE || k == K_SHEET || k == K_LAYER) {
-            errno = 0;
-            num = strtoul(v, &end, 10);
-            if (!*v || *end || errno || num > 1000) {
-                isec__sheet_err(err, errlen, "ImageDescription: bad number for '%s'", line);
-                return -1;
-            }
-        }
-        int bad = 0;
-        switch (k) {
-        case K_MAGIC: bad = strcmp(v, "1"); break;
-        case K_PART: bad = strcmp(v, "A") && strcmp(v, "B"); info->participant = !strcmp(v, "B"); break;
-        case K_MODE:
-            bad = strcmp(v, "exact") && strcmp(v, "secure");
-            info->mode = !strcmp(v, "secure");
-            break;
-        case K_LAYOUT:
-            if (!strcmp(v, "gray")) info->layout = ISEC_VCS_LAYOUT_GRAY;
-            else if (!strcmp(v, "cmy")) info->layout = ISEC_VCS_LAYOUT_CMY;
-            else if (!strcmp(v, "planes")) info->layout = ISEC_VCS_LAYOUT_PLANES;
-            else bad = 1;
-            break;
-        case K_CH: info->channels = (unsigned)num; break;
-        case K_PLANES: info->nplanes = (unsigned)num; break;
-        case K_FILL:
-            bad = strcmp(v, "3b1w") && strcmp(v, "1b3w");
-            info->white_fill = !strcmp(v, "1b3w");
-            break;
-        case K_PLANE: *plane = (unsigned)num; break;
-        case K_SHEET: *sheet = (unsigned)num; break;
-        case K_LAYER: *layer = (unsigned)num; break;
-        case K_TID: bad = unhex(v, info->table_id, ISEC_VCS_ID_LEN) < 0; break;
-        case K_WID: bad = unhex(v, info->wm_id, ISEC_VCS_ID_LEN) < 0; break;
-        case K_SID: bad = unhex(v, info->split_id, ISEC_VCS_ID_LEN) < 0; break;
-        }
-        if (bad) {
-            isec__sheet_err(err, errlen, "ImageDescription: bad value for '%s'", line);
-            return -1;
-        }
-    }
-    if (seen != (1u << K_N) - 1) {
-        for (int i = 0; i < K_N; i++)
-            if (!(seen & (1u << i))) {
-                isec__sheet_err(err, errlen, "not a VCS sheet file: ImageDescription lacks '%s'", keys[i]);
-                break;
-            }
-        return -1;
     }
     return 0;
 }
 
 /* ---- reading ---- */
 
+#define MAX_STRIP ((tmsize_t)64 << 20)
+
+typedef struct {
+    uint8_t *buf; /* one decoded strip */
+    tmsize_t cap;
+} reader;
+
 static int read_page(TIFF *t, unsigned page, isec_vcs_share *s, const isec_vcs_share_info *first,
-                     uint8_t *line, char *err, size_t errlen)
+                     reader *rd, char *err, size_t errlen)
 {
     const isec_vcs_share_info *info = isec_vcs_share_get_info(s);
-    uint32_t w = 0, h = 0;
+    uint32_t w = 0, h = 0, rps = 0;
     uint16_t spp = 0, bps = 0, planar = 0, photo = 0, comp = 0, nextra = 0, *extra = NULL;
     char *desc = NULL;
     if (!TIFFGetField(t, TIFFTAG_IMAGEWIDTH, &w) || !TIFFGetField(t, TIFFTAG_IMAGELENGTH, &h)) {
@@ -276,15 +175,18 @@ static int read_page(TIFF *t, unsigned page, isec_vcs_share *s, const isec_vcs_s
     TIFFGetFieldDefaulted(t, TIFFTAG_BITSPERSAMPLE, &bps);
     TIFFGetFieldDefaulted(t, TIFFTAG_PLANARCONFIG, &planar);
     TIFFGetFieldDefaulted(t, TIFFTAG_COMPRESSION, &comp);
+    TIFFGetFieldDefaulted(t, TIFFTAG_ROWSPERSTRIP, &rps);
     if (!TIFFGetField(t, TIFFTAG_PHOTOMETRIC, &photo)) photo = 0xffff;
     TIFFGetFieldDefaulted(t, TIFFTAG_EXTRASAMPLES, &nextra, &extra);
-    if (spp != 2 || bps != 8 || planar != PLANARCONFIG_CONTIG || photo != PHOTOMETRIC_MINISBLACK ||
-        nextra != 1 || !extra || extra[0] != EXTRASAMPLE_UNASSALPHA || TIFFIsTiled(t)) {
-        isec__sheet_err(err, errlen, "page %u: not 8-bit gray + unassociated alpha in strips", page);
+    if (spp != 2 || (bps != 8 && bps != 1) || planar != PLANARCONFIG_CONTIG ||
+        photo != PHOTOMETRIC_MINISBLACK || nextra != 1 || !extra ||
+        extra[0] != EXTRASAMPLE_UNASSALPHA || TIFFIsTiled(t)) {
+        isec__sheet_err(err, errlen, "page %u: not 1- or 8-bit gray + unassociated alpha in strips", page);
         return ISEC_EUNSUPPORTED;
     }
     if (comp != COMPRESSION_NONE && comp != COMPRESSION_ADOBE_DEFLATE &&
-        comp != COMPRESSION_DEFLATE && comp != COMPRESSION_LZW && comp != COMPRESSION_PACKBITS) {
+        comp != COMPRESSION_DEFLATE && comp != COMPRESSION_LZW && comp != COMPRESSION_PACKBITS &&
+        comp != COMPRESSION_ZSTD) {
         isec__sheet_err(err, errlen, "page %u: compression %u not accepted", page, comp);
         return ISEC_EUNSUPPORTED;
     }
@@ -294,7 +196,7 @@ static int read_page(TIFF *t, unsigned page, isec_vcs_share *s, const isec_vcs_s
     }
     isec_vcs_share_info pi;
     unsigned plane = 0, sheet = 0, layer = 0;
-    if (parse_desc(desc, &pi, &plane, &sheet, &layer, err, errlen) < 0) return ISEC_EFORMAT;
+    if (isec__sheet_parse_desc(desc, &pi, &plane, &sheet, &layer, err, errlen) < 0) return ISEC_EFORMAT;
     pi.width = first->width;
     pi.height = first->height;
     if (memcmp(&pi, first, sizeof pi)) {
@@ -306,29 +208,38 @@ static int read_page(TIFF *t, unsigned page, isec_vcs_share *s, const isec_vcs_s
         isec__sheet_err(err, errlen, "page %u: says plane %u sheet %u layer %u", page, plane, sheet, layer);
         return ISEC_EFORMAT;
     }
-    if (TIFFScanlineSize(t) != (tmsize_t)w * 2) {
+    const tmsize_t row = bps == 8 ? (tmsize_t)w * 2 : ((tmsize_t)w * 2 + 7) / 8;
+    if (TIFFScanlineSize(t) != row) {
         isec__sheet_err(err, errlen, "page %u: unexpected scanline size", page);
         return ISEC_EFORMAT;
     }
+    if (rps == 0 || rps > h) rps = h;
+    const uint32_t nstrips = (h + rps - 1) / rps;
+    if (TIFFNumberOfStrips(t) != nstrips || (tmsize_t)rps > MAX_STRIP / row) {
+        isec__sheet_err(err, errlen, "page %u: strips of %u rows not accepted", page, rps);
+        return ISEC_EUNSUPPORTED;
+    }
+    if (rd->cap < row * (tmsize_t)rps) {
+        free(rd->buf);
+        rd->cap = row * (tmsize_t)rps;
+        if (!(rd->buf = malloc((size_t)rd->cap))) {
+            rd->cap = 0;
+            return ISEC_ENOMEM;
+        }
+    }
     uint8_t *dst = isec_vcs_share_sheet(s, plane, sheet);
-    for (uint32_t y = 0; y < h; y++) {
-        if (TIFFReadScanline(t, line, y, 0) < 0) {
-            isec__sheet_err(err, errlen, "page %u: row %u unreadable", page, y);
+    for (uint32_t st = 0; st < nstrips; st++) {
+        const uint32_t y0 = st * rps, rows = h - y0 < rps ? h - y0 : rps;
+        const tmsize_t want = row * (tmsize_t)rows;
+        if (TIFFReadEncodedStrip(t, st, rd->buf, want) != want) {
+            isec__sheet_err(err, errlen, "page %u: strip %u unreadable", page, st);
             return ISEC_EFORMAT;
         }
-        for (uint32_t x = 0; x < w; x++) {
-            uint8_t g = line[2 * x], a = line[2 * x + 1];
-            if (a == 0) dst[(size_t)y * w + x] = ISEC_VCS_PX_T;
-            else if (a != 255) {
-                isec__sheet_err(err, errlen, "page %u (%u,%u): alpha %u is neither 0 nor 255", page, x, y, a);
-                return ISEC_EFORMAT;
-            } else if (g == 255) dst[(size_t)y * w + x] = ISEC_VCS_PX_W;
-            else if (g == 0) dst[(size_t)y * w + x] = ISEC_VCS_PX_K;
-            else {
-                isec__sheet_err(err, errlen, "page %u (%u,%u): opaque gray %u is neither 0 nor 255", page, x,
-                       y, g);
-                return ISEC_EFORMAT;
-            }
+        for (uint32_t r = 0; r < rows; r++) {
+            const uint8_t *line = rd->buf + (size_t)r * (size_t)row;
+            uint8_t *d = dst + (size_t)(y0 + r) * w;
+            if (bps == 1) unpack_row(line, w, d);
+            else if (read_row8(line, w, y0 + r, page, d, err, errlen) < 0) return ISEC_EFORMAT;
         }
     }
     return 0;
@@ -358,14 +269,14 @@ int isec_sheet_read_mem(const uint8_t *buf, size_t len, const isec_sheet_limits 
     memset(&m, 0, sizeof m);
     m.buf = (uint8_t *)buf;
     m.len = len;
-    TIFF *t = open_mem(&m, "rm", (tmsize_t)64 << 20);
+    TIFF *t = open_mem(&m, "rm", MAX_STRIP);
     if (!t) {
         isec__sheet_err(err, errlen, "not a TIFF file%s%s", m.msg[0] ? ": " : "", m.msg);
         return ISEC_EFORMAT;
     }
     int rc = 0;
     isec_vcs_share *s = NULL;
-    uint8_t *line = NULL;
+    reader rd = {NULL, 0};
     uint32_t w = 0, h = 0;
     char *desc = NULL;
     isec_vcs_share_info first;
@@ -382,7 +293,7 @@ int isec_sheet_read_mem(const uint8_t *buf, size_t len, const isec_sheet_limits 
     } else if (!TIFFGetField(t, TIFFTAG_IMAGEDESCRIPTION, &desc) || !desc) {
         isec__sheet_err(err, errlen, "not a VCS sheet file: no ImageDescription");
         rc = ISEC_EFORMAT;
-    } else if (parse_desc(desc, &first, &plane, &sheet, &layer, err, errlen) < 0) {
+    } else if (isec__sheet_parse_desc(desc, &first, &plane, &sheet, &layer, err, errlen) < 0) {
         rc = ISEC_EFORMAT;
     } else {
         first.width = w;
@@ -393,9 +304,7 @@ int isec_sheet_read_mem(const uint8_t *buf, size_t len, const isec_sheet_limits 
             rc = ISEC_ELIMIT;
         } else if ((rc = isec_vcs_share_new(&s, &first)) < 0) {
             isec__sheet_err(err, errlen, "inconsistent sheet description (layout %s, %u channels, %u planes)",
-                   layout_name(first.layout), first.channels, first.nplanes);
-        } else if (!(line = malloc((size_t)w * 2 + 16))) {
-            rc = ISEC_ENOMEM;
+                   isec__sheet_layout_name(first.layout), first.channels, first.nplanes);
         }
     }
     const unsigned pages = rc == 0 ? first.nplanes * ISEC_VCS_SHEETS : 0;
@@ -405,7 +314,7 @@ int isec_sheet_read_mem(const uint8_t *buf, size_t len, const isec_sheet_limits 
             rc = ISEC_ETRUNC;
             break;
         }
-        rc = read_page(t, pg, s, &first, line, err, errlen);
+        rc = read_page(t, pg, s, &first, &rd, err, errlen);
         if (rc == 0 && m.msg[0]) {
             isec__sheet_err(err, errlen, "page %u: %s", pg, m.msg);
             rc = ISEC_EFORMAT;
@@ -416,7 +325,7 @@ int isec_sheet_read_mem(const uint8_t *buf, size_t len, const isec_sheet_limits 
         rc = ISEC_EFORMAT;
     }
     TIFFClose(t);
-    free(line);
+    free(rd.buf);
     if (rc < 0) {
         isec_vcs_share_free(s);
         return rc;
@@ -449,6 +358,28 @@ int isec_sheet_read_file(const char *path, const isec_sheet_limits *lim, isec_vc
 
 /* ---- writing ---- */
 
+static int compression = -1; /* ISEC_SHEET_* of isec_sheet_set_compression; -1: default */
+
+int isec_sheet_set_compression(int which)
+{
+    if (which < ISEC_SHEET_ZSTD || which > ISEC_SHEET_NONE) return ISEC_EINVAL;
+    if (which == ISEC_SHEET_ZSTD && !TIFFIsCODECConfigured(COMPRESSION_ZSTD)) return ISEC_EUNSUPPORTED;
+    compression = which;
+    return 0;
+}
+
+static unsigned write_compression(void)
+{
+    switch (compression) {
+    case ISEC_SHEET_DEFLATE: return COMPRESSION_ADOBE_DEFLATE;
+    case ISEC_SHEET_NONE: return COMPRESSION_NONE;
+    case ISEC_SHEET_ZSTD: return COMPRESSION_ZSTD;
+    default: /* zstd level 1: 2-4x faster than deflate here and files as small; libtiffs built
+                without zstd get deflate */
+        return TIFFIsCODECConfigured(COMPRESSION_ZSTD) ? COMPRESSION_ZSTD : COMPRESSION_ADOBE_DEFLATE;
+    }
+}
+
 int isec_sheet_write_mem(const isec_vcs_share *s, uint8_t **out, size_t *out_len, char *err,
                          size_t errlen)
 {
@@ -457,35 +388,44 @@ int isec_sheet_write_mem(const isec_vcs_share *s, uint8_t **out, size_t *out_len
     *out_len = 0;
     const isec_vcs_share_info *in = isec_vcs_share_get_info(s);
     const uint32_t w = in->width, h = in->height;
-    uint64_t raw = (uint64_t)in->nplanes * ISEC_VCS_SHEETS * w * h * 2;
+    const size_t row = ((size_t)w * 2 + 7) / 8;
+    /* Strips of at most 1 MiB each, written whole (libtiff then deflates with libdeflate). */
+    const uint32_t rps = row >= ((size_t)1 << 20) ? 1 : (uint32_t)(((size_t)1 << 20) / row) < h
+                                                         ? (uint32_t)(((size_t)1 << 20) / row)
+                                                         : h;
+    uint64_t raw = (uint64_t)in->nplanes * ISEC_VCS_SHEETS * row * h;
     memio m;
     memset(&m, 0, sizeof m);
     m.writable = 1;
+    /* Room for the raw pixels up front (the file is rarely larger), not grown by doubling. */
+    m.cap = raw < ((uint64_t)256 << 20) ? (size_t)raw + 65536 : 0;
+    if (m.cap && !(m.buf = malloc(m.cap))) return ISEC_ENOMEM;
     TIFF *t = open_mem(&m, raw > ((uint64_t)3 << 30) ? "w8" : "w", 0);
     if (!t) {
         isec__sheet_err(err, errlen, "cannot start a TIFF: %s", m.msg);
         free(m.buf);
         return ISEC_ENOMEM;
     }
-    uint8_t *line = malloc((size_t)w * 2);
-    int rc = line ? 0 : ISEC_ENOMEM;
-    static const uint8_t g[3] = {255, 255, 0}, a[3] = {0, 255, 255};
+    uint8_t *strip = malloc(row * rps);
+    int rc = strip ? 0 : ISEC_ENOMEM;
     const uint16_t extra = EXTRASAMPLE_UNASSALPHA;
+    const unsigned comp = write_compression();
     for (unsigned pl = 0; rc == 0 && pl < in->nplanes; pl++) {
         for (unsigned sh = 0; rc == 0 && sh < ISEC_VCS_SHEETS; sh++) {
             char desc[600], name[80];
-            describe(in, pl, sh, desc, sizeof desc);
+            isec__sheet_describe(in, pl, sh, desc, sizeof desc);
             snprintf(name, sizeof name, "vcs plane %u sheet %u layer %u", pl, sh,
                      2 * sh + in->participant);
             int ok = TIFFSetField(t, TIFFTAG_IMAGEWIDTH, w) && TIFFSetField(t, TIFFTAG_IMAGELENGTH, h) &&
-                     TIFFSetField(t, TIFFTAG_BITSPERSAMPLE, 8) &&
+                     TIFFSetField(t, TIFFTAG_BITSPERSAMPLE, 1) &&
                      TIFFSetField(t, TIFFTAG_SAMPLESPERPIXEL, 2) &&
                      TIFFSetField(t, TIFFTAG_EXTRASAMPLES, 1, &extra) &&
                      TIFFSetField(t, TIFFTAG_PHOTOMETRIC, PHOTOMETRIC_MINISBLACK) &&
                      TIFFSetField(t, TIFFTAG_PLANARCONFIG, PLANARCONFIG_CONTIG) &&
-                     TIFFSetField(t, TIFFTAG_COMPRESSION, COMPRESSION_ADOBE_DEFLATE) &&
-                     TIFFSetField(t, TIFFTAG_ZIPQUALITY, 1) &&
-                     TIFFSetField(t, TIFFTAG_ROWSPERSTRIP, TIFFDefaultStripSize(t, 0)) &&
+                     TIFFSetField(t, TIFFTAG_COMPRESSION, comp) &&
+                     (comp != COMPRESSION_ADOBE_DEFLATE || TIFFSetField(t, TIFFTAG_ZIPQUALITY, 1)) &&
+                     (comp != COMPRESSION_ZSTD || TIFFSetField(t, TIFFTAG_ZSTD_LEVEL, 1)) &&
+                     TIFFSetField(t, TIFFTAG_ROWSPERSTRIP, rps) &&
                      TIFFSetField(t, TIFFTAG_SUBFILETYPE, FILETYPE_PAGE) &&
                      TIFFSetField(t, TIFFTAG_PAGENUMBER, (uint16_t)(pl * 4 + sh),
                                   (uint16_t)(in->nplanes * 4)) &&
@@ -493,14 +433,11 @@ int isec_sheet_write_mem(const isec_vcs_share *s, uint8_t **out, size_t *out_len
                      TIFFSetField(t, TIFFTAG_IMAGEDESCRIPTION, desc) &&
                      TIFFSetField(t, TIFFTAG_SOFTWARE, "imgsec");
             const uint8_t *px = isec_vcs_share_sheet_const(s, pl, sh);
-            for (uint32_t y = 0; ok && y < h; y++) {
-                for (uint32_t x = 0; x < w; x++) {
-                    uint8_t v = px[(size_t)y * w + x];
-                    if (v > 2) v = 0;
-                    line[2 * x] = g[v];
-                    line[2 * x + 1] = a[v];
-                }
-                ok = TIFFWriteScanline(t, line, y, 0) >= 0;
+            for (uint32_t y0 = 0, st = 0; ok && y0 < h; y0 += rps, st++) {
+                const uint32_t rows = h - y0 < rps ? h - y0 : rps;
+                for (uint32_t r = 0; r < rows; r++)
+                    pack_row(px + (size_t)(y0 + r) * w, w, strip + (size_t)r * row);
+                ok = TIFFWriteEncodedStrip(t, st, strip, (tmsize_t)(row * rows)) >= 0;
             }
             if (!ok || !TIFFWriteDirectory(t)) {
                 isec__sheet_err(err, errlen, "writing TIFF page %u: %s", pl * 4 + sh, m.msg);
@@ -509,7 +446,7 @@ int isec_sheet_write_mem(const isec_vcs_share *s, uint8_t **out, size_t *out_len
         }
     }
     TIFFClose(t);
-    free(line);
+    free(strip);
     if (rc < 0 || m.msg[0]) {
         if (rc == 0) isec__sheet_err(err, errlen, "writing TIFF: %s", m.msg);
         free(m.buf);
@@ -520,7 +457,7 @@ int isec_sheet_write_mem(const isec_vcs_share *s, uint8_t **out, size_t *out_len
     return 0;
 }
 
-/* Creates a temporary file beside path; returns fd and the name in tmp. */
+/* Writes the file through a temporary file beside it (sheetutil.c). */
 int isec_sheet_write_file(const isec_vcs_share *s, const char *path, int overwrite, char *err,
                           size_t errlen)
 {
@@ -532,4 +469,3 @@ int isec_sheet_write_file(const isec_vcs_share *s, const char *path, int overwri
     free(buf);
     return rc;
 }
-

@@ -5,10 +5,16 @@
  *
  * TIFF layout (written by isec_sheet_write_*, the only layout read back):
  *  - one page (IFD) per sheet, nplanes*4 pages, in order plane 0 sheet 0..3, plane 1 sheet 0..3,
- *    ...; each page is width x height, 8-bit gray + 8-bit unassociated alpha (2 samples per pixel,
- *    ExtraSamples = unassociated alpha), interleaved, deflate-compressed, PlanarConfig contig.
- *    Pixel: transparent = (255, 0), white = (255, 255), black = (0, 255). Reading accepts exactly
- *    these three values (any gray with alpha 0 reads as transparent).
+ *    ...; each page is width x height, 1-bit gray + 1-bit unassociated alpha (2 samples per
+ *    pixel, ExtraSamples = unassociated alpha, MinIsBlack), interleaved, PlanarConfig contig, so
+ *    4 pixels per byte, first pixel in the high bits, rows padded to whole bytes; strips of at
+ *    most 1 MiB, compressed with zstd (level 1) by default (isec_sheet_set_compression).
+ *    Pixel bits (gray, alpha): transparent = (1, 0), white = (1, 1), black = (0, 1); (0, 0)
+ *    reads as transparent too.
+ *    Also read (files of imgsec before 2026-11-23): the same pages with 8-bit gray + 8-bit alpha,
+ *    transparent = (255, 0), white = (255, 255), black = (0, 255) - exactly these values (any
+ *    gray with alpha 0 reads as transparent). Compressions read: none, deflate, LZW, PackBits,
+ *    zstd.
  *  - PageName of every page: "vcs plane P sheet S layer L" (L = global stacking position 2*S+part,
  *    0 = bottom).
  *  - ImageDescription of every page: key=value lines (ASCII, '\n' separated):
@@ -25,6 +31,7 @@
  *      table-id=<32 hex digits>
  *      wm-id=<32 hex digits>
  *      split-id=<32 hex digits>
+ *      polarity=<8 hex digits>  (layout planes only; absent in older files, meaning 0)
  *    The reader checks every page's description against the first page's (same share keys, and
  *    plane/sheet/layer matching the page's position).
  *  - Software "imgsec".
@@ -64,6 +71,12 @@ int isec_sheet_read_mem(const uint8_t *buf, size_t len, const isec_sheet_limits 
 int isec_sheet_read_file(const char *path, const isec_sheet_limits *lim, isec_vcs_share **out,
                          char *err, size_t errlen);
 
+/* Compression of the pages written from now on (process-wide; set it before starting threads):
+ * ISEC_SHEET_ZSTD (level 1, the default when libtiff has zstd, else deflate), ISEC_SHEET_DEFLATE
+ * (level 1; every TIFF reader has it) or ISEC_SHEET_NONE. EUNSUPPORTED if libtiff lacks zstd. */
+enum { ISEC_SHEET_ZSTD = 0, ISEC_SHEET_DEFLATE = 1, ISEC_SHEET_NONE = 2 };
+int isec_sheet_set_compression(int which);
+
 /* Writes a share as TIFF into a malloc'd buffer (*out, *out_len; caller frees). */
 int isec_sheet_write_mem(const isec_vcs_share *s, uint8_t **out, size_t *out_len, char *err,
                          size_t errlen);
@@ -71,6 +84,14 @@ int isec_sheet_write_mem(const isec_vcs_share *s, uint8_t **out, size_t *out_len
  * Refuses to replace an existing file unless overwrite is set (EEXIST). */
 int isec_sheet_write_file(const isec_vcs_share *s, const char *path, int overwrite, char *err,
                           size_t errlen);
+
+/* Both participants' files at once, in two threads (the work is independent): write_mem_pair
+ * makes the two TIFF buffers (out[k] for s[k]; on failure both NULL), read_file_pair reads two
+ * files (out[k] from path[k]; on failure both NULL). err gets the first failure's message. */
+int isec_sheet_write_mem_pair(const isec_vcs_share *s[2], uint8_t *out[2], size_t out_len[2],
+                              char *err, size_t errlen);
+int isec_sheet_read_file_pair(const char *path[2], const isec_sheet_limits *lim,
+                              isec_vcs_share *out[2], char *err, size_t errlen);
 
 /* PNG export for printing on transparencies: one RGBA PNG per sheet (black (0,0,0,255), white
  * (255,255,255,255), transparent (0,0,0,0)); for the CMY layout black dots take the plane's ink

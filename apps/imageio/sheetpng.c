@@ -131,18 +131,77 @@ int isec_png_read8(const char *path, unsigned channels_wanted, uint32_t *width, 
     return 0;
 }
 
+static void png_fail(png_structp png, png_const_charp msg)
+{
+    char *buf = png_get_error_ptr(png);
+    snprintf(buf, 200, "%s", msg);
+    png_longjmp(png, 1);
+}
+
+static void png_quiet(png_structp png, png_const_charp msg)
+{
+    (void)png, (void)msg;
+}
+
+/* Rows of pixels to f with libpng's full API: zlib level 1 and the Sub filter, several times
+ * faster than the simplified API's defaults (level 6, adaptive filters) for a few percent of
+ * size on these images. 0 or -1 with a message in msg. */
+static int png_put(FILE *f, uint32_t width, uint32_t height, unsigned channels,
+                   const uint8_t *pixels, char msg[200])
+{
+    png_structp png = png_create_write_struct(PNG_LIBPNG_VER_STRING, msg, png_fail, png_quiet);
+    png_infop info = png ? png_create_info_struct(png) : NULL;
+    if (!info) {
+        snprintf(msg, 200, "out of memory");
+        png_destroy_write_struct(&png, NULL);
+        return -1;
+    }
+    if (setjmp(png_jmpbuf(png))) {
+        png_destroy_write_struct(&png, &info);
+        return -1;
+    }
+    png_init_io(png, f);
+    png_set_compression_level(png, 1);
+    png_set_filter(png, 0, PNG_FILTER_SUB);
+    png_set_IHDR(png, info, width, height, 8, channels == 3 ? PNG_COLOR_TYPE_RGB : PNG_COLOR_TYPE_GRAY,
+                 PNG_INTERLACE_NONE, PNG_COMPRESSION_TYPE_DEFAULT, PNG_FILTER_TYPE_DEFAULT);
+    png_write_info(png, info);
+    for (uint32_t y = 0; y < height; y++)
+        png_write_row(png, pixels + (size_t)y * width * channels);
+    png_write_end(png, NULL);
+    png_destroy_write_struct(&png, &info);
+    return 0;
+}
+
 int isec_png_write8(const char *path, uint32_t width, uint32_t height, unsigned channels,
                     const uint8_t *pixels, int overwrite, char *err, size_t errlen)
 {
     if (!path || !pixels || (channels != 1 && channels != 3) || !width || !height)
         return ISEC_EINVAL;
-    png_image img;
-    memset(&img, 0, sizeof img);
-    img.version = PNG_IMAGE_VERSION;
-    img.width = width;
-    img.height = height;
-    img.format = channels == 3 ? PNG_FORMAT_RGB : PNG_FORMAT_GRAY;
-    return png_write_atomic(path, &img, pixels, overwrite, err, errlen);
+    char tmp[4200], msg[200] = "";
+    if (!overwrite && access(path, F_OK) == 0) {
+        isec__sheet_err(err, errlen, "%s: exists; not overwriting", path);
+        return ISEC_EEXIST;
+    }
+    int fd = isec__sheet_tmp_beside(path, tmp, sizeof tmp, 0644);
+    if (fd < 0) {
+        isec__sheet_err(err, errlen, "%s: cannot create a temporary file beside it: %s", path, strerror(errno));
+        return ISEC_EIO;
+    }
+    FILE *f = fdopen(fd, "wb");
+    if (!f) {
+        close(fd);
+        unlink(tmp);
+        return ISEC_EIO;
+    }
+    int ok = png_put(f, width, height, channels, pixels, msg) == 0 && fflush(f) == 0 && fsync(fd) == 0;
+    if (!ok) isec__sheet_err(err, errlen, "%s: %s", path, msg[0] ? msg : strerror(errno));
+    if (fclose(f) != 0) ok = 0;
+    if (!ok) {
+        unlink(tmp);
+        return ISEC_EIO;
+    }
+    return isec__sheet_publish(tmp, path, overwrite, err, errlen);
 }
 
 int isec_png_read_watermark(const char *path, isec_vcs_watermark *wm, char *err, size_t errlen)

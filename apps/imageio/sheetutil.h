@@ -21,4 +21,12 @@ int isec__sheet_publish(const char *tmp, const char *path, int overwrite, char *
 /* buf to path through a temporary file (fsync, then publish). */
 int isec__sheet_write_atomic(const char *path, const uint8_t *buf, size_t len, int overwrite,
                              mode_t mode, char *err, size_t errlen);
+/* Sheet page descriptions (the key=value text of sheetio.h). describe writes page (plane,
+ * sheet)'s text; parse_desc reads one into info (share keys) and plane/sheet/layer, 0 or -1 with
+ * a message in err. */
+const char *isec__sheet_layout_name(unsigned layout);
+void isec__sheet_describe(const isec_vcs_share_info *in, unsigned plane, unsigned sheet, char *out,
+                          size_t n);
+int isec__sheet_parse_desc(const char *d, isec_vcs_share_info *info, unsigned *plane,
+                           unsigned *sheet, unsigned *layer, char *err, size_t errlen);
 #endif

@@ -25,6 +25,7 @@ static void usage(FILE *f)
             "                        [--halftone fs|jjn|stucki|none] [--serpentine]\n"
             "                        [--gamma linear|srgb] [--fill 3b1w|1b3w] [--seed N]\n"
             "                        [--key KEYFILE] [--watermark WM.png] [--force]\n"
+            "                        [--tiff zstd|deflate|none]\n"
             "                        [--server URL] IN.png -o OUTDIR\n"
             "       imgsec vcs stack [--bits N] A.tiff B.tiff -o OUT.png\n"
             "       imgsec vcs export-png SHEETS.tiff -o DIR\n"
@@ -143,6 +144,16 @@ static int cmd_split(int argc, char **argv)
             if (!strcmp(v, "3b1w")) p.white_fill = ISEC_VCS_FILL_3B1W;
             else if (!strcmp(v, "1b3w")) p.white_fill = ISEC_VCS_FILL_1B3W;
             else goto bad;
+        } else if (opt_is(a, "--tiff")) {
+            if (!need_arg(i, argc, a)) return EXIT_USAGE;
+            const char *v = argv[++i];
+            int c = !strcmp(v, "zstd") ? ISEC_SHEET_ZSTD : !strcmp(v, "deflate") ? ISEC_SHEET_DEFLATE
+                    : !strcmp(v, "none") ? ISEC_SHEET_NONE : -1;
+            if (c < 0) goto bad;
+            if (isec_sheet_set_compression(c) < 0) {
+                cli_err("vcs split: this libtiff has no %s", v);
+                return EXIT_USAGE;
+            }
         } else if (opt_is(a, "--serpentine")) {
             p.serpentine = 1;
         } else if (opt_is(a, "--force")) {
@@ -236,10 +247,16 @@ static int cmd_split(int argc, char **argv)
         goto done;
     }
     /* Everything is made in memory first; the files then appear all or none. */
-    if ((rc = isec_sheet_write_mem(sa, &ta, &la, err, sizeof err)) < 0 ||
-        (rc = isec_sheet_write_mem(sb, &tb, &lb, err, sizeof err)) < 0) {
-        cli_err("vcs split: %s", err);
-        goto done;
+    {
+        const isec_vcs_share *sh[2] = {sa, sb};
+        uint8_t *tf[2];
+        size_t tl[2];
+        rc = isec_sheet_write_mem_pair(sh, tf, tl, err, sizeof err);
+        ta = tf[0], tb = tf[1], la = tl[0], lb = tl[1];
+        if (rc < 0) {
+            cli_err("vcs split: %s", err);
+            goto done;
+        }
     }
     if ((rc = isec_vcs_secret_encode(key, &wm, &sec, &ls)) < 0) {
         cli_err("vcs split: %s", isec_strerror(rc));
@@ -303,16 +320,13 @@ done:
 static int read_pair(const char *f1, const char *f2, isec_vcs_share **a, isec_vcs_share **b)
 {
     char err[400] = "";
-    int rc = isec_sheet_read_file(f1, NULL, a, err, sizeof err);
+    const char *paths[2] = {f1, f2};
+    isec_vcs_share *got[2];
+    int rc = isec_sheet_read_file_pair(paths, NULL, got, err, sizeof err);
+    *a = got[0];
+    *b = got[1];
     if (rc < 0) {
         cli_err("%s", err);
-        return rc;
-    }
-    rc = isec_sheet_read_file(f2, NULL, b, err, sizeof err);
-    if (rc < 0) {
-        cli_err("%s", err);
-        isec_vcs_share_free(*a);
-        *a = NULL;
         return rc;
     }
     const isec_vcs_share_info *i1 = isec_vcs_share_get_info(*a), *i2 = isec_vcs_share_get_info(*b);

@@ -115,6 +115,12 @@ typedef struct {
                                           key it keys the per-block watermark stream, so splits
                                           made with one key and watermark say nothing about each
                                           other. Not secret. */
+    uint32_t polarity; /* PLANES layout only (0 otherwise): this participant's share of the
+                          planes' polarities, bit i for plane i. Plane i is shared inverted iff
+                          bit i of A's polarity xor B's is set (the split inverts a plane when
+                          that makes the pixels stacking can lose - white ones - the rarer:
+                          docs/vcs.md). A's share is uniform random, so neither share alone
+                          says anything about the polarities; the watermark covers them. */
 } isec_vcs_share_info;
 
 /* One participant's sheets: nplanes planes of ISEC_VCS_SHEETS sheets of width*height pixels. */
@@ -139,7 +145,9 @@ const uint8_t *isec_vcs_share_sheet_const(const isec_vcs_share *s, unsigned plan
  *   "imgsec-vcs-share-v1" (19 ASCII bytes, no NUL)
  *   width (uint32 big-endian), height (uint32 BE),
  *   participant, layout, nplanes, ISEC_VCS_SHEETS (one byte each),
- *   then for plane 0..nplanes-1, for sheet 0..3: the width*height pixel bytes (0 T, 1 W, 2 K).
+ *   then for plane 0..nplanes-1, for sheet 0..3: the width*height pixel bytes (0 T, 1 W, 2 K),
+ *   then, only if the polarity share is not 0: "polarity" (8 ASCII bytes) and the polarity share
+ *   (uint32 BE) - so shares without polarity keep the digest they always had.
  * Mode, channels, fill and the ids are not included (they are reported beside the digest). */
 int isec_vcs_share_digest(const isec_vcs_share *s, uint8_t digest[ISEC_VCS_DIGEST_LEN]);
 
@@ -176,7 +184,9 @@ int isec_vcs_split_planes(const uint8_t *planes, uint32_t width, uint32_t height
                           isec_vcs_share **a, isec_vcs_share **b);
 
 /* Stacking. a must be participant A and b participant B with equal dimensions, layout and
- * planes (EINVAL otherwise). isec_vcs_stack_plane writes width*height bytes, 1 = black.
+ * planes (EINVAL otherwise). isec_vcs_stack_plane writes width*height bytes, 1 = black (for
+ * the PLANES layout: 1 = the secret plane's bit, i.e. the stacked sheets undone by the plane's
+ * polarity).
  * isec_vcs_stack writes the recovered image, isec_vcs_stack_bound(a) bytes: gray for GRAY,
  * RGB for CMY (a black C dot removes red, ...), and for PLANES the secret's channel count with
  * value 255 - (ink from the top `top_bits` bit planes, 1..8; 0 means all 8). */

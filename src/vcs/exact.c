@@ -39,6 +39,8 @@ int isec__vcs_exact_split(const uint8_t *plane, unsigned pi, const isec_vcs_para
     int rc = isec__vcs_split_begin(a, b, pi, key, ks, as, bs);
     if (rc < 0) return rc;
     const unsigned fill_pop = p->white_fill == ISEC_VCS_FILL_1B3W ? 1 : 3;
+    /* A plane shared inverted carries the inverted watermark: a changed polarity fails it. */
+    const unsigned pol = ((a->info.polarity ^ b->info.polarity) >> pi) & 1u;
     for (uint32_t by = 0; by < bh; by++) {
         const uint8_t *wrow = wm->bits + (size_t)(by % wm->height) * wm->width;
         uint32_t wx = 0; /* bx % wm->width, kept without dividing */
@@ -67,7 +69,7 @@ int isec__vcs_exact_split(const uint8_t *plane, unsigned pi, const isec_vcs_para
             }
             const uint8_t *k = ks + 8 * ((size_t)by * bw + bx);
             const unsigned n = t->n[q];
-            unsigned pos = full ? choose_pos(n, wrow[wx], k, rng)
+            unsigned pos = full ? choose_pos(n, wrow[wx] ^ pol, k, rng)
                                 : isec__vcs_rng_below(rng, n);
             const uint8_t *perm = isec__vcs_perms[t->perm[q][pos]];
             unsigned pc = 0;
@@ -109,6 +111,7 @@ int isec__vcs_exact_extract(const isec_vcs_share *a, const isec_vcs_share *b, un
     const uint8_t *as[4], *bs[4];
     int rc = isec__vcs_extract_begin(a, b, pi, key, ks, as, bs);
     if (rc < 0) return rc;
+    const unsigned pol = ((a->info.polarity ^ b->info.polarity) >> pi) & 1u;
     int8_t dot_w[82], dot_k[82];
     make_dot_tab(dot_w, ISEC_VCS_PX_W);
     make_dot_tab(dot_k, ISEC_VCS_PX_K);
@@ -142,7 +145,7 @@ int isec__vcs_exact_extract(const isec_vcs_share *a, const isec_vcs_share *b, un
             } else {
                 unsigned q = isec__vcs_pattern(pa, (unsigned)r);
                 unsigned pos = t->pos[q][pidx];
-                bit = entry_class(pos, t->n[q], ks + 8 * ((size_t)by * bw + bx));
+                bit = entry_class(pos, t->n[q], ks + 8 * ((size_t)by * bw + bx)) ^ pol;
             }
             if (bit != expect) v->wrong++;
             if (bit) v->votes1[wi]++;

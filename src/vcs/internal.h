@@ -15,20 +15,32 @@ struct isec_vcs_share {
     uint8_t *px;  /* nplanes * 4 * npix bytes: plane-major, then sheet, then row-major pixels */
 };
 
-/* Random bytes: RAND_bytes, or AES-256-CTR keyed by SHA-256(seed) when a seed is given. */
+/* Random bytes of a split: AES-256-CTR keystreams, generated in 16 KiB blocks, under a master key
+ * that is fresh from RAND_bytes per split (or SHA-256 of the seed, tests only); stream s uses
+ * IV = s (big-endian in the first 4 bytes): stream 0 makes the split id, stream 1 + plane the
+ * plane's coins, so planes can be made in any order or in parallel. */
 typedef struct {
-    EVP_CIPHER_CTX *ctx; /* NULL: RAND_bytes */
-    uint8_t buf[4096];
+    EVP_CIPHER_CTX *ctx;
+    uint8_t buf[16384];
     size_t pos, len;
     int failed;
 } isec__vcs_rng;
-int isec__vcs_rng_init(isec__vcs_rng *r, const uint8_t *seed, size_t seed_len);
+int isec__vcs_rng_master(const uint8_t *seed, size_t seed_len, uint8_t key[32]);
+int isec__vcs_rng_init(isec__vcs_rng *r, const uint8_t key[32], unsigned stream);
 void isec__vcs_rng_free(isec__vcs_rng *r);
 void isec__vcs_rng_refill(isec__vcs_rng *r);
 static inline uint8_t isec__vcs_rng_byte(isec__vcs_rng *r)
 {
     if (r->pos == r->len) isec__vcs_rng_refill(r);
     return r->buf[r->pos++];
+}
+/* n (<= sizeof buf) consecutive random bytes, valid until the next call. */
+static inline const uint8_t *isec__vcs_rng_take(isec__vcs_rng *r, size_t n)
+{
+    if (r->len - r->pos < n) isec__vcs_rng_refill(r);
+    const uint8_t *p = r->buf + r->pos;
+    r->pos += n;
+    return p;
 }
 /* Uniform in [0, n), 1 <= n <= 256 (rejection sampling). */
 unsigned isec__vcs_rng_below(isec__vcs_rng *r, unsigned n);

@@ -8,21 +8,28 @@
 
 #include "internal.h"
 
-int isec__vcs_rng_init(isec__vcs_rng *r, const uint8_t *seed, size_t seed_len)
+int isec__vcs_rng_master(const uint8_t *seed, size_t seed_len, uint8_t key[32])
 {
-    memset(r, 0, sizeof *r);
-    if (!seed) return 0;
-    uint8_t k[32], iv[16] = {0};
+    if (!seed) return RAND_bytes(key, 32) == 1 ? 0 : ISEC_ECRYPTO;
     static const char label[] = "imgsec-vcs-test-drbg-v1";
     EVP_MD_CTX *m = EVP_MD_CTX_new();
     int ok = m && EVP_DigestInit_ex(m, EVP_sha256(), NULL) == 1 &&
              EVP_DigestUpdate(m, label, sizeof label - 1) == 1 &&
-             EVP_DigestUpdate(m, seed, seed_len) == 1 && EVP_DigestFinal_ex(m, k, NULL) == 1;
+             EVP_DigestUpdate(m, seed, seed_len) == 1 && EVP_DigestFinal_ex(m, key, NULL) == 1;
     EVP_MD_CTX_free(m);
-    r->ctx = ok ? EVP_CIPHER_CTX_new() : NULL;
-    ok = r->ctx && EVP_EncryptInit_ex(r->ctx, EVP_aes_256_ctr(), NULL, k, iv) == 1;
-    OPENSSL_cleanse(k, sizeof k);
-    if (!ok) {
+    return ok ? 0 : ISEC_ECRYPTO;
+}
+
+int isec__vcs_rng_init(isec__vcs_rng *r, const uint8_t key[32], unsigned stream)
+{
+    memset(r, 0, sizeof *r);
+    uint8_t iv[16] = {0};
+    iv[0] = (uint8_t)(stream >> 24);
+    iv[1] = (uint8_t)(stream >> 16);
+    iv[2] = (uint8_t)(stream >> 8);
+    iv[3] = (uint8_t)stream;
+    r->ctx = EVP_CIPHER_CTX_new();
+    if (!r->ctx || EVP_EncryptInit_ex(r->ctx, EVP_aes_256_ctr(), NULL, key, iv) != 1) {
         isec__vcs_rng_free(r);
         return ISEC_ECRYPTO;
     }
@@ -37,29 +44,29 @@ void isec__vcs_rng_free(isec__vcs_rng *r)
 
 void isec__vcs_rng_refill(isec__vcs_rng *r)
 {
-    int ok;
-    if (r->ctx) {
-        int n = 0;
-        memset(r->buf, 0, sizeof r->buf);
-        ok = EVP_EncryptUpdate(r->ctx, r->buf, &n, r->buf, (int)sizeof r->buf) == 1 &&
-             n == (int)sizeof r->buf;
-    } else {
-        ok = RAND_bytes(r->buf, (int)sizeof r->buf) == 1;
-    }
-    if (!ok) r->failed = 1; /* callers check failed before trusting the output */
+    int n = 0;
+    memset(r->buf, 0, sizeof r->buf);
+    if (!r->ctx || EVP_EncryptUpdate(r->ctx, r->buf, &n, r->buf, (int)sizeof r->buf) != 1 ||
+        n != (int)sizeof r->buf)
+        r->failed = 1; /* callers check failed before trusting the output */
     r->pos = 0;
     r->len = sizeof r->buf;
 }
 
+/* Lemire's multiply-shift with rejection: unbiased, and the division is needed only in the rare
+ * case (probability n/256) that the low byte of the product falls below n. */
 unsigned isec__vcs_rng_below(isec__vcs_rng *r, unsigned n)
 {
     if (n <= 1) return 0;
-    unsigned lim = 256 - 256 % n;
-    for (;;) {
-        unsigned v = isec__vcs_rng_byte(r);
-        if (v < lim) return v % n;
-        if (r->failed) return 0;
+    unsigned m = (unsigned)isec__vcs_rng_byte(r) * n;
+    if ((m & 255u) < n) {
+        const unsigned t = (256u - n) % n;
+        while ((m & 255u) < t) {
+            if (r->failed) return 0;
+            m = (unsigned)isec__vcs_rng_byte(r) * n;
+        }
     }
+    return m >> 8;
 }
 
 int isec__vcs_subkey(const uint8_t key[ISEC_VCS_KEY_LEN], const char *label, uint8_t out[32])

@@ -1,10 +1,94 @@
 /* Splitting a secret into the two participants' shares. */
+#include <pthread.h>
 #include <stdlib.h>
 #include <string.h>
+
+#include <unistd.h>
 
 #include <openssl/crypto.h>
 
 #include "internal.h"
+
+/* Planes are independent (own coins: rng stream 1 + plane; own watermark stream), so they are
+ * made by up to `threads` workers, plane i by worker i mod threads: the sheets do not depend on
+ * the number of workers. */
+typedef struct {
+    const uint8_t *planes;
+    size_t n, nblocks;
+    const isec_vcs_params *p;
+    const isec__vcs_table *t;
+    const uint8_t *key, *master;
+    const isec_vcs_watermark *wm;
+    isec_vcs_share *a, *b;
+    unsigned first, step, nplanes;
+    int rc;
+} job;
+
+static void *run_job(void *arg)
+{
+    job *j = arg;
+    uint8_t *ks = malloc(j->nblocks * 8), *inv = NULL;
+    isec__vcs_rng *rng = malloc(sizeof *rng);
+    j->rc = ks && rng ? 0 : ISEC_ENOMEM;
+    for (unsigned pi = j->first; j->rc == 0 && pi < j->nplanes; pi += j->step) {
+        if ((j->rc = isec__vcs_rng_init(rng, j->master, 1 + pi)) < 0) break;
+        const uint8_t *pl = j->planes + pi * j->n;
+        if (((j->a->info.polarity ^ j->b->info.polarity) >> pi) & 1u) { /* shared inverted */
+            if (!inv && !(inv = malloc(j->n))) {
+                j->rc = ISEC_ENOMEM;
+                isec__vcs_rng_free(rng);
+                break;
+            }
+            for (size_t i = 0; i < j->n; i++) inv[i] = !pl[i];
+            pl = inv;
+        }
+        j->rc = j->p->mode == ISEC_VCS_EXACT
+                    ? isec__vcs_exact_split(pl, pi, j->p, j->t, j->key, j->wm, rng, ks, j->a, j->b)
+                    : isec__vcs_secure_split(pl, pi, j->key, j->wm, rng, ks, j->a, j->b);
+        isec__vcs_rng_free(rng);
+    }
+    if (ks) OPENSSL_cleanse(ks, j->nblocks * 8);
+    if (inv) OPENSSL_cleanse(inv, j->n);
+    free(ks);
+    free(inv);
+    free(rng);
+    return NULL;
+}
+
+/* PLANES layout: should plane pl be shared inverted? Stacking can lose only white pixels: in
+ * exact mode the full blocks that are all white (replaced by the fill), in secure mode each white
+ * pixel with probability 1/8. Invert when that makes those the rarer ones. */
+static unsigned plane_polarity(const uint8_t *pl, uint32_t w, uint32_t h, unsigned mode)
+{
+    const size_t n = (size_t)w * h;
+    if (mode == ISEC_VCS_SECURE) {
+        size_t ones = 0;
+        for (size_t i = 0; i < n; i++) ones += pl[i] != 0;
+        return ones < n - ones;
+    }
+    size_t white0 = 0, white1 = 0; /* all-white full blocks as is / inverted */
+    for (uint32_t y = 0; y + 1 < h; y += 2) {
+        const uint8_t *r0 = pl + (size_t)y * w, *r1 = r0 + w;
+        for (uint32_t x = 0; x + 1 < w; x += 2) {
+            const unsigned k = (r0[x] != 0) + (r0[x + 1] != 0) + (r1[x] != 0) + (r1[x + 1] != 0);
+            white0 += k == 0;
+            white1 += k == 4;
+        }
+    }
+    return white1 < white0;
+}
+
+/* Workers: IMGSEC_VCS_THREADS if set (1..16), else the online CPUs, at most 8 and at most one
+ * per plane; and none for small images, where starting threads costs more than it saves. */
+static unsigned worker_count(unsigned nplanes, size_t npix)
+{
+    const char *e = getenv("IMGSEC_VCS_THREADS");
+    long t = e ? strtol(e, NULL, 10) : sysconf(_SC_NPROCESSORS_ONLN);
+    if (t < 1) t = 1;
+    if (t > (e ? 16 : 8)) t = e ? 16 : 8;
+    if ((uint64_t)npix * nplanes < 200000) t = 1;
+    return (unsigned)t < nplanes ? (unsigned)t : nplanes;
+}
 
 int isec_vcs_split_planes(const uint8_t *planes, uint32_t width, uint32_t height, unsigned layout,
                           unsigned channels, const isec_vcs_params *p,
@@ -36,27 +120,45 @@ int isec_vcs_split_planes(const uint8_t *planes, uint32_t width, uint32_t height
         return rc;
     }
     const size_t n = (size_t)width * height, nblocks = (size_t)((width + 1) / 2) * ((height + 1) / 2);
-    uint8_t *ks = malloc(nblocks * 8);
     isec__vcs_table *t = malloc(sizeof *t);
+    uint8_t master[32];
     isec__vcs_rng rng;
-    rc = isec__vcs_rng_init(&rng, p->seed, p->seed_len);
-    if (rc == 0 && (!ks || !t)) rc = ISEC_ENOMEM;
+    rc = t ? isec__vcs_rng_master(p->seed, p->seed_len, master) : ISEC_ENOMEM;
     if (rc == 0 && p->mode == ISEC_VCS_EXACT) rc = isec__vcs_table_make(key, t);
-    if (rc == 0) {
+    if (rc == 0 && (rc = isec__vcs_rng_init(&rng, master, 0)) == 0) {
         uint8_t sid[ISEC_VCS_ID_LEN];
-        for (unsigned i = 0; i < ISEC_VCS_ID_LEN; i++) sid[i] = isec__vcs_rng_byte(&rng);
+        memcpy(sid, isec__vcs_rng_take(&rng, ISEC_VCS_ID_LEN), ISEC_VCS_ID_LEN);
         isec_vcs_share_set_split_id(sa, sid);
         isec_vcs_share_set_split_id(sb, sid);
+        if (layout == ISEC_VCS_LAYOUT_PLANES) {
+            /* Polarities, shared: A's share is uniform, B's is A's xor the polarities. */
+            const uint8_t *r4 = isec__vcs_rng_take(&rng, 4);
+            uint32_t pol = 0, pa = (uint32_t)r4[0] << 24 | (uint32_t)r4[1] << 16 |
+                                   (uint32_t)r4[2] << 8 | r4[3];
+            for (unsigned pi = 0; pi < info.nplanes; pi++)
+                pol |= (uint32_t)plane_polarity(planes + pi * n, width, height, p->mode) << pi;
+            pa &= info.nplanes < 32 ? (1u << info.nplanes) - 1 : ~0u;
+            sa->info.polarity = pa;
+            sb->info.polarity = pa ^ pol;
+        }
         if (rng.failed) rc = ISEC_ECRYPTO;
+        isec__vcs_rng_free(&rng);
     }
-    for (unsigned pi = 0; rc == 0 && pi < info.nplanes; pi++) {
-        const uint8_t *pl = planes + pi * n;
-        rc = p->mode == ISEC_VCS_EXACT ? isec__vcs_exact_split(pl, pi, p, t, key, wm, &rng, ks, sa, sb)
-                                       : isec__vcs_secure_split(pl, pi, key, wm, &rng, ks, sa, sb);
+    if (rc == 0) {
+        const unsigned nw = worker_count(info.nplanes, n);
+        job jobs[16];
+        pthread_t th[16];
+        unsigned started = 0;
+        for (unsigned i = 0; i < nw; i++)
+            jobs[i] = (job){planes, n, nblocks, p, t, key, master, wm, sa, sb, i, nw, info.nplanes, 0};
+        for (unsigned i = 1; i < nw; i++, started++)
+            if (pthread_create(&th[i], NULL, run_job, &jobs[i]) != 0) break;
+        run_job(&jobs[0]);
+        for (unsigned i = 1; i <= started; i++) pthread_join(th[i], NULL);
+        for (unsigned i = started + 1; i < nw; i++) run_job(&jobs[i]); /* not started: do here */
+        for (unsigned i = 0; i < nw && rc == 0; i++) rc = jobs[i].rc;
     }
-    isec__vcs_rng_free(&rng);
-    if (ks) OPENSSL_cleanse(ks, nblocks * 8);
-    free(ks);
+    OPENSSL_cleanse(master, sizeof master);
     if (t) OPENSSL_cleanse(t, sizeof *t);
     free(t);
     if (rc < 0) {

@@ -39,7 +39,8 @@ int isec_vcs_stack_plane(const isec_vcs_share *a, const isec_vcs_share *b, unsig
 {
     if (!compatible(a, b) || !out || plane >= a->info.nplanes) return ISEC_EINVAL;
     stack_layers(a, b, plane, out);
-    for (size_t i = 0; i < a->npix; i++) out[i] = out[i] == ISEC_VCS_PX_K;
+    const uint8_t pol = (uint8_t)(((a->info.polarity ^ b->info.polarity) >> plane) & 1u);
+    for (size_t i = 0; i < a->npix; i++) out[i] = (uint8_t)((out[i] == ISEC_VCS_PX_K) ^ pol);
     return 0;
 }
 
@@ -74,18 +75,26 @@ int isec_vcs_stack(const isec_vcs_share *a, const isec_vcs_share *b, unsigned to
         free(tmp);
         return 0;
     }
-    /* Bit planes: ink of channel c = sum of the stacked bits of its top planes. */
+    /* Bit planes: ink of channel c = sum of the stacked bits of its top planes, accumulated in
+     * a contiguous row (vectorised) and interleaved into out once per channel. */
     const unsigned ch = a->info.channels;
-    memset(out, 0, n * ch);
+    uint8_t *acc = malloc(n);
+    if (!acc) {
+        free(tmp);
+        return ISEC_ENOMEM;
+    }
     for (unsigned c = 0; c < ch; c++) {
+        memset(acc, 0, n);
         for (unsigned k = 0; k < top_bits; k++) {
             stack_layers(a, b, c * 8 + k, tmp);
             const uint8_t bit = (uint8_t)(0x80u >> k);
-            for (size_t i = 0; i < n; i++)
-                out[i * ch + c] |= tmp[i] == ISEC_VCS_PX_K ? bit : 0;
+            const uint8_t on = ((a->info.polarity ^ b->info.polarity) >> (c * 8 + k)) & 1u
+                                   ? ISEC_VCS_PX_W : ISEC_VCS_PX_K; /* inverted plane */
+            for (size_t i = 0; i < n; i++) acc[i] |= tmp[i] == on ? bit : 0;
         }
-        for (size_t i = 0; i < n; i++) out[i * ch + c] = (uint8_t)(255u - out[i * ch + c]);
+        for (size_t i = 0; i < n; i++) out[i * ch + c] = (uint8_t)(255u - acc[i]);
     }
+    free(acc);
     free(tmp);
     return 0;
 }

@@ -45,6 +45,20 @@ ok "$bin" vcs stack --bits 3 "$t/o4/a.tiff" "$t/o4/b.tiff" -o "$t/r4.png"
 ok "$bin" vcs split --halftone stucki --color gray "$t/c.png" -o "$t/o5"
 "$bin" vcs info "$t/o4/b.tiff" | grep -q '^planes 24$' || { echo "FAILED: 24 planes"; fail=1; }
 
+# --tiff: the same sheets (same seed) in zstd, deflate and uncompressed files stack identically;
+# the sheet digests agree; uncompressed is the largest.
+for c in zstd deflate none; do
+    ok "$bin" vcs split --tiff $c --seed 4 --key "$t/key" --color planes --mode secure "$t/c.png" -o "$t/t-$c"
+    ok "$bin" vcs stack "$t/t-$c/a.tiff" "$t/t-$c/b.tiff" -o "$t/t-$c.png"
+done
+ok cmp -s "$t/t-zstd.png" "$t/t-deflate.png"
+ok cmp -s "$t/t-zstd.png" "$t/t-none.png"
+[ "$("$bin" vcs info "$t/t-zstd/a.tiff" | grep sha256)" = "$("$bin" vcs info "$t/t-none/a.tiff" | grep sha256)" ] ||
+    { echo "FAILED: digest depends on compression"; fail=1; }
+[ "$(wc -c < "$t/t-none/a.tiff")" -gt "$(wc -c < "$t/t-zstd/a.tiff")" ] || { echo "FAILED: zstd not smaller"; fail=1; }
+code 2 "$bin" vcs split --tiff lzma "$t/c.png" -o "$t/t-x"
+nofile "$t/t-x"
+
 # Sheets of two different splits (o1's A, o2's B: same key, other seed) are caught.
 code 1 "$bin" vcs watermark "$t/o1/a.tiff" "$t/o2/b.tiff" --secret "$t/o1/vcs-secret"
 code 1 "$bin" vcs stack "$t/o1/a.tiff" "$t/o1/a.tiff" -o "$t/x.png"

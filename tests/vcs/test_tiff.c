@@ -238,6 +238,23 @@ static void test_bad(void)
         free(m.buf);
         checks += 3;
     }
+    /* the 8-bit layout of earlier versions still reads, pixel for pixel */
+    mbuf old = handmade(4, BAD_NONE, 0);
+    CHECK_RC(isec_sheet_read_mem(old.buf, old.len, NULL, &s, err, sizeof err), 0);
+    int same_px = s != NULL;
+    for (unsigned pg = 0; s && pg < 4; pg++) {
+        const uint8_t *px = isec_vcs_share_sheet_const(s, 0, pg);
+        for (uint32_t y = 0; y < 6; y++)
+            for (uint32_t x = 0; x < 8; x++) {
+                static const uint8_t want[3] = {ISEC_VCS_PX_K, ISEC_VCS_PX_T, ISEC_VCS_PX_W};
+                same_px &= px[y * 8 + x] == want[(x + y + pg) % 3];
+            }
+    }
+    CHECK(same_px);
+    isec_vcs_share_free(s);
+    s = NULL;
+    free(old.buf);
+    checks += 2;
     /* not TIFF at all */
     static const uint8_t junk[64] = "this is not a TIFF file, it is some text, and it goes on...";
     CHECK(isec_sheet_read_mem(junk, sizeof junk, NULL, &s, err, sizeof err) == ISEC_EFORMAT);
@@ -272,14 +289,85 @@ static void test_regress(const char *dir)
     closedir(d);
 }
 
+/* What is written: 1-bit gray + 1-bit alpha pages, zstd by default, deflate or none on request,
+ * every one read back to the same share; the packing of every pixel value at every position of
+ * a byte (width 37: rows end in a partial byte). */
+static void test_format(void)
+{
+    char err[300];
+    isec_vcs_share *a, *b;
+    make(1, ISEC_VCS_LAYOUT_PLANES, 3, 37, 21, &a, &b);
+    static const int comps[3] = {ISEC_SHEET_ZSTD, ISEC_SHEET_DEFLATE, ISEC_SHEET_NONE};
+    static const uint16_t tags[3] = {COMPRESSION_ZSTD, COMPRESSION_ADOBE_DEFLATE, COMPRESSION_NONE};
+    for (unsigned c = 0; c < 3; c++) {
+        CHECK_RC(isec_sheet_set_compression(comps[c]), 0);
+        uint8_t *buf;
+        size_t len;
+        CHECK_RC(isec_sheet_write_mem(b, &buf, &len, err, sizeof err), 0);
+        mbuf m = {buf, len, 0};
+        TIFF *t = TIFFClientOpen("x", "r", &m, mb_read, mb_write, mb_seek, mb_close, mb_size, NULL, NULL);
+        CHECK(t != NULL);
+        unsigned pages = 0;
+        int ok = t != NULL;
+        do {
+            uint16_t bps = 0, spp = 0, comp = 0;
+            TIFFGetField(t, TIFFTAG_BITSPERSAMPLE, &bps);
+            TIFFGetField(t, TIFFTAG_SAMPLESPERPIXEL, &spp);
+            TIFFGetField(t, TIFFTAG_COMPRESSION, &comp);
+            ok &= bps == 1 && spp == 2 && comp == tags[c] && TIFFScanlineSize(t) == (37 * 2 + 7) / 8;
+            pages++;
+        } while (t && TIFFReadDirectory(t));
+        if (t) TIFFClose(t);
+        CHECK(ok && pages == 96);
+        isec_vcs_share *back = NULL;
+        CHECK_RC(isec_sheet_read_mem(buf, len, NULL, &back, err, sizeof err), 0);
+        CHECK(back && same(b, back));
+        printf("compression %u: %zu bytes\n", tags[c], len);
+        isec_vcs_share_free(back);
+        free(buf);
+        checks += 3;
+    }
+    CHECK_RC(isec_sheet_set_compression(7), ISEC_EINVAL);
+    CHECK_RC(isec_sheet_set_compression(ISEC_SHEET_ZSTD), 0);
+    /* every value in every position of a packed byte, and garbage written as transparent */
+    isec_vcs_share_info info = *isec_vcs_share_get_info(a);
+    info.layout = ISEC_VCS_LAYOUT_GRAY, info.channels = 1, info.nplanes = 1, info.polarity = 0;
+    info.width = 83, info.height = 3;
+    isec_vcs_share *g = NULL, *back = NULL;
+    CHECK_RC(isec_vcs_share_new(&g, &info), 0);
+    for (unsigned k = 0; k < 4; k++) {
+        uint8_t *px = isec_vcs_share_sheet(g, 0, k);
+        for (unsigned i = 0; i < 83 * 3; i++) px[i] = (uint8_t)((i / (k + 1)) % 3);
+    }
+    uint8_t *buf;
+    size_t len;
+    CHECK_RC(isec_sheet_write_mem(g, &buf, &len, err, sizeof err), 0);
+    CHECK_RC(isec_sheet_read_mem(buf, len, NULL, &back, err, sizeof err), 0);
+    CHECK(back && same(g, back));
+    free(buf);
+    isec_vcs_share_free(back);
+    isec_vcs_share_sheet(g, 0, 2)[5] = 7;
+    CHECK_RC(isec_sheet_write_mem(g, &buf, &len, err, sizeof err), 0);
+    CHECK_RC(isec_sheet_read_mem(buf, len, NULL, &back, err, sizeof err), 0);
+    CHECK(back && isec_vcs_share_sheet_const(back, 0, 2)[5] == ISEC_VCS_PX_T &&
+          isec_vcs_share_sheet_const(back, 0, 2)[6] == isec_vcs_share_sheet_const(g, 0, 2)[6]);
+    free(buf);
+    isec_vcs_share_free(back);
+    isec_vcs_share_free(g);
+    isec_vcs_share_free(a);
+    isec_vcs_share_free(b);
+    checks += 5;
+}
+
 int main(int argc, char **argv)
 {
     const char *t = argc > 1 ? argv[1] : "";
     if (!strcmp(t, "roundtrip") && argc > 2) test_roundtrip(argv[2]);
     else if (!strcmp(t, "bad")) test_bad();
+    else if (!strcmp(t, "format")) test_format();
     else if (!strcmp(t, "regress") && argc > 2) test_regress(argv[2]);
     else {
-        fprintf(stderr, "usage: test_vcs_tiff roundtrip TMPDIR | bad | regress DIR\n");
+        fprintf(stderr, "usage: test_vcs_tiff roundtrip TMPDIR | bad | format | regress DIR\n");
         return 2;
     }
     return tu_finish(t, checks);

@@ -269,6 +269,65 @@ static void test_noise(void)
     free(wm.bits);
 }
 
+/* A copy of s with another polarity share (the sheets unchanged). */
+static isec_vcs_share *with_polarity(const isec_vcs_share *s, uint32_t polarity)
+{
+    isec_vcs_share_info info = *isec_vcs_share_get_info(s);
+    info.polarity = polarity;
+    isec_vcs_share *t = NULL;
+    CHECK_RC(isec_vcs_share_new(&t, &info), 0);
+    for (unsigned pl = 0; pl < info.nplanes; pl++)
+        for (unsigned k = 0; k < 4; k++)
+            memcpy(isec_vcs_share_sheet(t, pl, k), isec_vcs_share_sheet_const(s, pl, k),
+                   (size_t)info.width * info.height);
+    return t;
+}
+
+/* Bit planes: the polarities are shared (A's share uniform, A xor B fixed by the image), the
+ * watermark covers them (one plane's polarity changed: that plane's blocks all vote wrong), and
+ * so does the digest. */
+static void test_polarity(void)
+{
+    isec_vcs_watermark wm = vt_watermark(16, 16, 13);
+    const uint32_t w = 130, h = 66;
+    uint8_t *px = vt_gray(w, h, 3);
+    for (unsigned mode = 0; mode < 2; mode++) {
+        uint32_t pol = 0, or_a = 0, and_a = ~0u;
+        for (unsigned s = 0; s < 16; s++) {
+            char seed[16];
+            snprintf(seed, sizeof seed, "pol%u", s);
+            isec_vcs_share *a, *b;
+            split(px, w, h, 3, mode, ISEC_VCS_LAYOUT_PLANES, seed, &wm, &a, &b);
+            const uint32_t pa = isec_vcs_share_get_info(a)->polarity, pb = isec_vcs_share_get_info(b)->polarity;
+            if (s == 0) pol = pa ^ pb;
+            CHECK((pa ^ pb) == pol && pa >> 24 == 0 && pb >> 24 == 0);
+            or_a |= pa;
+            and_a &= pa;
+            if (s == 0) {
+                isec_vcs_share *b2 = with_polarity(b, pb ^ 1u); /* plane 0 (R's MSB) flipped */
+                isec_vcs_wm_result r = extract(a, b, vt_key, &wm), r2 = extract(a, b2, vt_key, &wm);
+                printf("mode %u: polarity %06x; genuine block-BER %.4f, one polarity flipped %.4f\n",
+                       mode, (unsigned)pol, r.block_ber, r2.block_ber);
+                CHECK(r.block_ber == 0.0 && r2.block_ber > 0.02 && r2.invalid == 0);
+                uint8_t d1[32], d2[32];
+                CHECK_RC(isec_vcs_share_digest(b, d1), 0);
+                CHECK_RC(isec_vcs_share_digest(b2, d2), 0);
+                CHECK(memcmp(d1, d2, 32) != 0);
+                isec_vcs_share_free(b2);
+                checks += 2;
+            }
+            isec_vcs_share_free(a);
+            isec_vcs_share_free(b);
+        }
+        /* A's share is random: over 16 splits every one of the 24 bits took both values
+         * (a fixed bit would show up with probability 2^-15 per bit) */
+        CHECK(or_a == 0xffffffu && and_a == 0);
+        checks += 2;
+    }
+    free(px);
+    free(wm.bits);
+}
+
 int main(int argc, char **argv)
 {
     const char *t = argc > 1 ? argv[1] : "";
@@ -278,8 +337,9 @@ int main(int argc, char **argv)
     else if (!strcmp(t, "wrong_key")) test_wrong_key();
     else if (!strcmp(t, "forged_region")) test_forged_region();
     else if (!strcmp(t, "noise")) test_noise();
+    else if (!strcmp(t, "polarity")) test_polarity();
     else {
-        fprintf(stderr, "usage: test_vcs_watermark genuine|swapped|forged|forged_region|wrong_key|noise\n");
+        fprintf(stderr, "usage: test_vcs_watermark genuine|swapped|forged|forged_region|wrong_key|noise|polarity\n");
         return 2;
     }
     return tu_finish(t, checks);

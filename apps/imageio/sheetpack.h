@@ -1,0 +1,86 @@
+/* Packing of sheet pixels for the TIFF pages (sheetio.c; layout in sheetio.h). Internal. */
+#ifndef ISEC_SHEETPACK_H
+#define ISEC_SHEETPACK_H
+
+#include <stdint.h>
+#include <string.h>
+
+#include "imgsec/vcs.h"
+
+/* ---- pixels ----
+ * Written: 1-bit gray + 1-bit alpha, 4 pixels per byte, first pixel in the high bits; a pixel's
+ * two bits are gray<<1 | alpha: transparent 10, white 11, black 01 (00, transparent with gray 0,
+ * also reads as transparent). Read as well: the 8-bit gray + alpha pages of earlier versions. */
+
+static inline unsigned code_of(uint8_t v)
+{
+    return v == ISEC_VCS_PX_W ? 3u : v == ISEC_VCS_PX_K ? 1u : 2u; /* anything else: T */
+}
+
+/* 4 sheet bytes (each 0..2) to one packed byte, 4 at a time as a 32-bit little-endian word:
+ * per byte the code (v != K) << 1 | (v != T) in its low 2 bits, then one multiplication moves
+ * byte j's code to bits 30 - 2j (the other partial products land on other bits, no carries).
+ * Branch-free, so compilers vectorise the loop. */
+static inline uint8_t pack4(uint32_t v)
+{
+    const uint32_t lo = v & 0x01010101u, hi = (v >> 1) & 0x01010101u;
+    const uint32_t c = ((hi ^ 0x01010101u) << 1) | lo | hi;
+    return (uint8_t)((c * 0x40100401u) >> 24);
+}
+
+static inline void pack_row(const uint8_t *px, uint32_t w, uint8_t *out)
+{
+    uint32_t x = 0;
+    if (__BYTE_ORDER__ == __ORDER_LITTLE_ENDIAN__) {
+        /* 8 pixels per step; bytes that are not sheet values (> 2) are caught on the way and the
+         * row is then redone below, writing them as transparent */
+        uint64_t bad = 0;
+        const uint32_t n8 = w / 8;
+        for (uint32_t i = 0; i < n8; i++) {
+            uint64_t v;
+            memcpy(&v, px + 8 * i, 8);
+            bad |= (v & 0xfcfcfcfcfcfcfcfcu) | (v & (v >> 1) & 0x0101010101010101u);
+            out[2 * i] = pack4((uint32_t)v);
+            out[2 * i + 1] = pack4((uint32_t)(v >> 32));
+        }
+        if (!bad) {
+            x = 8 * n8;
+            out += 2 * n8;
+        }
+    }
+    for (; x + 4 <= w; x += 4)
+        *out++ = (uint8_t)(code_of(px[x]) << 6 | code_of(px[x + 1]) << 4 |
+                           code_of(px[x + 2]) << 2 | code_of(px[x + 3]));
+    if (x < w) {
+        unsigned b = 0;
+        for (unsigned k = 0; x + k < w; k++) b |= code_of(px[x + k]) << (6 - 2 * k);
+        *out = (uint8_t)b;
+    }
+}
+
+/* The reverse: a packed byte to 4 sheet bytes (code gray<<1 | alpha: T if alpha is 0, else W
+ * if gray is 1, K if 0, i.e. 2 alpha - (alpha & gray)), as a little-endian word. */
+static inline uint32_t unpack4(uint8_t b)
+{
+    const uint32_t t = b;
+    const uint32_t c = (t >> 6) | ((t >> 4) & 3u) << 8 | ((t >> 2) & 3u) << 16 | (t & 3u) << 24;
+    const uint32_t a = c & 0x01010101u, g = (c >> 1) & 0x01010101u;
+    return (a << 1) - (a & g);
+}
+
+static inline void unpack_row(const uint8_t *in, uint32_t w, uint8_t *dst)
+{
+    uint32_t x = 0;
+    if (__BYTE_ORDER__ == __ORDER_LITTLE_ENDIAN__) {
+        const uint32_t n4 = w / 4;
+        for (uint32_t i = 0; i < n4; i++) {
+            const uint32_t v = unpack4(in[i]);
+            memcpy(dst + 4 * i, &v, 4);
+        }
+        x = 4 * n4;
+    }
+    static const uint8_t val[4] = {ISEC_VCS_PX_T, ISEC_VCS_PX_K, ISEC_VCS_PX_T, ISEC_VCS_PX_W};
+    for (; x < w; x++) dst[x] = val[(in[x / 4] >> (6 - 2 * (x % 4))) & 3];
+}
+
+#endif
