@@ -1,6 +1,12 @@
 /* bench_jpeg: in-process throughput of isec_jpeg_crypt(), for bench/bench-jpeg.
  *
  *   bench_jpeg [-n RUNS] [-d] FILE...
+ *   bench_jpeg -x CMD [ARG...]
+ *
+ * -x runs CMD once (its output to /dev/null) and prints, for scripts,
+ *   exec WALL_NS CPU_NS
+ * CPU_NS being the user + system time of CMD and its threads (getrusage of the waited child, in
+ * microseconds, unlike /usr/bin/time's 10 ms steps); it fails if CMD does.
  *
  * Reads each file once, then times RUNS (default 7) whole-buffer encryptions (-d: decryptions)
  * into a separate output buffer and reports the median. MB are 10^6 bytes of input file.
@@ -15,7 +21,11 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/resource.h>
+#include <sys/wait.h>
 #include <time.h>
+#include <fcntl.h>
+#include <unistd.h>
 
 #include "imgsec/jpeg.h"
 
@@ -54,8 +64,44 @@ static int cmp_u64(const void *a, const void *b)
     return x < y ? -1 : x > y;
 }
 
+static int run_command(char **argv)
+{
+    struct rusage r0, r1;
+    getrusage(RUSAGE_CHILDREN, &r0);
+    uint64_t t0 = now_ns(CLOCK_MONOTONIC);
+    pid_t pid = fork();
+    if (pid < 0) {
+        perror("bench_jpeg: fork");
+        return 1;
+    }
+    if (pid == 0) {
+        int fd = open("/dev/null", O_WRONLY);
+        if (fd >= 0) dup2(fd, 1);
+        execvp(argv[0], argv);
+        perror(argv[0]);
+        _exit(127);
+    }
+    int st = 0;
+    if (waitpid(pid, &st, 0) != pid) {
+        perror("bench_jpeg: waitpid");
+        return 1;
+    }
+    uint64_t wall = now_ns(CLOCK_MONOTONIC) - t0;
+    getrusage(RUSAGE_CHILDREN, &r1);
+#define US(tv) ((uint64_t)(tv).tv_sec * 1000000u + (uint64_t)(tv).tv_usec)
+    uint64_t cpu = (US(r1.ru_utime) + US(r1.ru_stime)) - (US(r0.ru_utime) + US(r0.ru_stime));
+#undef US
+    if (!WIFEXITED(st) || WEXITSTATUS(st) != 0) {
+        fprintf(stderr, "bench_jpeg: %s failed (status %d)\n", argv[0], st);
+        return 1;
+    }
+    printf("exec %llu %llu\n", (unsigned long long)wall, (unsigned long long)cpu * 1000u);
+    return 0;
+}
+
 int main(int argc, char **argv)
 {
+    if (argc > 2 && !strcmp(argv[1], "-x")) return run_command(argv + 2);
     int runs = 7, mode = ISEC_JPEG_ENCRYPT, first = 1;
     while (first < argc && argv[first][0] == '-') {
         if (!strcmp(argv[first], "-n") && first + 1 < argc) {

@@ -54,6 +54,13 @@ void isec__chunk_masks(const uint8_t *data, const uint8_t *vm, const uint8_t *xm
     *ebits += nbits;
 }
 
+void isec__xor_masked(uint8_t *restrict data, const uint8_t *restrict ks,
+                      const uint8_t *restrict em, uint32_t n)
+{
+    for (uint32_t k = 0; k < n; k++)
+        data[k] = (uint8_t)(data[k] ^ (ks[k] & em[k]));
+}
+
 /* How many of isdata[0, n) are 1 (the others are 0): eight at a time. */
 uint32_t isec__count_data(const uint8_t *isdata, uint32_t n)
 {

@@ -26,6 +26,7 @@ static inline int block_seq(isec_jpeg *c, struct vw *vw, int b, uint64_t *pos)
     const struct scan *s = &c->sc;
     const uint8_t *data = c->data;
     const struct huff *dc = &c->dc[s->td[b]], *ac = &c->ac[s->ta[b]];
+    const uint32_t *multi = ac->multi; /* a base register: no address arithmetic on the chain */
     int rc = OK;
     /* The hot loop: a 64-bit window w of the stream held in registers (and kept from one block
      * to the next); one lookup usually gives several symbols with their value bits. The value
@@ -94,15 +95,15 @@ static inline int block_seq(isec_jpeg *c, struct vw *vw, int b, uint64_t *pos)
     int k = 1;
     for (;;) {
         /* A refill every three lookups, unconditionally: after it at least 56 bits are real,
-         * three multi-symbol lookups take at most 36 of them and leave 20... too few for a
-         * long symbol, so the slow path refills for itself. */
+         * three multi-symbol lookups take at most 39 of them and leave 17... too few for a
+         * long symbol, so the one-symbol path refills for itself. */
         VM_FLUSH();
         WIN_REFILL();
         int kn;
 #define MULTI_STEP()                                                                               \
-        e = ac->multi[w >> (64 - MULTI_BITS)];                                                     \
+        e = multi[w >> (64 - SEQ_BITS)];                                                       \
         kn = k + (int)((e >> MULTI_ADV) & 127);                                                    \
-        if (kn >= 64) goto single;                                                                 \
+        if (kn >= 64) goto edge;                                                                   \
         {                                                                                          \
             unsigned tl = e & 63;                                                                  \
             acc = (acc << tl) | (e >> 16);                                                         \
@@ -117,19 +118,36 @@ static inline int block_seq(isec_jpeg *c, struct vw *vw, int b, uint64_t *pos)
         MULTI_STEP()
 #undef MULTI_STEP
         continue;
-    single:;
-        /* One symbol: a long code, or one that may end the block or run past it. */
-        uint64_t p = WIN_POS();
-        w = isec__load_be64(data + (p >> 3)) << (p & 7);
+    edge:
+        /* The entry reaches the block's end. If its advance ends exactly on the last
+         * coefficient and it holds no EOB, each of its symbols advances (EOB is the only symbol
+         * that does not), so only its last one reaches the end: the whole entry is the block's
+         * tail. Otherwise (an EOB after the end belongs to the next block's bits) one symbol. */
+        if (kn == 64 && !(e & MULTI_EOB)) {
+            unsigned tl = e & 63;
+            acc = (acc << tl) | (e >> 16);
+            n += tl;
+            cnt -= tl;
+            w <<= tl;
+            goto out;
+        }
+        /* One symbol: a long code, or one that may end the block or run past it. Taken from
+         * the window after a refill (56 bits or more, a code and its value bits take 31 at
+         * most), so the window stays in registers. */
         VM_FLUSH();
+        WIN_REFILL();
         e = ac->fast[w >> (64 - FAST_BITS)];
         unsigned tl, r, sz;
         if (e) {
             tl = e & 31;
             r = (e >> 8) & 15;
             sz = (e >> 12) & 15;
+            acc = (acc << tl) | ((1u << sz) - 1);
+            n += tl;
+            cnt -= tl;
+            w <<= tl;
         } else {
-            uint64_t q = p;
+            uint64_t p = WIN_POS(), q = p;
             int sym = hdecode(ac, data, &q);
             if (sym < 0) {
                 rc = E_CODE;
@@ -139,23 +157,19 @@ static inline int block_seq(isec_jpeg *c, struct vw *vw, int b, uint64_t *pos)
             sz = (unsigned)sym & 15;
             r = (unsigned)sym >> 4;
             tl = (unsigned)(q - p) + sz;
+            acc = (acc << tl) | ((1u << sz) - 1);
+            n += tl;
+            WIN_RESET(p + tl);
         }
-        acc = (acc << tl) | ((1u << sz) - 1);
-        n += tl;
-        WIN_RESET(p + tl);
-        if (sz) {
-            k += (int)r + 1;
-            if (k > 64) {
-                rc = E_RUN;
-                break;
-            }
-            if (k == 64) break;
-        } else if (r != 15) {
-            break; /* EOB (decoders treat any r < 15 with size 0 so) */
-        } else {
-            k += 16;
-            if (k >= 64) break;
+        /* The advance: r + 1 for a value, 16 for ZRL, past the end for EOB (decoders treat
+         * any r < 15 with size 0 so); computed without branches, so that the symbols near a
+         * block's end cost one hard-to-predict branch each, not three. */
+        int kn1 = k + (sz ? (int)r + 1 : r == 15 ? 16 : 64);
+        if (kn1 >= 64) {
+            if (sz && kn1 > 64) rc = E_RUN; /* a value past the block's end */
+            break;                          /* the end: a last value, ZRL reaching it, EOB */
         }
+        k = kn1;
     }
 out:
     VM_FLUSH();
@@ -245,8 +259,6 @@ void isec__mark_structure(isec_jpeg *c, uint64_t from, uint64_t to)
     }
 }
 
-static int decode_run(isec_jpeg *c, struct vw *va);
-
 /* Bits one block of a progressive AC scan takes at most: 63 coefficients of a 16-bit code and
  * 15 value bits (or, refining, a code, a sign and a correction bit), then an EOBn code with
  * 14 extension bits. */
@@ -261,15 +273,6 @@ static const char *block_error_text(int rc)
     case E_REFINE: return "refinement scan coefficient of size other than 1";
     default: return "corrupt data";
     }
-}
-
-int isec__entropy_decode(isec_jpeg *c)
-{
-    struct vw va;
-    vw_open(&va, c->vm, c->d.pos);
-    int rc = decode_run(c, &va);
-    if (rc == 0) clear_marks_from(c, c->d.pos); /* what a cut-short MCU marked */
-    return rc;
 }
 
 static int decode_run(isec_jpeg *c, struct vw *va)
@@ -388,4 +391,13 @@ static int decode_run(isec_jpeg *c, struct vw *va)
      * skip them (libjpeg reads them as parameterless markers). They stay as they are. */
     c->bhead = c->btail = 0;
     return 1;
+}
+
+int isec__entropy_decode(isec_jpeg *c)
+{
+    struct vw va;
+    vw_open(&va, c->vm, c->d.pos);
+    int rc = decode_run(c, &va);
+    if (rc == 0) clear_marks_from(c, c->d.pos); /* what a cut-short MCU marked */
+    return rc;
 }

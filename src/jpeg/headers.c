@@ -175,6 +175,9 @@ int isec__parse_sos(isec_jpeg *c, const uint8_t *p, size_t n)
     }
     s->ri = c->restart_interval;
     if (alloc_entropy(c) < 0) return c->rc;
+    if (s->kind == SCAN_SEQ)
+        for (int i = 0; i < s->ncomp; i++)
+            if (!c->ac[s->ta[i]].have_multi) isec__huff_build_multi(&c->ac[s->ta[i]]);
     if (s->kind == SCAN_AC_FIRST) { /* its multi-symbol table, unless the last one still holds */
         const struct huff *h = &c->ac[s->ta[0]];
         if (!c->firstmulti && !(c->firstmulti = malloc(sizeof(uint64_t) << MULTI_BITS)))

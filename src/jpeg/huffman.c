@@ -1,4 +1,6 @@
 /* Canonical Huffman tables (ITU T.81 Annex C) with a 9-bit lookahead for the walker. */
+#include <stddef.h>
+
 #include "internal.h"
 
 int isec__huff_build(struct huff *h, const uint8_t counts[16], const uint8_t *vals, size_t nvals)
@@ -6,7 +8,7 @@ int isec__huff_build(struct huff *h, const uint8_t counts[16], const uint8_t *va
     size_t total = 0;
     for (int l = 0; l < 16; l++) total += counts[l];
     if (total == 0 || total > 256 || total != nvals) return -1;
-    memset(h, 0, sizeof *h);
+    memset(h, 0, offsetof(struct huff, multi)); /* multi[] is built when a scan needs it */
     memcpy(h->vals, vals, nvals);
     int32_t code = 0;
     size_t k = 0;
@@ -34,14 +36,21 @@ int isec__huff_build(struct huff *h, const uint8_t counts[16], const uint8_t *va
         if (e && len + size <= FAST_BITS)
             h->fast[i] = (len + size) | (sym >> 4) << 8 | size << 12 | ((1u << size) - 1) << 16;
     }
-    for (unsigned i = 0; i < (1u << MULTI_BITS); i++) {
+    h->defined = 1;
+    h->have_multi = 0;
+    return 0;
+}
+
+void isec__huff_build_multi(struct huff *h)
+{
+    for (unsigned i = 0; i < (1u << SEQ_BITS); i++) {
         unsigned used = 0, adv = 0, eob = 0;
         uint32_t mask = 0;
         while (!eob) {
             /* the window's bits from `used` on, zero-padded: a code decoded from them is real
              * only if it ends inside the window (codes are prefix-free) */
-            unsigned rest = MULTI_BITS - used;
-            uint32_t e = h->look[((i << used) & ((1u << MULTI_BITS) - 1)) >> (MULTI_BITS - 9)];
+            unsigned rest = SEQ_BITS - used;
+            uint32_t e = h->look[((i << used) & ((1u << SEQ_BITS) - 1)) >> (SEQ_BITS - 9)];
             unsigned len = e >> 8, sym = e & 0xff, size = sym & 15, run = sym >> 4;
             if (!e || len + size > rest) break;
             unsigned a = size ? run + 1 : run == 15 ? 16 : 0;
@@ -54,8 +63,7 @@ int isec__huff_build(struct huff *h, const uint8_t counts[16], const uint8_t *va
         h->multi[i] = used ? used | adv << MULTI_ADV | (eob ? MULTI_EOB : 0) | mask << 16
                            : 127u << MULTI_ADV;
     }
-    h->defined = 1;
-    return 0;
+    h->have_multi = 1;
 }
 
 void isec__huff_build_first(const struct huff *h, uint64_t *pm)

@@ -13,16 +13,17 @@
  * pool of NSETS sets. After a flush round the walker moves what it still holds to a free set
  * and goes on there (isec__pipe_rotate); the worker enciphers the round's chunks in place in
  * the old set, then zeroes its data, vm and xm (the walker relies on zeros past its held data)
- * and frees it. Hand-over is a ring of SLOTS descriptors; memory stays bounded (about 1.4 MB)
- * whatever the image size. */
+ * and frees it. Hand-over is a ring of SLOTS descriptors, BATCH flush rounds at a time; memory
+ * stays bounded (about 1.8 MB) whatever the image size. */
 #include <pthread.h>
 #include <stdlib.h>
 
 #include "internal.h"
 
-#define SLOTS 8
-#define SLOTBYTES CHUNK /* OP_ABSORB's copy of the bytes, allocated on first use */
-#define NSETS 3
+#define SLOTS 16
+#define SLOTBYTES CHUNK   /* OP_ABSORB's copy of the bytes, allocated on first use */
+#define BATCH 2           /* flush rounds per wake-up of the worker */
+#define NSETS (BATCH + 2) /* the walker's, BATCH rounds staged, one in the worker's hands */
 #define DATACAP (RAWCAP + PAD + 8) /* data, vm and xm, as alloc_entropy makes them */
 
 enum { OP_ABSORB, OP_CHUNK, OP_RELEASE };
@@ -50,8 +51,11 @@ struct isec__pipe {
     struct slot slot[SLOTS];
     uint64_t head, tail; /* slots [head, tail) are waiting or in work */
     uint64_t staged;     /* slots [tail, tail + staged) are filled, not yet handed over (the
-                          * walker's alone: it hands them over a round at a time, which
-                          * saves a wake-up of the worker per chunk) */
+                          * walker's alone: it hands them over BATCH rounds at a time, which
+                          * saves wake-ups of the worker; waking a sleeping thread costs a
+                          * trip through the kernel, and on a virtual machine through the
+                          * hypervisor) */
+    unsigned rounds;     /* flush rounds staged since the last hand-over (the walker's) */
     int quit, rc;
     uint8_t *scratch; /* worker's: invariant view, em, keystream */
     uint64_t ebytes, ebits; /* eligible counts done by the worker, added to info on drain */
@@ -80,7 +84,7 @@ static int hash_chunk(isec_jpeg *c, struct isec__pipe *p, struct slot *s)
     if (EVP_EncryptInit_ex(c->cipher, NULL, NULL, c->key, iv) != 1 ||
         EVP_EncryptUpdate(c->cipher, ks, &outl, ks, (int)ndata) != 1)
         return ISEC_ECRYPTO;
-    for (uint32_t k = 0; k < ndata; k++) data[k] = (uint8_t)(data[k] ^ (ks[k] & em[k]));
+    isec__xor_masked(data, ks, em, ndata);
     isec__to_raw(s->dest, data, raw, isdata, nraw);
     s->scaninfo->eligible_bytes += ebytes;
     s->scaninfo->eligible_bits += ebits;
@@ -181,6 +185,7 @@ static void hand_over(struct isec__pipe *p)
     if (!p->staged) return;
     p->tail += p->staged;
     p->staged = 0;
+    p->rounds = 0;
     pthread_cond_signal(&p->more);
 }
 
@@ -212,7 +217,7 @@ static void publish(struct isec__pipe *p)
 void isec__pipe_flush(isec_jpeg *c)
 {
     struct isec__pipe *p = c->pipe;
-    if (!p || !p->staged) return;
+    if (!p || !p->staged || ++p->rounds < BATCH) return;
     pthread_mutex_lock(&p->lock);
     hand_over(p);
     pthread_mutex_unlock(&p->lock);

@@ -249,7 +249,8 @@ static inline unsigned select64(uint64_t x, unsigned n)
  * needs no -mbmi2; the choice is made once per context (isec__jpeg_fast_pdep). */
 #if defined(__x86_64__) && (defined(__GNUC__) || defined(__clang__))
 #include <cpuid.h>
-int isec__jpeg_fast_pdep(void)
+#include <stdatomic.h>
+static int detect_fast_pdep(void)
 {
     unsigned a, b, c, d;
     if (!__get_cpuid(0, &a, &b, &c, &d) || a < 7) return 0;
@@ -260,6 +261,18 @@ int isec__jpeg_fast_pdep(void)
     if (family == 15) family += (a >> 20) & 255;
     __cpuid_count(7, 0, a, b, c, d);
     return (b >> 8 & 1) && (intel || (amd && family >= 0x19));
+}
+/* CPUID once per process: in a virtual machine each one is a trip to the hypervisor, and
+ * every context (embedded JPEGs included) asks. */
+int isec__jpeg_fast_pdep(void)
+{
+    static _Atomic int known; /* 0: not asked yet, 1: no, 2: yes */
+    int k = atomic_load_explicit(&known, memory_order_relaxed);
+    if (!k) {
+        k = detect_fast_pdep() ? 2 : 1;
+        atomic_store_explicit(&known, k, memory_order_relaxed);
+    }
+    return k == 2;
 }
 static inline unsigned select_pdep(uint64_t x, unsigned n)
 {

@@ -340,7 +340,7 @@ static int flush_chunk(isec_jpeg *c, uint32_t ro, uint32_t nraw, uint32_t dk, ui
         if (EVP_EncryptInit_ex(c->cipher, NULL, NULL, c->key, iv) != 1 ||
             EVP_EncryptUpdate(c->cipher, tmp, &outl, tmp, (int)ndata) != 1)
             return isec__jpeg_fail(c, ISEC_ECRYPTO, c->off, "ChaCha20 failed");
-        for (uint32_t k = 0; k < ndata; k++) data[k] = (uint8_t)(data[k] ^ (tmp[k] & em[k]));
+        isec__xor_masked(data, tmp, em, ndata);
         isec__to_raw(raw, data, NULL, isdata, nraw);
     }
     c->scaninfo->eligible_bytes += ebytes;
