@@ -96,3 +96,13 @@ void px_body_free(px_body *b)
     b->js_open = 0;
     b->multipart = 0;
 }
+
+int px_body_passing(const px_body *b)
+{
+    return !b->failed && !b->multipart && b->js_open && !b->js.failed && b->js.phase == PX_J_PASS;
+}
+
+void px_body_skip(px_body *b, size_t n)
+{
+    b->js.in_total += n;
+}

@@ -21,6 +21,7 @@
 #include <netinet/in.h>
 #include <netinet/tcp.h>
 #include <sys/socket.h>
+#include <sys/uio.h>
 #include <time.h>
 #include <unistd.h>
 
@@ -31,6 +32,11 @@
 #include <openssl/x509v3.h>
 
 #include "conn.h"
+
+/* reads and writes on sockets (pull_sock, tune) */
+#define IO_SLICE (256u * 1024u)
+/* space reserved in an input buffer per pull_tls() round: several records */
+#define PULL_SPACE (64u * 1024u - 256u)
 
 static http_parser_settings req_settings, resp_settings;
 static void log_exchange(struct conn *c);
@@ -80,6 +86,94 @@ static size_t cli_pending(struct conn *c)
 
 static void pump_response(struct conn *c);
 static void tunnel_copy(struct conn *c, struct bufferevent *from, struct bufferevent *to);
+
+/* TLS straight on a socket reads ahead (px_tls_ctx_tune): one read() takes up to PX_TLS_READ_BUF
+ * bytes, many records, where OpenSSL without read-ahead makes two read() calls per 16 KiB record
+ * (header, then body). libevent 2.1's TLS bufferevent takes at most two records per wake-up and
+ * then asks SSL_pending(), which counts only the rest of the current record, not the records
+ * OpenSSL has buffered: those would wait until the socket is readable again, which it may never
+ * be (the stall that kept read-ahead off before). So before every look at such a side's input,
+ * the buffered records are taken here (SSL_has_pending), up to the read watermark HIGH. An end
+ * or error met here is handed to libevent's event callback, deferred (as libevent would report
+ * it); wanting to read or write more is left to libevent, which goes on when the socket is ready. */
+static void pull_tls(struct bufferevent *b);
+
+/* Plain sockets: libevent 2.1 reads at most 4 KiB per wake-up (EVBUFFER_MAX_READ), whatever
+ * bufferevent_set_max_single_read says, which made a blind tunnel cost the proxy as much CPU per
+ * MB as interception (one epoll round and read() per 4 KiB). What the socket holds beyond that
+ * is read here, up to IO_SLICE at a time and the read watermark HIGH in all. An end or an error
+ * is left for libevent's next read to find (the socket stays readable for it). */
+static void pull_sock(struct bufferevent *b)
+{
+    evutil_socket_t fd = bufferevent_getfd(b);
+    struct evbuffer *in = bufferevent_get_input(b);
+    size_t len = evbuffer_get_length(in);
+    if (fd < 0 || len >= HIGH) return;
+    size_t want = HIGH - len < IO_SLICE ? HIGH - len : IO_SLICE;
+    struct evbuffer_iovec v[2];
+    /* a socket bufferevent keeps the end of its input frozen but while it reads itself */
+    evbuffer_unfreeze(in, 0);
+    int nv = evbuffer_reserve_space(in, (ev_ssize_t)want, v, 2);
+    ssize_t r = -1;
+    if (nv >= 1) {
+        struct iovec io[2];
+        for (int i = 0; i < nv; i++) {
+            io[i].iov_base = v[i].iov_base;
+            io[i].iov_len = v[i].iov_len;
+        }
+        r = readv(fd, io, nv);
+    }
+    if (r > 0) {
+        size_t left = (size_t)r;
+        int used = 0;
+        for (int i = 0; i < nv && left; i++, used++) {
+            if (v[i].iov_len > left) v[i].iov_len = left;
+            left -= v[i].iov_len;
+        }
+        evbuffer_commit_space(in, v, used);
+    }
+    evbuffer_freeze(in, 0);
+}
+
+/* Before a look at a side's input: what its socket or its TLS has beyond what libevent took. */
+static void pull(struct conn *c, struct bufferevent *b)
+{
+    if (!b || bufferevent_get_underlying(b) || !(bufferevent_get_enabled(b) & EV_READ)) return;
+    if (b == c->up && !c->up_connected) return;
+    if (bufferevent_openssl_get_ssl(b)) pull_tls(b);
+    else pull_sock(b);
+}
+
+static void pull_tls(struct bufferevent *b)
+{
+    SSL *ssl = bufferevent_openssl_get_ssl(b); /* a socket's (pull: the filter reads its own way) */
+    if (!SSL_is_init_finished(ssl)) return; /* the handshake is libevent's to drive */
+    struct evbuffer *in = bufferevent_get_input(b);
+    while (evbuffer_get_length(in) < HIGH && SSL_has_pending(ssl)) {
+        struct evbuffer_iovec v;
+        if (evbuffer_reserve_space(in, PULL_SPACE, &v, 1) < 1) return;
+        size_t got = 0;
+        int r = 1;
+        while (got < v.iov_len && SSL_has_pending(ssl)) {
+            ERR_clear_error();
+            r = SSL_read(ssl, (char *)v.iov_base + got, (int)(v.iov_len - got));
+            if (r <= 0) break;
+            got += (size_t)r;
+        }
+        if (got) {
+            v.iov_len = got;
+            evbuffer_commit_space(in, &v, 1);
+        }
+        if (r <= 0) {
+            int e = SSL_get_error(ssl, r);
+            if (e == SSL_ERROR_WANT_READ || e == SSL_ERROR_WANT_WRITE) return;
+            bufferevent_trigger_event(b, BEV_EVENT_READING | (e == SSL_ERROR_ZERO_RETURN ?
+                                                              BEV_EVENT_EOF : BEV_EVENT_ERROR),
+                                      BEV_TRIG_DEFER_CALLBACKS);
+            return;
+        }
+    }
+}
 
 /* Backpressure towards a TLS client: the filter hands its output to the socket bufferevent under
  * it at once, so the filter's own write callback says nothing about the socket. Watch the socket
@@ -271,13 +365,16 @@ static int ix_put(void *arg, const uint8_t key[PX_DIGEST], uint64_t plen, uint64
 
 /* Throughput: no Nagle delay on the small writes that end a message (a 40 ms stall each with the
  * peer's delayed ACK), and big reads and writes (libevent's default is 16 KiB per callback). */
-#define IO_SLICE (256u * 1024u)
 static void tune(struct bufferevent *b)
 {
     /* sockets only (plain or TLS): on libevent's TLS filter itself, bigger slices stalled it
      * (the last ~20 KiB of a response stayed in the filter) */
     if (!bufferevent_get_underlying(b)) {
-        bufferevent_set_max_single_read(b, IO_SLICE);
+        /* TLS on a socket: libevent reserves this much input space for the one or two records
+         * it takes per wake-up (pull_tls takes the rest); reserving 256 KiB made it allocate
+         * a fresh 256 KiB chain for every ~32 KiB once body_move had carried the last one off */
+        int tls = bufferevent_openssl_get_ssl(b) != NULL;
+        bufferevent_set_max_single_read(b, tls ? PULL_SPACE : IO_SLICE);
         bufferevent_set_max_single_write(b, IO_SLICE);
     }
     for (; b; b = bufferevent_get_underlying(b)) {
@@ -406,6 +503,16 @@ static int alpn_select(SSL *ssl, const unsigned char **out, unsigned char *outle
 void px_cli_ctx_setup(SSL_CTX *ctx)
 {
     SSL_CTX_set_alpn_select_cb(ctx, alpn_select, NULL);
+    /* renegotiation asked by a client: refused (TLS 1.2 only; a known CPU drain, and a read
+     * that must write under libevent's feet) */
+    SSL_CTX_set_options(ctx, SSL_OP_NO_RENEGOTIATION);
+    px_tls_ctx_tune(ctx);
+}
+
+void px_tls_ctx_tune(SSL_CTX *ctx)
+{
+    SSL_CTX_set_read_ahead(ctx, 1);
+    SSL_CTX_set_default_read_buffer_len(ctx, PX_TLS_READ_BUF);
 }
 
 /* TLS with the client straight on its socket (OpenSSL reads and writes whole records), when the
@@ -451,6 +558,7 @@ static void start_intercept(struct conn *c)
     if (tb) {
         bufferevent_openssl_set_allow_dirty_shutdown(tb, 1);
     } else { /* a TLS filter over the socket bufferevent */
+        SSL_set_read_ahead(ssl, 0); /* it reads from an evbuffer: nothing to save */
         evbuffer_add_printf(bufferevent_get_output(c->cli), "HTTP/1.1 200 Connection established\r\n\r\n");
         tb = bufferevent_openssl_filter_new(c->s->base, c->cli, ssl, BUFFEREVENT_SSL_ACCEPTING,
                                             BEV_OPT_CLOSE_ON_FREE);
@@ -487,11 +595,16 @@ static void tunnel_copy(struct conn *c, struct bufferevent *from, struct buffere
         evbuffer_drain(in, evbuffer_get_length(in));
         return;
     }
-    if (evbuffer_get_length(in)) c->last_io = time(NULL);
-    evbuffer_add_buffer(bufferevent_get_output(to), in);
-    if ((to == c->cli ? cli_pending(c) : outlen(to)) > HIGH) {
-        bufferevent_disable(from, EV_READ);
-        if (to == c->cli && c->tls) c->flow_paused = 1;
+    for (;;) {
+        pull(c, from);
+        if (!evbuffer_get_length(in)) return;
+        c->last_io = time(NULL);
+        evbuffer_add_buffer(bufferevent_get_output(to), in);
+        if ((to == c->cli ? cli_pending(c) : outlen(to)) > HIGH) {
+            bufferevent_disable(from, EV_READ);
+            if (to == c->cli && c->tls) c->flow_paused = 1;
+            return;
+        }
     }
 }
 
@@ -523,7 +636,7 @@ static int on_req_begin(http_parser *p)
     c->method[0] = c->path[0] = 0;
     c->local_reply = 0;
     px_head_reset(&c->reqt);
-    c->req_in_body = 0;
+    c->req_in_body = c->req_ident = 0;
     c->retried = c->up_reused = 0;
     c->resp_replaced = 0;
     if (c->replay) {
@@ -700,6 +813,7 @@ static int on_req_body(http_parser *p, const char *at, size_t n)
 {
     struct conn *c = p->data;
     c->req_bytes += n;
+    c->req_ident = !c->req_chunked;
     if (c->rs && (c->rs_cmd & (PX_RS_UPLOAD | PX_RS_FINALIZE))) {
         if (px_rs_piece_push(c->rs, (const uint8_t *)at, n) < 0) {
             px_log(c->s, "conn=%lu host=%s method=%s path=%s error=\"upload aborted: %s\"", c->id,
@@ -723,6 +837,7 @@ static int on_req_body(http_parser *p, const char *at, size_t n)
 static int on_req_complete(http_parser *p)
 {
     struct conn *c = p->data;
+    c->req_ident = 0;
     if (p->method == HTTP_CONNECT || p->upgrade) return 0;
     if (c->reqb_on && px_body_end(&c->reqb) < 0) {
         px_log(c->s, "conn=%lu host=%s method=%s path=%s error=\"upload aborted: %s\"", c->id,
@@ -776,7 +891,7 @@ static int on_resp_begin(http_parser *p)
     px_head_reset(&c->rest);
     c->resp_started = 1;
     c->resp_head_sent = 0;
-    c->resp_in_body = 0;
+    c->resp_in_body = c->resp_ident = 0;
     return 0;
 }
 
@@ -840,6 +955,7 @@ static int on_resp_body(http_parser *p, const char *at, size_t n)
 {
     struct conn *c = p->data;
     c->resp_bytes += n;
+    c->resp_ident = !c->resp_chunked && !c->resp_eof_body;
     if (c->resb_on) {
         if (px_body_push(&c->resb, (const uint8_t *)at, n) < 0) {
             c->fatal = 1;
@@ -874,6 +990,7 @@ static void log_exchange(struct conn *c)
 static int on_resp_complete(http_parser *p)
 {
     struct conn *c = p->data;
+    c->resp_ident = 0;
     if (p->status_code / 100 == 1) {
         return 0; /* interim (100 Continue): the final response follows; 101: a tunnel */
     }
@@ -949,11 +1066,42 @@ static void upstream_failed(struct conn *c, const char *why)
     close_when_flushed(c);
 }
 
+/* The rest of a Content-Length body that passes unchanged (not a target, not a JPEG, a JPEG not
+ * ours to decrypt) is moved from one side's input to the other's output a chain at a time, at
+ * most PIECE per call (so backpressure is checked as often as before), instead of being copied
+ * through the parser's callbacks. The parser is told what it skipped (its content_length is the
+ * count of body bytes still to come) and is left the last byte, so that it ends the message
+ * itself. Returns the bytes moved (0: take the parser's way). */
+static size_t body_move(http_parser *p, struct evbuffer *in, struct evbuffer *out)
+{
+    if (p->content_length <= 1 || p->content_length == ULLONG_MAX) return 0;
+    size_t k = evbuffer_get_length(in);
+    if (k > PIECE) k = PIECE;
+    if (k > p->content_length - 1) k = (size_t)(p->content_length - 1);
+    int moved = k ? evbuffer_remove_buffer(in, out, k) : 0;
+    if (moved <= 0) return 0;
+    p->content_length -= (uint64_t)moved;
+    return (size_t)moved;
+}
+
+static int req_passing(const struct conn *c)
+{
+    return c->req_ident && c->up && !c->rs && !c->rs_local &&
+           (!c->reqb_on || px_body_passing(&c->reqb));
+}
+
+static int resp_passing(const struct conn *c)
+{
+    return c->resp_ident && c->cli && (!c->resb_on || px_body_passing(&c->resb));
+}
+
 static void pump_response(struct conn *c)
 {
     if (!c->up || c->state != C_HTTP) return;
     struct evbuffer *in = bufferevent_get_input(c->up);
-    while (evbuffer_get_length(in)) {
+    for (;;) {
+        if (cli_pending(c) <= HIGH) pull(c, c->up);
+        if (!evbuffer_get_length(in)) break;
         if (!c->req_active) {
             /* bytes from upstream with no request outstanding: nothing to relay them to */
             evbuffer_drain(in, evbuffer_get_length(in));
@@ -965,6 +1113,14 @@ static void pump_response(struct conn *c)
             bufferevent_disable(c->up, EV_READ);
             if (c->tls) c->flow_paused = 1;
             return;
+        }
+        if (resp_passing(c)) {
+            size_t m = body_move(&c->resp, in, bufferevent_get_output(c->cli));
+            if (m) {
+                c->resp_bytes += m;
+                if (c->resb_on) px_body_skip(&c->resb, m);
+                continue;
+            }
         }
         struct evbuffer_iovec v;
         if (evbuffer_peek(in, -1, NULL, &v, 1) < 1) break;
@@ -1000,10 +1156,21 @@ static void pump_response(struct conn *c)
 static void pump_request(struct conn *c)
 {
     struct evbuffer *in = bufferevent_get_input(c->cli);
-    while (c->state == C_HTTP && !c->req_paused && evbuffer_get_length(in)) {
+    for (;;) {
+        if (c->state != C_HTTP || c->req_paused) break;
+        if (!c->up || outlen(c->up) <= HIGH) pull(c, c->cli);
+        if (!evbuffer_get_length(in)) break;
         if (c->up && outlen(c->up) > HIGH) {
             bufferevent_disable(c->cli, EV_READ);
             return;
+        }
+        if (req_passing(c)) {
+            size_t m = body_move(&c->reqp, in, bufferevent_get_output(c->up));
+            if (m) {
+                c->req_bytes += m;
+                if (c->reqb_on) px_body_skip(&c->reqb, m);
+                continue;
+            }
         }
         struct evbuffer_iovec v;
         if (evbuffer_peek(in, -1, NULL, &v, 1) < 1) break;
@@ -1108,7 +1275,12 @@ static void cli_event_cb(struct bufferevent *b, short what, void *arg)
         px_log(c->s, "debug conn=%lu client event 0x%x state %d ssl %s errno %d", c->id, what,
                c->state, eb, EVUTIL_SOCKET_ERROR());
     }
-    if (what & BEV_EVENT_CONNECTED) return; /* TLS handshake with the client done */
+    if (what & BEV_EVENT_CONNECTED) { /* TLS handshake with the client done */
+        /* the request may have come with the handshake's last flight, read ahead by OpenSSL:
+         * the socket will not say readable for it */
+        if (c->state == C_HTTP) pump_request(c);
+        return;
+    }
     if (what & BEV_EVENT_TIMEOUT) {
         if (c->state == C_HTTP && c->req_done) { /* waiting for upstream, not for the client */
             bufferevent_enable(c->cli, EV_READ);

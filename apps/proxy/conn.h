@@ -60,6 +60,9 @@ struct conn {
     /* trailers of chunked bodies, forwarded */
     px_head reqt, rest;
     int req_in_body, resp_in_body;
+    /* the parser is inside a Content-Length body (it has handed over some of it): the pumps may
+     * move the rest of it themselves when it passes unchanged (body_move in conn.c) */
+    int req_ident, resp_ident;
     /* a request on a reused upstream connection that may be stale: its head, to retry once */
     struct evbuffer *replay;
     int up_reused, retried;

@@ -240,6 +240,10 @@ int px_body_init(px_body *b, const px_body_cfg *cfg);
 int px_body_push(px_body *b, const uint8_t *p, size_t n);
 int px_body_end(px_body *b);
 void px_body_free(px_body *b);
+/* 1 if whatever comes next passes unchanged (a raw body found not to be a JPEG of ours to work
+ * on): the caller may then send n bytes on itself and tell the body with px_body_skip. */
+int px_body_passing(const px_body *b);
+void px_body_skip(px_body *b, size_t n);
 
 /* ---------------------------------------------------------------- resumable.c */
 

@@ -71,6 +71,9 @@ void px_conn_drain_idle(px_server *s);
 void px_conn_close_all(px_server *s);
 /* ALPN etc. on the SSL_CTX that faces intercepted clients. */
 void px_cli_ctx_setup(SSL_CTX *ctx);
+/* Both SSL_CTXs: read-ahead with a PX_TLS_READ_BUF buffer (conn.c takes what it buffers). */
+#define PX_TLS_READ_BUF (64u * 1024u)
+void px_tls_ctx_tune(SSL_CTX *ctx);
 
 /* server.c */
 void px_log(px_server *s, const char *fmt, ...) __attribute__((format(printf, 2, 3)));

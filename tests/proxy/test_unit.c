@@ -161,6 +161,56 @@ static void test_jpeg_bodies(const isec_key *key)
     free(jpg);
 }
 
+/* px_body_passing: the relay moves the rest of a body itself only once the body says nothing
+ * more will change (conn.c body_move); a JPEG to encrypt, or one not yet decided, never passes. */
+static void test_passing(const isec_key *key)
+{
+    jt_params p = {.width = 1600, .height = 1200, .ncomp = 3, .quality = 95, .seed = 5};
+    size_t len;
+    uint8_t *jpg = jt_make(&p, &len);
+    T(len > PX_PREFIX_AFTER_SOS + 4096); /* its index key is known before its end */
+    struct sink s = {0};
+    px_body b;
+    nrows = 0;
+    /* not a JPEG: passes after its first byte; skipped bytes are not emitted by the body */
+    px_body_cfg rc = {PX_DIR_REQUEST, key, {mem_get, mem_put, NULL}, sink_emit, &s, NULL, 1000, 0};
+    px_body_init(&b, &rc);
+    T(!px_body_passing(&b)); /* nothing seen yet */
+    T(px_body_push(&b, (const uint8_t *)"x", 1) == 0);
+    T(px_body_passing(&b));
+    px_body_skip(&b, 998);
+    T(px_body_push(&b, (const uint8_t *)"y", 1) == 0 && px_body_end(&b) == 0);
+    T(s.n == 2 && b.jpegs == 0 && b.crypted == 0);
+    px_body_free(&b);
+    /* a JPEG upload: never passes (it is encrypted to its end) */
+    s.n = 0;
+    rc.content_length = (int64_t)len;
+    px_body_init(&b, &rc);
+    T(px_body_push(&b, jpg, 3) == 0 && !px_body_passing(&b));
+    T(px_body_push(&b, jpg + 3, len / 2) == 0 && !px_body_passing(&b));
+    T(px_body_push(&b, jpg + 3 + len / 2, len - 3 - len / 2) == 0 && !px_body_passing(&b));
+    T(px_body_end(&b) == 0 && b.crypted == 1 && s.n == len && nrows == 1);
+    px_body_free(&b);
+    /* a plain JPEG download (not in the index): passes once its index key is known */
+    s.n = 0;
+    px_body_cfg dc = {PX_DIR_RESPONSE, key, {mem_get, NULL, NULL}, sink_emit, &s, NULL,
+                      (int64_t)len, 0};
+    px_body_init(&b, &dc);
+    T(px_body_push(&b, jpg, 100) == 0 && !px_body_passing(&b));
+    T(px_body_push(&b, jpg + 100, len - 101) == 0 && px_body_passing(&b));
+    T(px_body_push(&b, jpg + len - 1, 1) == 0 && px_body_end(&b) == 0);
+    T(s.n == len && !memcmp(s.b, jpg, len) && b.crypted == 0);
+    px_body_free(&b);
+    /* multipart: never (each part is looked at) */
+    px_body_cfg mc = {PX_DIR_REQUEST, key, {mem_get, mem_put, NULL}, sink_emit, &s,
+                      "multipart/form-data; boundary=zz", -1, 0};
+    px_body_init(&b, &mc);
+    T(px_body_push(&b, (const uint8_t *)"--zz\r\n\r\nabc", 11) == 0 && !px_body_passing(&b));
+    px_body_free(&b);
+    free(s.b);
+    free(jpg);
+}
+
 /* The multipart splitter hands every byte back once, in order, whatever the chunking. */
 struct mp_out {
     struct sink all, data;
@@ -418,6 +468,7 @@ int main(void)
     isec_key *key = NULL;
     if (isec_key_from_bytes(&key, kb) < 0) return 1;
     test_jpeg_bodies(key);
+    test_passing(key);
     test_multipart();
     test_prefix();
     test_config_and_heads();
