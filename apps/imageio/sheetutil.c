@@ -262,6 +262,8 @@ int isec__sheet_parse_desc(const char *d, isec_vcs_share_info *info, unsigned *p
 typedef struct {
     const isec_vcs_share *s;
     const char *path;
+    const uint8_t *in;
+    size_t inlen;
     const isec_sheet_limits *lim;
     isec_vcs_share *got;
     uint8_t *buf;
@@ -281,6 +283,13 @@ static void *read_job(void *arg)
 {
     pair_job *j = arg;
     j->rc = isec_sheet_read_file(j->path, j->lim, &j->got, j->err, sizeof j->err);
+    return NULL;
+}
+
+static void *read_mem_job(void *arg)
+{
+    pair_job *j = arg;
+    j->rc = isec_sheet_read_mem(j->in, j->inlen, j->lim, &j->got, j->err, sizeof j->err);
     return NULL;
 }
 
@@ -333,6 +342,32 @@ int isec_sheet_read_file_pair(const char *path[2], const isec_sheet_limits *lim,
     for (int k = 0; k < 2; k++)
         if (j[k].rc < 0) {
             isec__sheet_err(err, errlen, "%s", j[k].err);
+            isec_vcs_share_free(out[0]);
+            isec_vcs_share_free(out[1]);
+            out[0] = out[1] = NULL;
+            return j[k].rc;
+        }
+    return 0;
+}
+
+int isec_sheet_read_mem_pair(const uint8_t *const buf[2], const size_t len[2],
+                             const isec_sheet_limits *lim, isec_vcs_share *out[2], int *failed,
+                             char *err, size_t errlen)
+{
+    pair_job j[2];
+    memset(j, 0, sizeof j);
+    for (int k = 0; k < 2; k++) {
+        j[k].in = buf[k];
+        j[k].inlen = len[k];
+        j[k].lim = lim;
+    }
+    run_pair(j, read_mem_job);
+    out[0] = j[0].got;
+    out[1] = j[1].got;
+    for (int k = 0; k < 2; k++)
+        if (j[k].rc < 0) {
+            isec__sheet_err(err, errlen, "%s", j[k].err);
+            if (failed) *failed = k;
             isec_vcs_share_free(out[0]);
             isec_vcs_share_free(out[1]);
             out[0] = out[1] = NULL;

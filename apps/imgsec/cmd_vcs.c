@@ -2,6 +2,7 @@
  * PNG, extract the zero watermark. `verify` and `split --server` are the verifier client's
  * (cmd_vcs_remote.c). */
 #include <errno.h>
+#include <pthread.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -95,6 +96,92 @@ static int random_watermark(isec_vcs_watermark *wm, const isec_vcs_params *p)
         return ISEC_ECRYPTO;
     }
     for (size_t i = 0; i < 64 * 64; i++) wm->bits[i] = (r[i / 8] >> (i % 8)) & 1;
+    return 0;
+}
+
+/* Frees two shares (either may be NULL) in a thread of their own: wiping the sheets (50 MB for
+ * 24 planes) need not hold up a command's output. 1 if started (join *t), else 0 and the shares
+ * are freed here. */
+static void *free_shares_run(void *arg)
+{
+    isec_vcs_share **s = arg;
+    isec_vcs_share_free(s[0]);
+    isec_vcs_share_free(s[1]);
+    free(s);
+    return NULL;
+}
+
+static int free_shares_start(isec_vcs_share *s[2], pthread_t *t)
+{
+    isec_vcs_share **copy = malloc(2 * sizeof *copy);
+    if (copy) {
+        copy[0] = s[0];
+        copy[1] = s[1];
+        if (pthread_create(t, NULL, free_shares_run, copy) == 0) return 1;
+        free(copy);
+    }
+    isec_vcs_share_free(s[0]);
+    isec_vcs_share_free(s[1]);
+    return 0;
+}
+
+/* The split's three outputs, all or none: each written to a temporary file beside it and
+ * fsync'ed (files 1 and 2 in threads: their fsyncs overlap); only when all three are complete
+ * are they renamed into place, so a failure leaves the files that were there (--force) as they
+ * were. 0 or -1 (message printed). */
+typedef struct {
+    cli_out o;
+    const uint8_t *buf;
+    size_t len;
+    int rc;
+} out_job;
+
+static void *out_job_run(void *arg)
+{
+    out_job *j = arg;
+    if (cli_out_write(&j->o, j->buf, j->len) < 0) {
+        cli_out_abort(&j->o);
+        j->rc = -1;
+    } else {
+        j->rc = cli_out_finish(&j->o);
+    }
+    return NULL;
+}
+
+static int write_outputs(const char *const paths[3], const uint8_t *const bufs[3],
+                         const size_t lens[3], const int modes[3], const char *in)
+{
+    out_job j[3];
+    int opened = 0;
+    memset(j, 0, sizeof j);
+    for (; opened < 3; opened++) {
+        if (cli_out_open(&j[opened].o, paths[opened], in, modes[opened]) < 0) break;
+        j[opened].buf = bufs[opened];
+        j[opened].len = lens[opened];
+    }
+    if (opened < 3) {
+        for (int i = 0; i < opened; i++) cli_out_abort(&j[i].o);
+        return -1;
+    }
+    pthread_t t[2];
+    int started[2] = {0, 0};
+    for (int i = 0; i < 2; i++)
+        started[i] = pthread_create(&t[i], NULL, out_job_run, &j[i + 1]) == 0;
+    out_job_run(&j[0]);
+    for (int i = 0; i < 2; i++) {
+        if (started[i]) pthread_join(t[i], NULL);
+        else out_job_run(&j[i + 1]);
+    }
+    if (j[0].rc != 0 || j[1].rc != 0 || j[2].rc != 0) {
+        for (int i = 0; i < 3; i++)
+            if (j[i].rc == 0) cli_out_abort(&j[i].o); /* the failed ones are gone already */
+        return -1;
+    }
+    for (int i = 0; i < 3; i++)
+        if (cli_out_commit(&j[i].o) < 0) { /* a rename failed: nothing half-written remains */
+            for (int k = i + 1; k < 3; k++) cli_out_abort(&j[k].o);
+            return -1;
+        }
     return 0;
 }
 
@@ -218,7 +305,9 @@ static int cmd_split(int argc, char **argv)
     isec_vcs_share *sa = NULL, *sb = NULL;
     uint8_t *ta = NULL, *tb = NULL, *sec = NULL;
     size_t la = 0, lb = 0, ls = 0;
-    int created_dir = 0, code = EXIT_FAIL;
+    int created_dir = 0, code = EXIT_FAIL, freeing = 0;
+    pthread_t free_thread;
+    isec_vcs_share_info info;
     if (keyfile) {
         rc = load_table_key(keyfile, key);
         if (rc < 0) {
@@ -262,6 +351,14 @@ static int cmd_split(int argc, char **argv)
         cli_err("vcs split: %s", isec_strerror(rc));
         goto done;
     }
+    /* The shares are no longer needed: they are wiped and freed (50 MB for 24 planes) in a
+     * thread while the files are written. */
+    info = *isec_vcs_share_get_info(sa);
+    {
+        isec_vcs_share *both[2] = {sa, sb};
+        sa = sb = NULL;
+        freeing = free_shares_start(both, &free_thread);
+    }
     if (mkdir(outdir, 0700) == 0) created_dir = 1;
     else if (errno != EEXIST) {
         cli_err("%s: %s", outdir, strerror(errno));
@@ -273,32 +370,20 @@ static int cmd_split(int argc, char **argv)
         const uint8_t *bufs[3] = {ta, tb, sec};
         const size_t lens[3] = {la, lb, ls};
         const int modes[3] = {0644, 0644, 0600};
-        int done_n = 0;
-        for (; done_n < 3; done_n++) {
-            cli_out o;
-            if (cli_out_open(&o, paths[done_n], in, modes[done_n]) < 0) break;
-            if (cli_out_write(&o, bufs[done_n], lens[done_n]) < 0) {
-                cli_out_abort(&o);
-                break;
-            }
-            if (cli_out_commit(&o) < 0) break;
-        }
-        if (done_n < 3) {
-            for (int i = 0; i < done_n; i++) unlink(paths[i]);
+        if (write_outputs(paths, bufs, lens, modes, in) < 0) {
             if (created_dir) rmdir(outdir);
             code = EXIT_IOERR;
             goto done;
         }
     }
     {
-        const isec_vcs_share_info *info = isec_vcs_share_get_info(sa);
         char tid[33], wid[33];
         for (unsigned i = 0; i < ISEC_VCS_ID_LEN; i++) {
-            snprintf(tid + 2 * i, 3, "%02x", info->table_id[i]);
-            snprintf(wid + 2 * i, 3, "%02x", info->wm_id[i]);
+            snprintf(tid + 2 * i, 3, "%02x", info.table_id[i]);
+            snprintf(wid + 2 * i, 3, "%02x", info.wm_id[i]);
         }
         printf("%s: %ux%u, %s mode, %u plane%s x 4 sheets per participant\n", in, w, h,
-               p.mode ? "secure" : "exact", info->nplanes, info->nplanes > 1 ? "s" : "");
+               p.mode ? "secure" : "exact", info.nplanes, info.nplanes > 1 ? "s" : "");
         printf("wrote %s (A: sheets 0,2,4,6), %s (B: sheets 1,3,5,7), %s (keep secret)\n", pa, pb, ps);
         printf("table-id %s wm-id %s\n", tid, wid);
     }
@@ -312,6 +397,7 @@ done:
     free(px);
     isec_vcs_share_free(sa);
     isec_vcs_share_free(sb);
+    if (freeing) pthread_join(free_thread, NULL);
     isec_vcs_watermark_clear(&wm);
     return code;
 }
@@ -391,19 +477,23 @@ static int cmd_stack(int argc, char **argv)
     uint8_t *px = malloc(n);
     int code = EXIT_FAIL;
     char err[400] = "";
+    const uint32_t width = info->width, height = info->height;
     if (!px) cli_err("out of memory");
     else if ((rc = isec_vcs_stack(a, b, bits, px, n)) < 0)
         cli_err("vcs stack: %s", isec_strerror(rc));
-    else if ((rc = isec_png_write8(out, info->width, info->height,
-                                   (unsigned)(n / ((size_t)info->width * info->height)), px, 0,
-                                   err, sizeof err)) < 0) {
+    /* The sheets are done with: wiped and freed in a thread while the PNG is written. */
+    isec_vcs_share *both[2] = {a, b};
+    pthread_t ft;
+    const int freeing = free_shares_start(both, &ft);
+    if (!px || rc < 0) {
+    } else if ((rc = isec_png_write8(out, width, height, (unsigned)(n / ((size_t)width * height)),
+                                     px, 0, err, sizeof err)) < 0) {
         cli_err("%s", err);
         code = EXIT_IOERR;
     } else
         code = EXIT_OK;
     free(px);
-    isec_vcs_share_free(a);
-    isec_vcs_share_free(b);
+    if (freeing) pthread_join(ft, NULL);
     return code;
 }
 
@@ -567,8 +657,12 @@ static int cmd_watermark(int argc, char **argv)
     }
     OPENSSL_cleanse(key, sizeof key);
     isec_vcs_watermark_clear(&wm);
-    isec_vcs_share_free(a);
+    /* a wiped and freed in a thread while b is here */
+    isec_vcs_share *one[2] = {a, NULL};
+    pthread_t ft;
+    const int freeing = free_shares_start(one, &ft);
     isec_vcs_share_free(b);
+    if (freeing) pthread_join(ft, NULL);
     return code;
 }
 

@@ -1,4 +1,5 @@
 /* The verifier's request handlers: import a secret, split an image, verify two shares. */
+#include <pthread.h>
 #include <stdarg.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -87,13 +88,39 @@ int vf_verify_req_parse(const char *ctype, const uint8_t *body, size_t len, vf_v
     return 0;
 }
 
+/* SHA-256 of a share (25 MB for 24 planes of 512x512) runs at memory-hashing speed; the two
+ * shares' digests are independent, so B's is made in a second thread while A's is made here. */
+typedef struct {
+    const isec_vcs_share *s;
+    uint8_t *out;
+    int rc;
+} digest_job;
+
+static void *digest_run(void *arg)
+{
+    digest_job *j = arg;
+    j->rc = isec_vcs_share_digest(j->s, j->out);
+    return NULL;
+}
+
+static void *share_free_run(void *arg)
+{
+    isec_vcs_share_free(arg);
+    return NULL;
+}
+
 int vf_verify_shares(vf_service *sv, const isec_vcs_share *a, const isec_vcs_share *b,
                      const uint8_t nonce[32], isec_vreport *r)
 {
     memset(r, 0, sizeof *r);
     memcpy(r->nonce, nonce, 32);
+    digest_job jb = {b, r->sheet_b, 0};
+    pthread_t t;
+    const int threaded = pthread_create(&t, NULL, digest_run, &jb) == 0;
     int rc = isec_vcs_share_digest(a, r->sheet_a);
-    if (!rc) rc = isec_vcs_share_digest(b, r->sheet_b);
+    if (threaded) pthread_join(t, NULL);
+    else digest_run(&jb);
+    if (!rc) rc = jb.rc;
     if (rc) return rc;
     const isec_vcs_share_info *ia = isec_vcs_share_get_info(a);
     memcpy(r->table_id, ia->table_id, 16);
@@ -152,18 +179,18 @@ void vf_handle_verify(vf_service *sv, const char *ctype, const uint8_t *body, si
         reply_text(r, 400, "error: %s", err);
         return;
     }
-    isec_vcs_share *a = NULL, *b = NULL;
-    int rc = isec_sheet_read_mem(q.a, q.alen, &sv->lim, &a, err, sizeof err);
+    /* Both sheets decoded at once, in two threads. */
+    isec_vcs_share *got[2] = {NULL, NULL};
+    const uint8_t *const bufs[2] = {q.a, q.b};
+    const size_t lens[2] = {q.alen, q.blen};
+    int failed = 0;
+    int rc = isec_sheet_read_mem_pair(bufs, lens, &sv->lim, got, &failed, err, sizeof err);
     if (rc) {
-        reply_text(r, rc == ISEC_ELIMIT ? 413 : 400, "error: sheet a: %s", err);
+        reply_text(r, rc == ISEC_ELIMIT ? 413 : 400, "error: sheet %c: %s", failed ? 'b' : 'a',
+                   err);
         return;
     }
-    rc = isec_sheet_read_mem(q.b, q.blen, &sv->lim, &b, err, sizeof err);
-    if (rc) {
-        isec_vcs_share_free(a);
-        reply_text(r, rc == ISEC_ELIMIT ? 413 : 400, "error: sheet b: %s", err);
-        return;
-    }
+    isec_vcs_share *a = got[0], *b = got[1];
     if (isec_vcs_share_get_info(a)->participant != ISEC_VCS_A ||
         isec_vcs_share_get_info(b)->participant != ISEC_VCS_B) {
         reply_text(r, 400, "error: part a must hold participant A's sheets and b participant B's");
@@ -183,8 +210,12 @@ void vf_handle_verify(vf_service *sv, const char *ctype, const uint8_t *body, si
             r->len = el;
         }
     }
-    isec_vcs_share_free(a);
+    /* Wiping the two shares (50 MB for 24 planes) in two threads halves the wait for the reply. */
+    pthread_t t;
+    const int threaded = pthread_create(&t, NULL, share_free_run, a) == 0;
     isec_vcs_share_free(b);
+    if (threaded) pthread_join(t, NULL);
+    else isec_vcs_share_free(a);
 }
 
 /* ---- split ---- */

@@ -13,6 +13,7 @@ struct isec_vcs_share {
     isec_vcs_share_info info;
     size_t npix;  /* width*height */
     uint8_t *px;  /* nplanes * 4 * npix bytes: plane-major, then sheet, then row-major pixels */
+    size_t mapped; /* px is an mmap of this many bytes (share.c), 0: malloc'd */
 };
 
 /* Random bytes of a split: AES-256-CTR keystreams, generated in 16 KiB blocks, under a master key
@@ -42,8 +43,17 @@ static inline const uint8_t *isec__vcs_rng_take(isec__vcs_rng *r, size_t n)
     r->pos += n;
     return p;
 }
-/* Uniform in [0, n), 1 <= n <= 256 (rejection sampling). */
-unsigned isec__vcs_rng_below(isec__vcs_rng *r, unsigned n);
+/* Uniform in [0, n), 1 <= n <= 256: Lemire's multiply-shift with rejection, unbiased; inline
+ * (a split draws once or twice per block), the rare rejection (probability below n/256) out of
+ * line in rng.c, continuing from m. */
+unsigned isec__vcs_rng_below_slow(isec__vcs_rng *r, unsigned n, unsigned m);
+static inline unsigned isec__vcs_rng_below(isec__vcs_rng *r, unsigned n)
+{
+    if (n <= 1) return 0;
+    const unsigned m = (unsigned)isec__vcs_rng_byte(r) * n;
+    if ((m & 255u) < n) return isec__vcs_rng_below_slow(r, n, m);
+    return m >> 8;
+}
 
 /* Keyed material derived from the table key: HMAC-SHA-256(key, label). */
 int isec__vcs_subkey(const uint8_t key[ISEC_VCS_KEY_LEN], const char *label, uint8_t out[32]);
@@ -82,6 +92,8 @@ int isec__vcs_exact_split(const uint8_t *plane, unsigned pi, const isec_vcs_para
 int isec__vcs_secure_split(const uint8_t *plane, unsigned pi, const uint8_t key[ISEC_VCS_KEY_LEN],
                            const isec_vcs_watermark *wm, isec__vcs_rng *rng, uint8_t *ks,
                            isec_vcs_share *a, isec_vcs_share *b);
+/* How many threads work on nplanes planes of npix pixels (split.c; IMGSEC_VCS_THREADS). */
+unsigned isec__vcs_workers(unsigned nplanes, size_t npix);
 typedef struct {
     uint32_t *votes0, *votes1; /* per watermark pixel */
     uint64_t blocks, invalid, erasures, wrong;
@@ -128,6 +140,8 @@ static inline int isec__vcs_extract_begin(const isec_vcs_share *a, const isec_vc
     }
     return isec__vcs_wm_stream(key, a->info.split_id, pi, ks, (size_t)bw * bh);
 }
+/* The same for a row of n pixels at once (cell codes of s[k] + off), 16 at a time. */
+void isec__vcs_cell_codes(const uint8_t *const s[4], size_t off, uint32_t n, uint8_t *out);
 /* A participant's 4 sheet values at one pixel as a base-3 code 0..80 (v0 + 3 v1 + 9 v2 +
  * 27 v3), or 81 when a byte is not a sheet value. */
 static inline unsigned isec__vcs_cell_code(const uint8_t *const s[4], size_t idx)

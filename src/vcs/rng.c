@@ -53,18 +53,14 @@ void isec__vcs_rng_refill(isec__vcs_rng *r)
     r->len = sizeof r->buf;
 }
 
-/* Lemire's multiply-shift with rejection: unbiased, and the division is needed only in the rare
- * case (probability n/256) that the low byte of the product falls below n. */
-unsigned isec__vcs_rng_below(isec__vcs_rng *r, unsigned n)
+/* Lemire's multiply-shift with rejection (the fast path is isec__vcs_rng_below in internal.h):
+ * the division is needed only here, when the low byte of the product m fell below n. */
+unsigned isec__vcs_rng_below_slow(isec__vcs_rng *r, unsigned n, unsigned m)
 {
-    if (n <= 1) return 0;
-    unsigned m = (unsigned)isec__vcs_rng_byte(r) * n;
-    if ((m & 255u) < n) {
-        const unsigned t = (256u - n) % n;
-        while ((m & 255u) < t) {
-            if (r->failed) return 0;
-            m = (unsigned)isec__vcs_rng_byte(r) * n;
-        }
+    const unsigned t = (256u - n) % n;
+    while ((m & 255u) < t) {
+        if (r->failed) return 0;
+        m = (unsigned)isec__vcs_rng_byte(r) * n;
     }
     return m >> 8;
 }

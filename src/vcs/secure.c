@@ -41,6 +41,14 @@ static unsigned parity32(uint32_t x)
     return x & 1;
 }
 
+/* Bytes 0..3 of x to bytes 0, 2, 4, 6 of the result. */
+static inline uint64_t spread4(uint32_t x)
+{
+    uint64_t v = x;
+    v = (v | v << 16) & 0x0000ffff0000ffffu;
+    return (v | v << 8) & 0x00ff00ff00ff00ffu;
+}
+
 static uint32_t rd32(const uint8_t *p)
 {
     return (uint32_t)p[0] << 24 | (uint32_t)p[1] << 16 | (uint32_t)p[2] << 8 | p[3];
@@ -200,26 +208,39 @@ int isec__vcs_secure_split(const uint8_t *plane, unsigned pi, const uint8_t key[
         const uint32_t by = y / 2;
         const uint8_t *wrow = wm->bits + (size_t)(by % wm->height) * wm->width;
         uint32_t wx = 0; /* bx % wm->width, kept without dividing */
+        const uint8_t *i0 = info[0], *i1 = info[1], *c0 = codes[0], *c1 = codes[1];
+        const uint8_t *kb = ks + 8 * ((size_t)by * bw);
         for (uint32_t bx = 0; bx < w / 2; bx++, wx = wx + 1 == wm->width ? 0 : wx + 1) {
             const uint32_t x = 2 * bx;
-            const uint8_t in[4] = {info[0][x], info[0][x + 1], info[1][x], info[1][x + 1]};
-            const uint8_t cd[4] = {codes[0][x], codes[0][x + 1], codes[1][x], codes[1][x + 1]};
-            unsigned nh = 0, par = 0, hid[8];
-            uint32_t content = 0;
-            for (unsigned j = 0; j < 4; j++) {
-                par ^= in[j] & 1u;
-                hid[2 * j] = (in[j] >> 1) & 3u;
-                hid[2 * j + 1] = (in[j] >> 3) & 3u;
-                nh += hid[2 * j] + hid[2 * j + 1];
-                content |= (uint32_t)(cd[j] & 15u) << (4 * j) | (uint32_t)(cd[j] >> 4) << (16 + 4 * j);
-            }
+            /* pixel j = 0 (x, y-1), 1 (x+1, y-1), 2 (x, y), 3 (x+1, y) */
+            const unsigned in = (unsigned)i0[x] | (unsigned)i0[x + 1] << 8 |
+                                (unsigned)i1[x] << 16 | (unsigned)i1[x + 1] << 24;
+            const unsigned hsum = ((in >> 1) & 0x03030303u) + ((in >> 3) & 0x03030303u);
+            const unsigned nh = (hsum * 0x01010101u) >> 24;
             if (!nh) continue;
-            const uint8_t *k = ks + 8 * ((size_t)by * bw + bx);
+            const unsigned cd = (unsigned)c0[x] | (unsigned)c0[x + 1] << 8 | (unsigned)c1[x] << 16 |
+                                (unsigned)c1[x + 1] << 24;
+            /* A's codes (low nibbles) to bits 4j, B's (high nibbles) to bits 16 + 4j */
+            const uint32_t ca = cd & 0x0f0f0f0fu, cb = (cd >> 4) & 0x0f0f0f0fu;
+            const uint32_t content = (ca & 15u) | ((ca >> 4) & 0xf0u) | ((ca >> 8) & 0xf00u) |
+                                     ((ca >> 12) & 0xf000u) | (cb & 15u) << 16 |
+                                     ((cb >> 4) & 0xf0u) << 16 | ((cb >> 8) & 0xf00u) << 16 |
+                                     ((cb >> 12) & 0xf000u) << 16;
+            const unsigned par = parity32(in & 0x01010101u);
+            const uint8_t *k = kb + 8 * (size_t)bx;
             unsigned bit = parity32(content & rd32(k)) ^ par ^ (k[4] & 1u);
             if (bit != (wrow[wx] ^ pol)) {
-                /* Flip one hidden dot chosen uniformly among the block's nh. */
-                unsigned pick = isec__vcs_rng_below(rng, nh), c = 0;
-                while (pick >= hid[c]) pick -= hid[c++];
+                /* Flip one hidden dot chosen uniformly among the block's nh, in the order pixel
+                 * 0 A, pixel 0 B, pixel 1 A, ...: the 8 hidden counts as bytes, their prefix
+                 * sums by one multiplication (at most 24, no carries), and the owner c of dot
+                 * number pick is the number of prefix sums <= pick (compared bytewise). */
+                unsigned pick = isec__vcs_rng_below(rng, nh);
+                const uint64_t ones = 0x0101010101010101u;
+                const uint64_t pre = (spread4((in >> 1) & 0x03030303u) |
+                                      spread4((in >> 3) & 0x03030303u) << 8) * ones;
+                const uint64_t le = ((0x80u + (uint64_t)pick) * ones - pre) & (ones << 7);
+                const unsigned c = (unsigned)(((le >> 7) * ones) >> 56); /* bytes set */
+                pick -= (unsigned)(((pre << 8) >> (8 * c)) & 0xffu);
                 const size_t at = (size_t)(y - 1 + ((c >> 1) >> 1)) * w + x + ((c >> 1) & 1);
                 uint8_t *cell = &((c & 1) ? bs : as)[pick][at];
                 *cell = *cell == ISEC_VCS_PX_W ? ISEC_VCS_PX_T : ISEC_VCS_PX_W;
@@ -264,6 +285,57 @@ static void make_view_tab(view_tab t[81], const int8_t *lv, const uint8_t *col)
     }
 }
 
+/* Cell codes of a row (internal.h): v0 + 3 v1 + 9 v2 + 27 v3, 81 where a byte is not a sheet
+ * value; vectors of 16 with a scalar tail. */
+void isec__vcs_cell_codes(const uint8_t *const s[4], size_t off, uint32_t n, uint8_t *out)
+{
+    uint32_t x = 0;
+    const v16 two = splat(ISEC_VCS_PX_K), bad = splat(81);
+    for (; x + 16 <= n; x += 16) {
+        v16 v0, v1, v2, v3;
+        memcpy(&v0, s[0] + off + x, 16);
+        memcpy(&v1, s[1] + off + x, 16);
+        memcpy(&v2, s[2] + off + x, 16);
+        memcpy(&v3, s[3] + off + x, 16);
+        const v16 over = (v16)(v0 > two) | (v16)(v1 > two) | (v16)(v2 > two) | (v16)(v3 > two);
+        const v16 c = v0 + v1 * 3 + v2 * 9 + v3 * 27;
+        const v16 r = (over & bad) | (~over & c);
+        memcpy(out + x, &r, 16);
+    }
+    const uint8_t *const s0 = s[0] + off, *const s1 = s[1] + off, *const s2 = s[2] + off,
+                         *const s3 = s[3] + off;
+    for (; x < n; x++) {
+        const unsigned v0 = s0[x], v1 = s1[x], v2 = s2[x], v3 = s3[x];
+        const int over = v0 > ISEC_VCS_PX_K || v1 > ISEC_VCS_PX_K || v2 > ISEC_VCS_PX_K ||
+                         v3 > ISEC_VCS_PX_K;
+        out[x] = over ? 81 : (uint8_t)(v0 + 3 * v1 + 9 * v2 + 27 * v3);
+    }
+}
+
+/* What a pixel's pair of cell codes (A's, B's) says, as 16 bits: bit 15 set when the pair is
+ * one the construction never makes (or a byte is not a sheet value); else A's top-state code
+ * (bits 0-3), B's (4-7), the hidden W parity (bit 8) and the hidden dot count (bits 9-11). */
+#define PAIR_BAD 0x8000u
+
+static void make_pair_view(uint16_t *t)
+{
+    view_tab vta[81], vtb[81];
+    make_view_tab(vta, a_level, a_color);
+    make_view_tab(vtb, b_level, b_color);
+    for (unsigned ca = 0; ca < 82; ca++)
+        for (unsigned cb = 0; cb < 82; cb++) {
+            uint16_t e = PAIR_BAD;
+            if (ca < 81 && cb < 81) {
+                const view_tab *ea = &vta[ca], *eb = &vtb[cb];
+                const int r = ea->state, u = eb->state;
+                if (r >= 0 && u >= 0 && (u == r || u == ((r + 7) & 7)))
+                    e = (uint16_t)(ea->code | eb->code << 4 | (ea->par ^ eb->par) << 8 |
+                                   (ea->nh + eb->nh) << 9);
+            }
+            t[ca * 82 + cb] = e;
+        }
+}
+
 int isec__vcs_secure_extract(const isec_vcs_share *a, const isec_vcs_share *b, unsigned pi,
                              const uint8_t key[ISEC_VCS_KEY_LEN], const isec_vcs_watermark *wm,
                              uint8_t *ks, isec__vcs_votes *v)
@@ -274,50 +346,56 @@ int isec__vcs_secure_extract(const isec_vcs_share *a, const isec_vcs_share *b, u
     int rc = isec__vcs_extract_begin(a, b, pi, key, ks, as, bs);
     if (rc < 0) return rc;
     const unsigned pol = ((a->info.polarity ^ b->info.polarity) >> pi) & 1u;
-    view_tab vta[81], vtb[81];
-    make_view_tab(vta, a_level, a_color);
-    make_view_tab(vtb, b_level, b_color);
+    uint16_t *pv = malloc(82 * 82 * sizeof *pv);
+    uint8_t *cc = malloc((size_t)w * 4); /* cell codes: A row 0, A row 1, B row 0, B row 1 */
+    if (!pv || !cc) {
+        free(pv);
+        free(cc);
+        return ISEC_ENOMEM;
+    }
+    make_pair_view(pv);
+    const uint8_t *ca[2] = {cc, cc + w}, *cb[2] = {cc + 2 * (size_t)w, cc + 3 * (size_t)w};
     for (uint32_t by = 0; by < h / 2; by++) {
+        const size_t row0 = (size_t)(2 * by) * w;
+        isec__vcs_cell_codes(as, row0, w, cc);
+        isec__vcs_cell_codes(as, row0 + w, w, cc + w);
+        isec__vcs_cell_codes(bs, row0, w, cc + 2 * (size_t)w);
+        isec__vcs_cell_codes(bs, row0 + w, w, cc + 3 * (size_t)w);
         const size_t wrow = (size_t)(by % wm->height) * wm->width;
+        const uint8_t *kb = ks + 8 * ((size_t)by * bw);
         uint32_t wx = 0;
         for (uint32_t bx = 0; bx < w / 2; bx++, wx = wx + 1 == wm->width ? 0 : wx + 1) {
-            const size_t i0 = (size_t)(2 * by) * w + 2 * bx;
-            const size_t idx[4] = {i0, i0 + 1, i0 + w, i0 + w + 1};
-            const size_t wi = wrow + wx;
-            const unsigned expect = wm->bits[wi];
-            unsigned par = 0, nh = 0, ok = 1;
-            uint32_t content = 0;
-            for (unsigned j = 0; j < 4 && ok; j++) {
-                const unsigned ca = isec__vcs_cell_code(as, idx[j]), cb = isec__vcs_cell_code(bs, idx[j]);
-                if (ca > 80 || cb > 80) {
-                    ok = 0;
-                    break;
-                }
-                const view_tab *ea = &vta[ca], *eb = &vtb[cb];
-                const int r = ea->state, u = eb->state;
-                if (r < 0 || u < 0 || (u != r && u != ((r + 7) & 7))) ok = 0;
-                par ^= (unsigned)(ea->par ^ eb->par);
-                nh += (unsigned)(ea->nh + eb->nh);
-                content |= (uint32_t)ea->code << (4 * j);
-                content |= (uint32_t)eb->code << (16 + 4 * j);
-            }
-            unsigned bit;
-            if (ok && !nh) {
+            const uint32_t x = 2 * bx;
+            const unsigned e0 = pv[ca[0][x] * 82u + cb[0][x]],
+                           e1 = pv[ca[0][x + 1] * 82u + cb[0][x + 1]],
+                           e2 = pv[ca[1][x] * 82u + cb[1][x]],
+                           e3 = pv[ca[1][x + 1] * 82u + cb[1][x + 1]];
+            const unsigned all = e0 | e1 | e2 | e3;
+            const unsigned nh = (e0 >> 9) + (e1 >> 9) + (e2 >> 9) + (e3 >> 9); /* if not bad */
+            if (!(all & PAIR_BAD) && !nh) {
                 v->erasures++;
                 continue;
             }
             v->blocks++;
-            if (!ok) {
+            if (all & PAIR_BAD) {
                 v->invalid++; /* counted, not voted */
                 continue;
-            } else {
-                const uint8_t *k = ks + 8 * ((size_t)by * bw + bx);
-                bit = parity32(content & rd32(k)) ^ par ^ (k[4] & 1u) ^ pol;
             }
-            if (bit != expect) v->wrong++;
+            const uint32_t content = (e0 & 15u) | (e1 & 15u) << 4 | (e2 & 15u) << 8 |
+                                     (e3 & 15u) << 12 | ((e0 >> 4) & 15u) << 16 |
+                                     ((e1 >> 4) & 15u) << 20 | ((e2 >> 4) & 15u) << 24 |
+                                     ((e3 >> 4) & 15u) << 28;
+            const unsigned par = ((e0 ^ e1 ^ e2 ^ e3) >> 8) & 1u;
+            const uint8_t *k = kb + 8 * (size_t)bx;
+            const unsigned bit = parity32(content & rd32(k)) ^ par ^ (k[4] & 1u) ^ pol;
+            const size_t wi = wrow + wx;
+            if (bit != wm->bits[wi]) v->wrong++;
             if (bit) v->votes1[wi]++;
             else v->votes0[wi]++;
         }
     }
+    OPENSSL_cleanse(cc, (size_t)w * 4);
+    free(cc);
+    free(pv);
     return 0;
 }

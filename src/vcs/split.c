@@ -78,9 +78,10 @@ static unsigned plane_polarity(const uint8_t *pl, uint32_t w, uint32_t h, unsign
     return white1 < white0;
 }
 
-/* Workers: IMGSEC_VCS_THREADS if set (1..16), else the online CPUs, at most 8 and at most one
- * per plane; and none for small images, where starting threads costs more than it saves. */
-static unsigned worker_count(unsigned nplanes, size_t npix)
+/* Workers (split and watermark extraction): IMGSEC_VCS_THREADS if set (1..16), else the online
+ * CPUs, at most 8 and at most one per plane; and none for small images, where starting threads
+ * costs more than it saves. */
+unsigned isec__vcs_workers(unsigned nplanes, size_t npix)
 {
     const char *e = getenv("IMGSEC_VCS_THREADS");
     long t = e ? strtol(e, NULL, 10) : sysconf(_SC_NPROCESSORS_ONLN);
@@ -145,7 +146,7 @@ int isec_vcs_split_planes(const uint8_t *planes, uint32_t width, uint32_t height
         isec__vcs_rng_free(&rng);
     }
     if (rc == 0) {
-        const unsigned nw = worker_count(info.nplanes, n);
+        const unsigned nw = isec__vcs_workers(info.nplanes, n);
         job jobs[16];
         pthread_t th[16];
         unsigned started = 0;

@@ -359,12 +359,91 @@ static void test_format(void)
     checks += 5;
 }
 
+/* The page bytes themselves, at widths around the vector steps of the packing (16 pixels read,
+ * 64 written per step) with garbage bytes (> 2) in some rows: written uncompressed, each row
+ * must equal a pixel-by-pixel reference packing (garbage as transparent), and read back it must
+ * give the same pixels. */
+static void test_pack_widths(void)
+{
+    static const uint32_t widths[] = {1, 3, 15, 16, 17, 63, 64, 65, 100, 127, 128, 129, 200, 257};
+    char err[300];
+    uint32_t rnd = 12345;
+    CHECK_RC(isec_sheet_set_compression(ISEC_SHEET_NONE), 0);
+    for (unsigned wi = 0; wi < sizeof widths / sizeof widths[0]; wi++) {
+        const uint32_t w = widths[wi], h = 5;
+        isec_vcs_share_info info;
+        memset(&info, 0, sizeof info);
+        info.layout = ISEC_VCS_LAYOUT_GRAY, info.channels = 1, info.nplanes = 1;
+        info.width = w, info.height = h;
+        isec_vcs_share *g = NULL, *back = NULL;
+        CHECK_RC(isec_vcs_share_new(&g, &info), 0);
+        if (!g) continue;
+        for (unsigned k = 0; k < 4; k++) {
+            uint8_t *px = isec_vcs_share_sheet(g, 0, k);
+            for (uint32_t i = 0; i < w * h; i++) {
+                rnd = rnd * 1103515245u + 12345u;
+                px[i] = (uint8_t)((rnd >> 16) % 3);
+            }
+            /* garbage: row 1 at a pseudo-random column, row 3 at the last */
+            rnd = rnd * 1103515245u + 12345u;
+            px[w + (rnd >> 16) % w] = (uint8_t)(3 + k * 60);
+            px[3 * w + w - 1] = 0xff;
+        }
+        uint8_t *buf;
+        size_t len;
+        CHECK_RC(isec_sheet_write_mem(g, &buf, &len, err, sizeof err), 0);
+        mbuf m = {buf, len, 0};
+        TIFF *t = TIFFClientOpen("x", "r", &m, mb_read, mb_write, mb_seek, mb_close, mb_size, NULL,
+                                 NULL);
+        int ok = t != NULL;
+        const size_t row = ((size_t)w * 2 + 7) / 8;
+        uint8_t *strip = malloc(row * h), *ref = malloc(row);
+        ok &= strip && ref;
+        for (unsigned k = 0; ok && k < 4; k++) {
+            if (k > 0) ok &= TIFFReadDirectory(t);
+            const tmsize_t want = (tmsize_t)(row * h);
+            ok &= ok && TIFFReadEncodedStrip(t, 0, strip, want) == want;
+            const uint8_t *px = isec_vcs_share_sheet_const(g, 0, k);
+            for (uint32_t y = 0; ok && y < h; y++) {
+                memset(ref, 0, row);
+                for (uint32_t x = 0; x < w; x++) {
+                    const uint8_t v = px[(size_t)y * w + x];
+                    const unsigned code = v == ISEC_VCS_PX_W ? 3u : v == ISEC_VCS_PX_K ? 1u : 2u;
+                    ref[x / 4] |= (uint8_t)(code << (6 - 2 * (x % 4)));
+                }
+                ok &= !memcmp(ref, strip + y * row, row);
+            }
+        }
+        if (t) TIFFClose(t);
+        CHECK(ok);
+        CHECK_RC(isec_sheet_read_mem(buf, len, NULL, &back, err, sizeof err), 0);
+        int same_px = back != NULL;
+        for (unsigned k = 0; same_px && k < 4; k++) {
+            const uint8_t *px = isec_vcs_share_sheet_const(g, 0, k);
+            const uint8_t *bk = isec_vcs_share_sheet_const(back, 0, k);
+            for (uint32_t i = 0; i < w * h; i++)
+                same_px &= bk[i] == (px[i] > ISEC_VCS_PX_K ? ISEC_VCS_PX_T : px[i]);
+        }
+        CHECK(same_px);
+        free(strip);
+        free(ref);
+        free(buf);
+        isec_vcs_share_free(back);
+        isec_vcs_share_free(g);
+        checks += 2;
+    }
+    CHECK_RC(isec_sheet_set_compression(ISEC_SHEET_ZSTD), 0);
+}
+
 int main(int argc, char **argv)
 {
     const char *t = argc > 1 ? argv[1] : "";
     if (!strcmp(t, "roundtrip") && argc > 2) test_roundtrip(argv[2]);
     else if (!strcmp(t, "bad")) test_bad();
-    else if (!strcmp(t, "format")) test_format();
+    else if (!strcmp(t, "format")) {
+        test_format();
+        test_pack_widths();
+    }
     else if (!strcmp(t, "regress") && argc > 2) test_regress(argv[2]);
     else {
         fprintf(stderr, "usage: test_vcs_tiff roundtrip TMPDIR | bad | format | regress DIR\n");
