@@ -40,6 +40,10 @@ typedef struct {
 } cli_out;
 int cli_out_open(cli_out *o, const char *path, const char *avoid_same, int mode);
 int cli_out_write(cli_out *o, const void *buf, size_t n);
+/* cli_out_finish() flushes, fsyncs and closes the temporary file without publishing it (for
+ * several outputs that must appear all or none: finish each, then commit each); commit does it
+ * if not yet done. Both abort and print a message on failure. */
+int cli_out_finish(cli_out *o);
 int cli_out_commit(cli_out *o);
 void cli_out_abort(cli_out *o);
 

@@ -42,6 +42,11 @@ int cli_out_open(cli_out *o, const char *path, const char *avoid_same, int mode)
         cli_err("%s: output would replace the input; choose another output", path);
         return -1;
     }
+    struct stat st;
+    if (stat(path, &st) == 0 && S_ISDIR(st.st_mode)) {
+        cli_err("%s: is a directory; cannot write a file there", path);
+        return -1;
+    }
     size_t n = strlen(path) + 32;
     o->path = strdup(path);
     o->tmp = malloc(n);
@@ -81,6 +86,20 @@ int cli_out_write(cli_out *o, const void *buf, size_t n)
     return 0;
 }
 
+int cli_out_finish(cli_out *o)
+{
+    if (o->is_stdout || !o->f) return 0;
+    int ok = fflush(o->f) == 0 && fsync(fileno(o->f)) == 0;
+    ok = (fclose(o->f) == 0) && ok;
+    o->f = NULL;
+    if (!ok) {
+        cli_err("%s: cannot write: %s", o->path, strerror(errno));
+        cli_out_abort(o);
+        return -1;
+    }
+    return 0;
+}
+
 int cli_out_commit(cli_out *o)
 {
     if (o->is_stdout) {
@@ -90,10 +109,8 @@ int cli_out_commit(cli_out *o)
         }
         return 0;
     }
-    int ok = fflush(o->f) == 0 && fsync(fileno(o->f)) == 0;
-    ok = (fclose(o->f) == 0) && ok;
-    o->f = NULL;
-    if (!ok || rename(o->tmp, o->path) != 0) {
+    if (cli_out_finish(o) < 0) return -1;
+    if (rename(o->tmp, o->path) != 0) {
         cli_err("%s: cannot write: %s", o->path, strerror(errno));
         cli_out_abort(o);
         return -1;

@@ -35,6 +35,13 @@ code 3 "$bin" vcs split --seed 2 --key "$t/key" "$t/g.png" -o "$t/o2"
 [ "$sum" = "$(cat "$t/o2/a.tiff" "$t/o2/b.tiff" | md5sum)" ] || { echo "FAILED: refused split changed files"; fail=1; }
 ok "$bin" vcs split --force --seed 2 --key "$t/key" "$t/g.png" -o "$t/o2"
 [ "$sum" != "$(cat "$t/o2/a.tiff" "$t/o2/b.tiff" | md5sum)" ] || { echo "FAILED: --force"; fail=1; }
+# A --force split that cannot write one of its three files changes none of them.
+sum=$(cat "$t/o2/a.tiff" "$t/o2/b.tiff" | md5sum)
+rm -f "$t/o2/vcs-secret" && mkdir "$t/o2/vcs-secret"
+code 3 "$bin" vcs split --force --seed 3 --key "$t/key" "$t/g.png" -o "$t/o2"
+[ "$sum" = "$(cat "$t/o2/a.tiff" "$t/o2/b.tiff" | md5sum)" ] || { echo "FAILED: failed --force split changed files"; fail=1; }
+[ -z "$(find "$t/o2" -name '*.imgsec-*')" ] || { echo "FAILED: temporary files left"; fail=1; }
+rmdir "$t/o2/vcs-secret"
 
 # Other modes and layouts.
 ok "$bin" vcs split --mode secure --seed 3 "$t/c.png" -o "$t/o3"
