@@ -311,7 +311,9 @@ soft_forgery)
         "$IMGSEC" vcs split --server "$U" $opt "$SMALL" -o "$W/x2" >/dev/null || fail "split $opt"
         expect 0 '^genuine' "$IMGSEC" vcs verify --server "$U" --trust "$ST/verifier.pem" "$W/x1/a.tiff" "$W/x1/b.tiff"
         "$VFTOOL" forge "$W/x1/a.tiff" "$W/x2/b.tiff" "$W/xf.tiff" || fail "forge"
-        expect 1 '^NOT genuine: (NC 0\.[0-6]|invalid blocks 0\.[1-9])' "$IMGSEC" vcs verify --server "$U" --trust "$ST/verifier.pem" "$W/x1/a.tiff" "$W/xf.tiff"
+        # Rejected for the forgery's reason: NC below the threshold (its value varies with the random
+        # splits: 0.5-0.72 seen) or too many invalid blocks - not for some other failure.
+        expect 1 '^NOT genuine: (NC 0\.[0-9]+ < |invalid blocks 0\.[1-9])' "$IMGSEC" vcs verify --server "$U" --trust "$ST/verifier.pem" "$W/x1/a.tiff" "$W/xf.tiff"
         expect 1 '^NOT genuine' "$IMGSEC" vcs verify --server "$U" --trust "$ST/verifier.pem" "$W/x2/a.tiff" "$W/x1/b.tiff"
         rm -rf "$W/x1" "$W/x2"
     done
