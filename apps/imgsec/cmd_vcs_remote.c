@@ -1,6 +1,7 @@
 /* imgsec vcs verify / imgsec vcs split --server: the verifier service's client (docs/verifier.md).
  * Called by cmd_vcs.c with argv[0] = "verify" or "split". */
 #include <errno.h>
+#include <pthread.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -16,19 +17,45 @@
 #define EXIT_REJECTED 5
 #define MAX_SHEET_FILE (1024u << 20)
 
-static int load_share(const char *path, uint8_t **buf, size_t *len, isec_vcs_share **s)
-{
+/* One sheet file's check on the client: decode it and hash its pixels (run for A and B in two
+ * threads while the verifier works on the same files: cmd_vcs_verify). */
+typedef struct {
+    const char *path;
+    const uint8_t *buf;
+    size_t len;
+    isec_vcs_share *share;
+    uint8_t digest[32];
+    int ex;
     char err[256];
-    int rc = vf_read_file(path, MAX_SHEET_FILE, buf, len);
-    if (rc) {
-        cli_err("%s: %s", path, rc == ISEC_EIO ? strerror(errno) : isec_strerror(rc));
-        return EXIT_IOERR;
+} sheet_job;
+
+static void *sheet_job_run(void *arg)
+{
+    sheet_job *j = arg;
+    int rc = isec_sheet_read_mem(j->buf, j->len, NULL, &j->share, j->err, sizeof j->err);
+    if (rc) j->ex = EXIT_FAIL;
+    else if (isec_vcs_share_digest(j->share, j->digest)) {
+        snprintf(j->err, sizeof j->err, "cannot hash the sheets");
+        j->ex = EXIT_FAIL;
     }
-    if ((rc = isec_sheet_read_mem(*buf, *len, NULL, s, err, sizeof err))) {
-        cli_err("%s: %s", path, err);
-        return EXIT_FAIL;
-    }
-    return 0;
+    return NULL;
+}
+
+/* The request to the verifier, in a thread of its own. */
+typedef struct {
+    const char *server, *ctype;
+    const uint8_t *body;
+    size_t len;
+    int timeout, rc;
+    vf_http_resp *resp;
+} post_job;
+
+static void *post_job_run(void *arg)
+{
+    post_job *j = arg;
+    j->rc = vf_http_post(j->server, "/v1/verify", j->ctype, j->body, j->len, ISEC_VREPORT_MAX_ENVELOPE,
+                         j->timeout, j->resp);
+    return NULL;
 }
 
 static void verify_usage(FILE *f)
@@ -98,13 +125,11 @@ int cmd_vcs_verify(int argc, char **argv)
     isec_vcs_share *sh[2] = {NULL, NULL};
     vf_http_resp resp = {0};
     for (int k = 0; k < 2 && !ex; k++) {
-        ex = load_share(files[k], &fb[k], &fl[k], &sh[k]);
-        if (!ex && isec_vcs_share_digest(sh[k], dig[k])) ex = EXIT_FAIL;
-    }
-    if (!ex && (isec_vcs_share_get_info(sh[0])->participant != ISEC_VCS_A ||
-                isec_vcs_share_get_info(sh[1])->participant != ISEC_VCS_B)) {
-        cli_err("vcs verify: give participant A's file first, then B's");
-        ex = EXIT_USAGE;
+        int rc = vf_read_file(files[k], MAX_SHEET_FILE, &fb[k], &fl[k]);
+        if (rc) {
+            cli_err("%s: %s", files[k], rc == ISEC_EIO ? strerror(errno) : isec_strerror(rc));
+            ex = EXIT_IOERR;
+        }
     }
     char nhex[65], ctype[128];
     if (!ex && RAND_bytes(nonce, sizeof nonce) != 1) ex = EXIT_FAIL;
@@ -113,7 +138,45 @@ int cmd_vcs_verify(int argc, char **argv)
         vf_part parts[3] = {{"nonce", (const uint8_t *)nhex, 64}, {"a", fb[0], fl[0]}, {"b", fb[1], fl[1]}};
         if (vf_mp_build(parts, 3, "form-data", &body, &bl, ctype)) ex = EXIT_FAIL;
     }
-    if (!ex && vf_http_post(server, "/v1/verify", ctype, body, bl, ISEC_VREPORT_MAX_ENVELOPE, timeout, &resp)) {
+    /* The files go to the verifier first; while it works, this side decodes both sheets and
+     * hashes their pixels (two threads), which it needs to check the report: the two halves
+     * overlap instead of adding up. */
+    post_job pj = {server, ctype, body, bl, timeout, 0, &resp};
+    pthread_t pt;
+    int posting = 0;
+    if (!ex) {
+        posting = pthread_create(&pt, NULL, post_job_run, &pj) == 0;
+        if (!posting) post_job_run(&pj);
+    }
+    sheet_job sj[2];
+    memset(sj, 0, sizeof sj);
+    if (!ex) {
+        pthread_t st;
+        for (int k = 0; k < 2; k++) {
+            sj[k].path = files[k];
+            sj[k].buf = fb[k];
+            sj[k].len = fl[k];
+        }
+        int started = pthread_create(&st, NULL, sheet_job_run, &sj[1]) == 0;
+        sheet_job_run(&sj[0]);
+        if (started) pthread_join(st, NULL);
+        else sheet_job_run(&sj[1]);
+        for (int k = 0; k < 2; k++) {
+            sh[k] = sj[k].share;
+            memcpy(dig[k], sj[k].digest, 32);
+            if (!ex && sj[k].ex) {
+                cli_err("%s: %s", files[k], sj[k].err);
+                ex = sj[k].ex;
+            }
+        }
+    }
+    if (posting) pthread_join(pt, NULL);
+    if (!ex && (isec_vcs_share_get_info(sh[0])->participant != ISEC_VCS_A ||
+                isec_vcs_share_get_info(sh[1])->participant != ISEC_VCS_B)) {
+        cli_err("vcs verify: give participant A's file first, then B's");
+        ex = EXIT_USAGE;
+    }
+    if (!ex && pj.rc) {
         cli_err("vcs verify: %s: %s", server, resp.err);
         ex = EXIT_IOERR;
     }
