@@ -10,35 +10,8 @@
 
 #include "sheetutil.h"
 
-static int png_write_atomic(const char *path, png_image *img, const void *px, int overwrite,
-                            char *err, size_t errlen)
-{
-    char tmp[4200];
-    if (!overwrite && access(path, F_OK) == 0) {
-        isec__sheet_err(err, errlen, "%s: exists; not overwriting", path);
-        return ISEC_EEXIST;
-    }
-    int fd = isec__sheet_tmp_beside(path, tmp, sizeof tmp, 0644);
-    if (fd < 0) {
-        isec__sheet_err(err, errlen, "%s: cannot create a temporary file beside it: %s", path, strerror(errno));
-        return ISEC_EIO;
-    }
-    FILE *f = fdopen(fd, "wb");
-    if (!f) {
-        close(fd);
-        unlink(tmp);
-        return ISEC_EIO;
-    }
-    int ok = png_image_write_to_stdio(img, f, 0, px, 0, NULL) && fflush(f) == 0 && fsync(fd) == 0;
-    if (!ok) isec__sheet_err(err, errlen, "%s: %s", path, img->message[0] ? img->message : strerror(errno));
-    png_image_free(img);
-    if (fclose(f) != 0) ok = 0;
-    if (!ok) {
-        unlink(tmp);
-        return ISEC_EIO;
-    }
-    return isec__sheet_publish(tmp, path, overwrite, err, errlen);
-}
+static int png_write_file(const char *path, uint32_t width, uint32_t height, unsigned channels,
+                          const uint8_t *pixels, int overwrite, char *err, size_t errlen);
 
 int isec_sheet_export_png(const isec_vcs_share *s, const char *dir, const char *prefix,
                           int overwrite, char *err, size_t errlen)
@@ -50,18 +23,22 @@ int isec_sheet_export_png(const isec_vcs_share *s, const char *dir, const char *
     if (!rgba) return ISEC_ENOMEM;
     static const uint8_t ink[3][3] = {{0, 255, 255}, {255, 0, 255}, {255, 255, 0}};
     const unsigned total = in->nplanes * ISEC_VCS_SHEETS;
-    char (*made)[4200] = calloc(total, sizeof *made);
+    char(*made)[4200] = calloc(total, sizeof *made);
     int rc = made ? 0 : ISEC_ENOMEM;
     unsigned nmade = 0;
     for (unsigned pl = 0; rc == 0 && pl < in->nplanes; pl++) {
         for (unsigned sh = 0; rc == 0 && sh < ISEC_VCS_SHEETS; sh++) {
             const uint8_t *px = isec_vcs_share_sheet_const(s, pl, sh);
-            const uint8_t *k = in->layout == ISEC_VCS_LAYOUT_CMY ? ink[pl] : (const uint8_t[3]){0, 0, 0};
+            const uint8_t *k =
+                in->layout == ISEC_VCS_LAYOUT_CMY ? ink[pl] : (const uint8_t[3]){0, 0, 0};
             for (size_t i = 0; i < n; i++) {
                 uint8_t *o = rgba + 4 * i;
-                if (px[i] == ISEC_VCS_PX_K) o[0] = k[0], o[1] = k[1], o[2] = k[2], o[3] = 255;
-                else if (px[i] == ISEC_VCS_PX_W) o[0] = o[1] = o[2] = o[3] = 255;
-                else o[0] = o[1] = o[2] = o[3] = 0;
+                if (px[i] == ISEC_VCS_PX_K)
+                    o[0] = k[0], o[1] = k[1], o[2] = k[2], o[3] = 255;
+                else if (px[i] == ISEC_VCS_PX_W)
+                    o[0] = o[1] = o[2] = o[3] = 255;
+                else
+                    o[0] = o[1] = o[2] = o[3] = 0;
             }
             char *path = made[nmade];
             if ((size_t)snprintf(path, sizeof made[0], "%s/%s-p%u-s%u-layer%u.png", dir, prefix, pl,
@@ -70,18 +47,13 @@ int isec_sheet_export_png(const isec_vcs_share *s, const char *dir, const char *
                 rc = ISEC_EINVAL;
                 break;
             }
-            png_image img;
-            memset(&img, 0, sizeof img);
-            img.version = PNG_IMAGE_VERSION;
-            img.width = in->width;
-            img.height = in->height;
-            img.format = PNG_FORMAT_RGBA;
-            rc = png_write_atomic(path, &img, rgba, overwrite, err, errlen);
+            rc = png_write_file(path, in->width, in->height, 4, rgba, overwrite, err, errlen);
             if (rc == 0) nmade++;
         }
     }
     if (rc < 0)
-        for (unsigned i = 0; i < nmade; i++) unlink(made[i]); /* all or nothing */
+        for (unsigned i = 0; i < nmade; i++)
+            unlink(made[i]); /* all or nothing */
     free(made);
     free(rgba);
     return rc;
@@ -98,13 +70,15 @@ int isec_png_read8(const char *path, unsigned channels_wanted, uint32_t *width, 
     memset(&img, 0, sizeof img);
     img.version = PNG_IMAGE_VERSION;
     if (!png_image_begin_read_from_file(&img, path)) {
-        isec__sheet_err(err, errlen, "%s: %s", path, img.message[0] ? img.message : "cannot read PNG");
+        isec__sheet_err(err, errlen, "%s: %s", path,
+                        img.message[0] ? img.message : "cannot read PNG");
         png_image_free(&img);
         return access(path, R_OK) ? ISEC_EIO : ISEC_EFORMAT;
     }
-    if (!img.width || !img.height || img.width > ISEC_VCS_MAX_DIM || img.height > ISEC_VCS_MAX_DIM ||
-        (uint64_t)img.width * img.height > ISEC_VCS_MAX_PIXELS) {
-        isec__sheet_err(err, errlen, "%s: %ux%u exceeds the size limit", path, img.width, img.height);
+    if (!img.width || !img.height || img.width > ISEC_VCS_MAX_DIM ||
+        img.height > ISEC_VCS_MAX_DIM || (uint64_t)img.width * img.height > ISEC_VCS_MAX_PIXELS) {
+        isec__sheet_err(err, errlen, "%s: %ux%u exceeds the size limit", path, img.width,
+                        img.height);
         png_image_free(&img);
         return ISEC_ELIMIT;
     }
@@ -144,8 +118,9 @@ static void png_quiet(png_structp png, png_const_charp msg)
 }
 
 /* Rows of pixels to f with libpng's full API: zlib level 1 and the Sub filter, several times
- * faster than the simplified API's defaults (level 6, adaptive filters) for a few percent of
- * size on these images. 0 or -1 with a message in msg. */
+ * faster than the defaults (level 6, adaptive filters) for a few percent of size on these
+ * images; RGBA (export-png) keeps the defaults: half the size on sheets. 0 or -1 with a message in
+ * msg. */
 static int png_put(FILE *f, uint32_t width, uint32_t height, unsigned channels,
                    const uint8_t *pixels, char msg[200])
 {
@@ -161,9 +136,14 @@ static int png_put(FILE *f, uint32_t width, uint32_t height, unsigned channels,
         return -1;
     }
     png_init_io(png, f);
-    png_set_compression_level(png, 1);
-    png_set_filter(png, 0, PNG_FILTER_SUB);
-    png_set_IHDR(png, info, width, height, 8, channels == 3 ? PNG_COLOR_TYPE_RGB : PNG_COLOR_TYPE_GRAY,
+    if (channels != 4) { /* RGBA: sheets exported for printing, where size matters more */
+        png_set_compression_level(png, 1);
+        png_set_filter(png, 0, PNG_FILTER_SUB);
+    }
+    png_set_IHDR(png, info, width, height, 8,
+                 channels == 4   ? PNG_COLOR_TYPE_RGB_ALPHA
+                 : channels == 3 ? PNG_COLOR_TYPE_RGB
+                                 : PNG_COLOR_TYPE_GRAY,
                  PNG_INTERLACE_NONE, PNG_COMPRESSION_TYPE_DEFAULT, PNG_FILTER_TYPE_DEFAULT);
     png_write_info(png, info);
     for (uint32_t y = 0; y < height; y++)
@@ -178,6 +158,14 @@ int isec_png_write8(const char *path, uint32_t width, uint32_t height, unsigned 
 {
     if (!path || !pixels || (channels != 1 && channels != 3) || !width || !height)
         return ISEC_EINVAL;
+    return png_write_file(path, width, height, channels, pixels, overwrite, err, errlen);
+}
+
+/* An 8-bit PNG (1, 3 or 4 channels) to path through a temporary file beside it: written,
+ * fsync'ed, then published (refusing an existing file unless overwrite). */
+static int png_write_file(const char *path, uint32_t width, uint32_t height, unsigned channels,
+                          const uint8_t *pixels, int overwrite, char *err, size_t errlen)
+{
     char tmp[4200], msg[200] = "";
     if (!overwrite && access(path, F_OK) == 0) {
         isec__sheet_err(err, errlen, "%s: exists; not overwriting", path);
@@ -185,7 +173,8 @@ int isec_png_write8(const char *path, uint32_t width, uint32_t height, unsigned 
     }
     int fd = isec__sheet_tmp_beside(path, tmp, sizeof tmp, 0644);
     if (fd < 0) {
-        isec__sheet_err(err, errlen, "%s: cannot create a temporary file beside it: %s", path, strerror(errno));
+        isec__sheet_err(err, errlen, "%s: cannot create a temporary file beside it: %s", path,
+                        strerror(errno));
         return ISEC_EIO;
     }
     FILE *f = fdopen(fd, "wb");
@@ -194,7 +183,8 @@ int isec_png_write8(const char *path, uint32_t width, uint32_t height, unsigned 
         unlink(tmp);
         return ISEC_EIO;
     }
-    int ok = png_put(f, width, height, channels, pixels, msg) == 0 && fflush(f) == 0 && fsync(fd) == 0;
+    int ok =
+        png_put(f, width, height, channels, pixels, msg) == 0 && fflush(f) == 0 && fsync(fd) == 0;
     if (!ok) isec__sheet_err(err, errlen, "%s: %s", path, msg[0] ? msg : strerror(errno));
     if (fclose(f) != 0) ok = 0;
     if (!ok) {
@@ -215,11 +205,12 @@ int isec_png_read_watermark(const char *path, isec_vcs_watermark *wm, char *err,
     if (rc < 0) return rc;
     if (w > ISEC_VCS_MAX_WM_DIM || h > ISEC_VCS_MAX_WM_DIM) {
         isec__sheet_err(err, errlen, "%s: watermark %ux%u exceeds %u each way", path, w, h,
-               ISEC_VCS_MAX_WM_DIM);
+                        ISEC_VCS_MAX_WM_DIM);
         free(px);
         return ISEC_ELIMIT;
     }
-    for (size_t i = 0; i < (size_t)w * h; i++) px[i] = px[i] < 128;
+    for (size_t i = 0; i < (size_t)w * h; i++)
+        px[i] = px[i] < 128;
     wm->width = w;
     wm->height = h;
     wm->bits = px;
