@@ -19,6 +19,26 @@ target_include_directories(isec_verifier_core PUBLIC apps/verifier)
 target_link_libraries(isec_verifier_core PUBLIC imgsec OpenSSL::Crypto)
 
 # Service: handlers, sealed store, backends, HTTP server.
+# `imgsec vcs` (split, stack, watermark, export-png, info, and the verifier client: verify,
+# split --server) as a module that the front binary loads (apps/imgsec/main.c): it needs libtiff,
+# libpng and libcrypto, not the ~25 libraries imgsec-ext loads (libevent, SQLite, tpm2-tss, ...),
+# whose loading cost every vcs command ~7 ms of CPU. Defined here because the client half needs
+# isec_verifier_core (this file) and the sheets isec_sheetio (vcs.cmake, included before it).
+set_target_properties(isec_sheetio isec_verifier_core PROPERTIES POSITION_INDEPENDENT_CODE ON
+  C_VISIBILITY_PRESET hidden)
+add_library(imgsec_vcs_mod MODULE
+  apps/imgsec/module_vcs.c
+  apps/imgsec/cliutil.c
+  apps/imgsec/cli_secret.c
+  apps/imgsec/cmd_vcs.c
+  apps/imgsec/cmd_vcs_remote.c
+)
+set_target_properties(imgsec_vcs_mod PROPERTIES OUTPUT_NAME imgsec-vcs PREFIX "" SUFFIX ".so"
+  LIBRARY_OUTPUT_DIRECTORY ${CMAKE_BINARY_DIR} C_VISIBILITY_PRESET hidden)
+target_link_libraries(imgsec_vcs_mod PRIVATE isec_verifier_core isec_sheetio imgsec)
+target_link_options(imgsec_vcs_mod PRIVATE -Wl,--as-needed)
+add_dependencies(imgsec_cli imgsec_vcs_mod)
+
 add_library(isec_verifier STATIC
   apps/verifier/backend.c
   apps/verifier/backend_soft.c

@@ -6,7 +6,8 @@
  *   - keygen and jpeg are in imgsec-jpeg.so beside it (libcrypto), loaded with dlopen: loading
  *     and relocating libcrypto costs ~0.5 ms, a tenth of `imgsec ccsds decode` on a 512x512
  *     image, and the same whether it comes through DT_NEEDED or dlopen;
- *   - the proxy, the VCS tools and the verifier exec imgsec-ext from the same directory: they
+ *   - vcs is in imgsec-vcs.so (libtiff, libpng, libcrypto);
+ *   - the proxy, its CA and the verifier service exec imgsec-ext from the same directory: they
  *     pull in some 25 shared libraries (libevent, SQLite, libtiff with its codecs and libstdc++,
  *     tpm2-tss), and the verifier's measurement is that one executable's digest. */
 #include <dlfcn.h>
@@ -49,12 +50,12 @@ static int run_ext(int argc, char **argv)
     return EXIT_FAIL;
 }
 
-/* Runs the subcommand `sym` of imgsec-jpeg.so beside this executable (module_jpeg.c). */
-static int run_module(const char *sym, int argc, char **argv)
+/* Runs the subcommand `sym` of the module `file` beside this executable (module_*.c). */
+static int run_module(const char *file, const char *sym, int argc, char **argv)
 {
-    char dir[PATH_MAX], path[PATH_MAX + 16];
+    char dir[PATH_MAX], path[PATH_MAX + 32];
     if (exe_dir(dir, sizeof dir, argv[0]) != 0) return EXIT_FAIL;
-    snprintf(path, sizeof path, "%s/imgsec-jpeg.so", dir);
+    snprintf(path, sizeof path, "%s/%s", dir, file);
     void *h = dlopen(path, RTLD_NOW | RTLD_LOCAL);
     if (!h) {
         cli_err("%s: this command lives in %s, which cannot be loaded: %s", argv[0], path,
@@ -72,12 +73,17 @@ static int run_module(const char *sym, int argc, char **argv)
 
 static int mod_keygen(int argc, char **argv)
 {
-    return run_module("isec_module_keygen", argc, argv);
+    return run_module("imgsec-jpeg.so", "isec_module_keygen", argc, argv);
 }
 
 static int mod_jpeg(int argc, char **argv)
 {
-    return run_module("isec_module_jpeg", argc, argv);
+    return run_module("imgsec-jpeg.so", "isec_module_jpeg", argc, argv);
+}
+
+static int mod_vcs(int argc, char **argv)
+{
+    return run_module("imgsec-vcs.so", "isec_module_vcs", argc, argv);
 }
 #define EXT(fn) run_ext
 #define MOD(fn) mod_##fn
@@ -97,7 +103,7 @@ static const struct {
     {"proxy", EXT(cmd_proxy), "photo privacy proxy: encrypts JPEG uploads to cloud photo services"},
     {"ca", EXT(cmd_ca), "the proxy's certificate authority: export it for devices"},
     {"verifier", EXT(cmd_verifier), "attested VCS sheet verifier service (seals the table key and watermark)"},
-    {"vcs", EXT(cmd_vcs), "visual cryptography: split an image into sheets, stack, watermark"},
+    {"vcs", MOD(vcs), "visual cryptography: split an image into sheets, stack, watermark"},
     /* further systems register here, one line each */
 };
 
