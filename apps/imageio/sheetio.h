@@ -92,11 +92,13 @@ int isec_sheet_write_mem_pair(const isec_vcs_share *s[2], uint8_t *out[2], size_
                               char *err, size_t errlen);
 int isec_sheet_read_file_pair(const char *path[2], const isec_sheet_limits *lim,
                               isec_vcs_share *out[2], char *err, size_t errlen);
-/* The same from two buffers (buf[k], len[k] into out[k]); on failure *failed (if not NULL) is the
- * index of the first buffer that failed, err its message and the return value its code. */
+/* The same from two buffers (buf[k], len[k] into out[k]); with digest not NULL, each thread
+ * also makes its share's isec_vcs_share_digest into digest[k]. On failure *failed (if not NULL)
+ * is the index of the first buffer that failed, err its message and the return value its code. */
 int isec_sheet_read_mem_pair(const uint8_t *const buf[2], const size_t len[2],
-                             const isec_sheet_limits *lim, isec_vcs_share *out[2], int *failed,
-                             char *err, size_t errlen);
+                             const isec_sheet_limits *lim, isec_vcs_share *out[2],
+                             uint8_t (*digest)[ISEC_VCS_DIGEST_LEN], int *failed, char *err,
+                             size_t errlen);
 
 /* PNG export for printing on transparencies: one RGBA PNG per sheet (black (0,0,0,255), white
  * (255,255,255,255), transparent (0,0,0,0)); for the CMY layout black dots take the plane's ink

@@ -266,6 +266,7 @@ typedef struct {
     size_t inlen;
     const isec_sheet_limits *lim;
     isec_vcs_share *got;
+    uint8_t *digest; /* read_mem_job: the share's digest too, when not NULL */
     uint8_t *buf;
     size_t len;
     char err[300];
@@ -290,6 +291,8 @@ static void *read_mem_job(void *arg)
 {
     pair_job *j = arg;
     j->rc = isec_sheet_read_mem(j->in, j->inlen, j->lim, &j->got, j->err, sizeof j->err);
+    if (j->rc == 0 && j->digest && (j->rc = isec_vcs_share_digest(j->got, j->digest)) < 0)
+        snprintf(j->err, sizeof j->err, "cannot hash the sheets: %s", isec_strerror(j->rc));
     return NULL;
 }
 
@@ -351,8 +354,9 @@ int isec_sheet_read_file_pair(const char *path[2], const isec_sheet_limits *lim,
 }
 
 int isec_sheet_read_mem_pair(const uint8_t *const buf[2], const size_t len[2],
-                             const isec_sheet_limits *lim, isec_vcs_share *out[2], int *failed,
-                             char *err, size_t errlen)
+                             const isec_sheet_limits *lim, isec_vcs_share *out[2],
+                             uint8_t (*digest)[ISEC_VCS_DIGEST_LEN], int *failed, char *err,
+                             size_t errlen)
 {
     pair_job j[2];
     memset(j, 0, sizeof j);
@@ -360,6 +364,7 @@ int isec_sheet_read_mem_pair(const uint8_t *const buf[2], const size_t len[2],
         j[k].in = buf[k];
         j[k].inlen = len[k];
         j[k].lim = lim;
+        j[k].digest = digest ? digest[k] : NULL;
     }
     run_pair(j, read_mem_job);
     out[0] = j[0].got;

@@ -17,30 +17,6 @@
 #define EXIT_REJECTED 5
 #define MAX_SHEET_FILE (1024u << 20)
 
-/* One sheet file's check on the client: decode it and hash its pixels (run for A and B in two
- * threads while the verifier works on the same files: cmd_vcs_verify). */
-typedef struct {
-    const char *path;
-    const uint8_t *buf;
-    size_t len;
-    isec_vcs_share *share;
-    uint8_t digest[32];
-    int ex;
-    char err[256];
-} sheet_job;
-
-static void *sheet_job_run(void *arg)
-{
-    sheet_job *j = arg;
-    int rc = isec_sheet_read_mem(j->buf, j->len, NULL, &j->share, j->err, sizeof j->err);
-    if (rc) j->ex = EXIT_FAIL;
-    else if (isec_vcs_share_digest(j->share, j->digest)) {
-        snprintf(j->err, sizeof j->err, "cannot hash the sheets");
-        j->ex = EXIT_FAIL;
-    }
-    return NULL;
-}
-
 /* The request to the verifier, in a thread of its own. */
 typedef struct {
     const char *server, *ctype;
@@ -139,8 +115,8 @@ int cmd_vcs_verify(int argc, char **argv)
         if (vf_mp_build(parts, 3, "form-data", &body, &bl, ctype)) ex = EXIT_FAIL;
     }
     /* The files go to the verifier first; while it works, this side decodes both sheets and
-     * hashes their pixels (two threads), which it needs to check the report: the two halves
-     * overlap instead of adding up. */
+     * hashes their pixels (two threads: isec_sheet_read_mem_pair), which it needs to check the
+     * report: the two halves overlap instead of adding up. */
     post_job pj = {server, ctype, body, bl, timeout, 0, &resp};
     pthread_t pt;
     int posting = 0;
@@ -148,26 +124,13 @@ int cmd_vcs_verify(int argc, char **argv)
         posting = pthread_create(&pt, NULL, post_job_run, &pj) == 0;
         if (!posting) post_job_run(&pj);
     }
-    sheet_job sj[2];
-    memset(sj, 0, sizeof sj);
     if (!ex) {
-        pthread_t st;
-        for (int k = 0; k < 2; k++) {
-            sj[k].path = files[k];
-            sj[k].buf = fb[k];
-            sj[k].len = fl[k];
-        }
-        int started = pthread_create(&st, NULL, sheet_job_run, &sj[1]) == 0;
-        sheet_job_run(&sj[0]);
-        if (started) pthread_join(st, NULL);
-        else sheet_job_run(&sj[1]);
-        for (int k = 0; k < 2; k++) {
-            sh[k] = sj[k].share;
-            memcpy(dig[k], sj[k].digest, 32);
-            if (!ex && sj[k].ex) {
-                cli_err("%s: %s", files[k], sj[k].err);
-                ex = sj[k].ex;
-            }
+        const uint8_t *const bufs[2] = {fb[0], fb[1]};
+        char err[300];
+        int failed = 0;
+        if (isec_sheet_read_mem_pair(bufs, fl, NULL, sh, dig, &failed, err, sizeof err)) {
+            cli_err("%s: %s", files[failed], err);
+            ex = EXIT_FAIL;
         }
     }
     if (posting) pthread_join(pt, NULL);

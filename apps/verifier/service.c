@@ -184,7 +184,8 @@ void vf_handle_verify(vf_service *sv, const char *ctype, const uint8_t *body, si
     const uint8_t *const bufs[2] = {q.a, q.b};
     const size_t lens[2] = {q.alen, q.blen};
     int failed = 0;
-    int rc = isec_sheet_read_mem_pair(bufs, lens, &sv->lim, got, &failed, err, sizeof err);
+    int rc = isec_sheet_read_mem_pair(bufs, lens, &sv->lim, got, NULL, &failed, err,
+                                      sizeof err);
     if (rc) {
         reply_text(r, rc == ISEC_ELIMIT ? 413 : 400, "error: sheet %c: %s", failed ? 'b' : 'a',
                    err);
