@@ -26,18 +26,9 @@ target_link_libraries(isec_verifier_core PUBLIC imgsec OpenSSL::Crypto)
 # isec_verifier_core (this file) and the sheets isec_sheetio (vcs.cmake, included before it).
 set_target_properties(isec_sheetio isec_verifier_core PROPERTIES POSITION_INDEPENDENT_CODE ON
   C_VISIBILITY_PRESET hidden)
-add_library(imgsec_vcs_mod MODULE
-  apps/imgsec/module_vcs.c
-  apps/imgsec/cliutil.c
-  apps/imgsec/cli_secret.c
-  apps/imgsec/cmd_vcs.c
-  apps/imgsec/cmd_vcs_remote.c
-)
-set_target_properties(imgsec_vcs_mod PROPERTIES OUTPUT_NAME imgsec-vcs PREFIX "" SUFFIX ".so"
-  LIBRARY_OUTPUT_DIRECTORY ${CMAKE_BINARY_DIR} C_VISIBILITY_PRESET hidden)
-target_link_libraries(imgsec_vcs_mod PRIVATE isec_verifier_core isec_sheetio imgsec)
-target_link_options(imgsec_vcs_mod PRIVATE -Wl,--as-needed)
-add_dependencies(imgsec_cli imgsec_vcs_mod)
+isec_add_cli_module(imgsec_vcs_mod imgsec-vcs
+  apps/imgsec/module_vcs.c apps/imgsec/cmd_vcs.c apps/imgsec/cmd_vcs_remote.c
+  LIBS isec_verifier_core isec_sheetio imgsec)
 
 add_library(isec_verifier STATIC
   apps/verifier/backend.c
