@@ -1,5 +1,6 @@
 /* VCS sheet files: one multi-page TIFF per participant (libtiff). Layout and limits: sheetio.h.
  * PNG export and PNG images: sheetpng.c. */
+#define _GNU_SOURCE 1 /* sync_file_range (Linux) */
 #include <errno.h>
 #include <fcntl.h>
 #include <stdarg.h>
@@ -9,6 +10,8 @@
 #include <sys/stat.h>
 #include <unistd.h>
 
+#include <openssl/crypto.h>
+#include <openssl/evp.h>
 #include <tiffio.h>
 
 #include "sheetpack.h"
@@ -25,17 +28,35 @@ void isec_sheet_limits_init(isec_sheet_limits *l)
 
 /* ---- memory stream for libtiff ---- */
 
+/* A file instead of memory (isec_sheet_write_fd): pread/pwrite at pos, and once a MiB more is
+ * written the kernel is asked to start writing it back, so that the fsync after the last page
+ * has little left to wait for. */
+#define KICK_BYTES ((size_t)1 << 20)
+
 typedef struct {
     uint8_t *buf;
     size_t len, cap, pos;
     int writable;
-    char msg[200]; /* first libtiff error */
+    int to_fd, fd, ioerr; /* to_fd: the data goes to fd, not buf; ioerr: a write failed */
+    size_t kicked;        /* to_fd: writeback started for [0, kicked) */
+    char msg[200];        /* first libtiff error */
 } memio;
 
 static tmsize_t mem_read(thandle_t h, void *p, tmsize_t n)
 {
     memio *m = h;
     if (n < 0) return -1;
+    if (m->to_fd) { /* libtiff reads back the directory it links the next one to */
+        size_t done = 0;
+        while (done < (size_t)n) {
+            ssize_t k = pread(m->fd, (uint8_t *)p + done, (size_t)n - done, (off_t)(m->pos + done));
+            if (k < 0 && errno == EINTR) continue;
+            if (k <= 0) break;
+            done += (size_t)k;
+        }
+        m->pos += done;
+        return (tmsize_t)done;
+    }
     size_t avail = m->pos < m->len ? m->len - m->pos : 0;
     size_t k = (size_t)n < avail ? (size_t)n : avail;
     memcpy(p, m->buf + m->pos, k);
@@ -49,6 +70,29 @@ static tmsize_t mem_write(thandle_t h, void *p, tmsize_t n)
     if (!m->writable || n < 0) return -1;
     size_t need = m->pos + (size_t)n;
     if (need < m->pos) return -1;
+    if (m->to_fd) {
+        size_t done = 0;
+        while (done < (size_t)n) {
+            ssize_t k = pwrite(m->fd, (const uint8_t *)p + done, (size_t)n - done,
+                               (off_t)(m->pos + done));
+            if (k < 0 && errno == EINTR) continue;
+            if (k <= 0) {
+                m->ioerr = 1;
+                return -1;
+            }
+            done += (size_t)k;
+        }
+        m->pos = need;
+        if (need > m->len) m->len = need;
+#ifdef SYNC_FILE_RANGE_WRITE
+        if (m->len - m->kicked >= KICK_BYTES) { /* a hint: its failure changes nothing */
+            (void)sync_file_range(m->fd, (off_t)m->kicked, (off_t)(m->len - m->kicked),
+                                  SYNC_FILE_RANGE_WRITE);
+            m->kicked = m->len;
+        }
+#endif
+        return n;
+    }
     if (need > m->cap) {
         size_t cap = m->cap ? m->cap : 65536;
         while (cap < need) cap *= 2;
@@ -155,10 +199,13 @@ typedef struct {
     tmsize_t cap;
 } reader;
 
-static int read_page(TIFF *t, unsigned page, isec_vcs_share *s, const isec_vcs_share_info *first,
+/* Decodes page `page` into dst (width*height sheet bytes: the share's sheet for that page, or
+ * one page-sized buffer when only the digest is wanted), after checking that its description
+ * matches the first page's (info) and names this page. */
+static int read_page(TIFF *t, unsigned page, uint8_t *dst, const isec_vcs_share_info *first,
                      reader *rd, char *err, size_t errlen)
 {
-    const isec_vcs_share_info *info = isec_vcs_share_get_info(s);
+    const isec_vcs_share_info *info = first;
     uint32_t w = 0, h = 0, rps = 0;
     uint16_t spp = 0, bps = 0, planar = 0, photo = 0, comp = 0, nextra = 0, *extra = NULL;
     char *desc = NULL;
@@ -227,7 +274,6 @@ static int read_page(TIFF *t, unsigned page, isec_vcs_share *s, const isec_vcs_s
             return ISEC_ENOMEM;
         }
     }
-    uint8_t *dst = isec_vcs_share_sheet(s, plane, sheet);
     for (uint32_t st = 0; st < nstrips; st++) {
         const uint32_t y0 = st * rps, rows = h - y0 < rps ? h - y0 : rps;
         const tmsize_t want = row * (tmsize_t)rows;
@@ -245,13 +291,51 @@ static int read_page(TIFF *t, unsigned page, isec_vcs_share *s, const isec_vcs_s
     return 0;
 }
 
-int isec_sheet_read_mem(const uint8_t *buf, size_t len, const isec_sheet_limits *lim,
-                        isec_vcs_share **out, char *err, size_t errlen)
+/* The digest of isec_vcs_share_digest (share.c), made page by page: the same bytes in the same
+ * order (label, header, every sheet's pixels in page order, the polarity trailer). */
+static EVP_MD_CTX *digest_start(const isec_vcs_share_info *in)
+{
+    static const char label[] = "imgsec-vcs-share-v1";
+    uint8_t head[12];
+    head[0] = (uint8_t)(in->width >> 24), head[1] = (uint8_t)(in->width >> 16);
+    head[2] = (uint8_t)(in->width >> 8), head[3] = (uint8_t)in->width;
+    head[4] = (uint8_t)(in->height >> 24), head[5] = (uint8_t)(in->height >> 16);
+    head[6] = (uint8_t)(in->height >> 8), head[7] = (uint8_t)in->height;
+    head[8] = (uint8_t)in->participant;
+    head[9] = (uint8_t)in->layout;
+    head[10] = (uint8_t)in->nplanes;
+    head[11] = ISEC_VCS_SHEETS;
+    EVP_MD_CTX *c = EVP_MD_CTX_new();
+    if (c && (EVP_DigestInit_ex(c, EVP_sha256(), NULL) != 1 ||
+              EVP_DigestUpdate(c, label, sizeof label - 1) != 1 ||
+              EVP_DigestUpdate(c, head, sizeof head) != 1)) {
+        EVP_MD_CTX_free(c);
+        c = NULL;
+    }
+    return c;
+}
+
+static int digest_finish(EVP_MD_CTX *c, const isec_vcs_share_info *in,
+                         uint8_t digest[ISEC_VCS_DIGEST_LEN])
+{
+    uint8_t pol[12];
+    memcpy(pol, "polarity", 8);
+    pol[8] = (uint8_t)(in->polarity >> 24), pol[9] = (uint8_t)(in->polarity >> 16);
+    pol[10] = (uint8_t)(in->polarity >> 8), pol[11] = (uint8_t)in->polarity;
+    unsigned dl = 0;
+    return (!in->polarity || EVP_DigestUpdate(c, pol, sizeof pol) == 1) &&
+                   EVP_DigestFinal_ex(c, digest, &dl) == 1 && dl == ISEC_VCS_DIGEST_LEN
+               ? 0
+               : ISEC_ECRYPTO;
+}
+
+/* isec_sheet_read_mem (out not NULL; with digest not NULL, the share's digest too) or
+ * isec_sheet_digest_mem (out NULL: info and digest). */
+static int read_core(const uint8_t *buf, size_t len, const isec_sheet_limits *lim,
+                     isec_vcs_share **out, isec_vcs_share_info *info_out,
+                     uint8_t digest[ISEC_VCS_DIGEST_LEN], char *err, size_t errlen)
 {
     isec_sheet_limits dl;
-    if (!out) return ISEC_EINVAL;
-    *out = NULL;
-    if (!buf) return ISEC_EINVAL;
     if (!lim) {
         isec_sheet_limits_init(&dl);
         lim = &dl;
@@ -276,6 +360,8 @@ int isec_sheet_read_mem(const uint8_t *buf, size_t len, const isec_sheet_limits 
     }
     int rc = 0;
     isec_vcs_share *s = NULL;
+    uint8_t *page = NULL; /* digest only: one decoded page */
+    EVP_MD_CTX *md = NULL;
     reader rd = {NULL, 0};
     uint32_t w = 0, h = 0;
     char *desc = NULL;
@@ -302,9 +388,24 @@ int isec_sheet_read_mem(const uint8_t *buf, size_t len, const isec_sheet_limits 
         if (first.nplanes * ISEC_VCS_SHEETS > ISEC_SHEET_MAX_PAGES || bytes > lim->max_pixel_bytes) {
             isec__sheet_err(err, errlen, "%u planes of %ux%u exceed the limits", first.nplanes, w, h);
             rc = ISEC_ELIMIT;
-        } else if ((rc = isec_vcs_share_new(&s, &first)) < 0) {
-            isec__sheet_err(err, errlen, "inconsistent sheet description (layout %s, %u channels, %u planes)",
-                   isec__sheet_layout_name(first.layout), first.channels, first.nplanes);
+        } else {
+            /* The description is checked by making its share; for the digest alone, a 1x1
+             * share of it (the same checks: the size limits were checked above), and the pages
+             * go through one page-sized buffer into the hash instead of into a share. */
+            isec_vcs_share_info one = first;
+            if (!out) one.width = one.height = 1;
+            if ((rc = isec_vcs_share_new(&s, &one)) < 0) {
+                isec__sheet_err(err, errlen,
+                                "inconsistent sheet description (layout %s, %u channels, %u planes)",
+                                isec__sheet_layout_name(first.layout), first.channels, first.nplanes);
+            } else if (!out) {
+                isec_vcs_share_free(s);
+                s = NULL;
+                if (!(page = malloc((size_t)w * h))) rc = ISEC_ENOMEM;
+            }
+            /* The digest, when wanted, is made page by page as they are decoded, while each
+             * is in cache. */
+            if (rc == 0 && digest && !(md = digest_start(&first))) rc = ISEC_ECRYPTO;
         }
     }
     const unsigned pages = rc == 0 ? first.nplanes * ISEC_VCS_SHEETS : 0;
@@ -314,11 +415,13 @@ int isec_sheet_read_mem(const uint8_t *buf, size_t len, const isec_sheet_limits 
             rc = ISEC_ETRUNC;
             break;
         }
-        rc = read_page(t, pg, s, &first, &rd, err, errlen);
+        uint8_t *dst = s ? isec_vcs_share_sheet(s, pg / ISEC_VCS_SHEETS, pg % ISEC_VCS_SHEETS) : page;
+        rc = read_page(t, pg, dst, &first, &rd, err, errlen);
         if (rc == 0 && m.msg[0]) {
             isec__sheet_err(err, errlen, "page %u: %s", pg, m.msg);
             rc = ISEC_EFORMAT;
         }
+        if (rc == 0 && md && EVP_DigestUpdate(md, dst, (size_t)w * h) != 1) rc = ISEC_ECRYPTO;
     }
     if (rc == 0 && TIFFReadDirectory(t)) {
         isec__sheet_err(err, errlen, "more than the %u pages the description announces", pages);
@@ -326,12 +429,47 @@ int isec_sheet_read_mem(const uint8_t *buf, size_t len, const isec_sheet_limits 
     }
     TIFFClose(t);
     free(rd.buf);
+    if (md && rc == 0) rc = digest_finish(md, &first, digest);
+    EVP_MD_CTX_free(md);
+    if (page) {
+        OPENSSL_cleanse(page, (size_t)w * h);
+        free(page);
+    }
     if (rc < 0) {
         isec_vcs_share_free(s);
         return rc;
     }
-    *out = s;
+    if (out) *out = s;
+    else *info_out = first;
     return 0;
+}
+
+int isec_sheet_read_mem(const uint8_t *buf, size_t len, const isec_sheet_limits *lim,
+                        isec_vcs_share **out, char *err, size_t errlen)
+{
+    if (!out) return ISEC_EINVAL;
+    *out = NULL;
+    if (!buf) return ISEC_EINVAL;
+    return read_core(buf, len, lim, out, NULL, NULL, err, errlen);
+}
+
+/* isec_sheet_read_mem and isec_vcs_share_digest at once (for isec_sheet_read_mem_pair). */
+int isec__sheet_read_mem_digest(const uint8_t *buf, size_t len, const isec_sheet_limits *lim,
+                                isec_vcs_share **out, uint8_t digest[ISEC_VCS_DIGEST_LEN],
+                                char *err, size_t errlen)
+{
+    if (!out) return ISEC_EINVAL;
+    *out = NULL;
+    if (!buf) return ISEC_EINVAL;
+    return read_core(buf, len, lim, out, NULL, digest, err, errlen);
+}
+
+int isec_sheet_digest_mem(const uint8_t *buf, size_t len, const isec_sheet_limits *lim,
+                          isec_vcs_share_info *info, uint8_t digest[ISEC_VCS_DIGEST_LEN],
+                          char *err, size_t errlen)
+{
+    if (!buf || !info || !digest) return ISEC_EINVAL;
+    return read_core(buf, len, lim, NULL, info, digest, err, errlen);
 }
 
 int isec_sheet_read_file(const char *path, const isec_sheet_limits *lim, isec_vcs_share **out,
@@ -380,12 +518,9 @@ static unsigned write_compression(void)
     }
 }
 
-int isec_sheet_write_mem(const isec_vcs_share *s, uint8_t **out, size_t *out_len, char *err,
-                         size_t errlen)
+/* The TIFF of a share into m (memory, or its file). */
+static int write_core(const isec_vcs_share *s, memio *m, char *err, size_t errlen)
 {
-    if (!s || !out || !out_len) return ISEC_EINVAL;
-    *out = NULL;
-    *out_len = 0;
     const isec_vcs_share_info *in = isec_vcs_share_get_info(s);
     const uint32_t w = in->width, h = in->height;
     const size_t row = ((size_t)w * 2 + 7) / 8;
@@ -394,17 +529,10 @@ int isec_sheet_write_mem(const isec_vcs_share *s, uint8_t **out, size_t *out_len
                                                          ? (uint32_t)(((size_t)1 << 20) / row)
                                                          : h;
     uint64_t raw = (uint64_t)in->nplanes * ISEC_VCS_SHEETS * row * h;
-    memio m;
-    memset(&m, 0, sizeof m);
-    m.writable = 1;
-    /* Room for the raw pixels up front (the file is rarely larger), not grown by doubling. */
-    m.cap = raw < ((uint64_t)256 << 20) ? (size_t)raw + 65536 : 0;
-    if (m.cap && !(m.buf = malloc(m.cap))) return ISEC_ENOMEM;
-    TIFF *t = open_mem(&m, raw > ((uint64_t)3 << 30) ? "w8" : "w", 0);
+    TIFF *t = open_mem(m, raw > ((uint64_t)3 << 30) ? "w8" : "w", 0);
     if (!t) {
-        isec__sheet_err(err, errlen, "cannot start a TIFF: %s", m.msg);
-        free(m.buf);
-        return ISEC_ENOMEM;
+        isec__sheet_err(err, errlen, "cannot start a TIFF: %s", m->msg);
+        return m->ioerr ? ISEC_EIO : ISEC_ENOMEM;
     }
     uint8_t *strip = malloc(row * rps);
     int rc = strip ? 0 : ISEC_ENOMEM;
@@ -440,21 +568,56 @@ int isec_sheet_write_mem(const isec_vcs_share *s, uint8_t **out, size_t *out_len
                 ok = TIFFWriteEncodedStrip(t, st, strip, (tmsize_t)(row * rows)) >= 0;
             }
             if (!ok || !TIFFWriteDirectory(t)) {
-                isec__sheet_err(err, errlen, "writing TIFF page %u: %s", pl * 4 + sh, m.msg);
-                rc = ISEC_ENOMEM;
+                isec__sheet_err(err, errlen, "writing TIFF page %u: %s", pl * 4 + sh, m->msg);
+                rc = m->ioerr ? ISEC_EIO : ISEC_ENOMEM;
             }
         }
     }
     TIFFClose(t);
     free(strip);
-    if (rc < 0 || m.msg[0]) {
-        if (rc == 0) isec__sheet_err(err, errlen, "writing TIFF: %s", m.msg);
-        free(m.buf);
+    if (rc < 0 || m->msg[0]) {
+        if (rc == 0) isec__sheet_err(err, errlen, "writing TIFF: %s", m->msg);
         return rc < 0 ? rc : ISEC_EIO;
+    }
+    return 0;
+}
+
+int isec_sheet_write_mem(const isec_vcs_share *s, uint8_t **out, size_t *out_len, char *err,
+                         size_t errlen)
+{
+    if (!s || !out || !out_len) return ISEC_EINVAL;
+    *out = NULL;
+    *out_len = 0;
+    const isec_vcs_share_info *in = isec_vcs_share_get_info(s);
+    const uint64_t raw = (uint64_t)in->nplanes * ISEC_VCS_SHEETS * (((size_t)in->width * 2 + 7) / 8) *
+                         in->height;
+    memio m;
+    memset(&m, 0, sizeof m);
+    m.writable = 1;
+    /* Room for the raw pixels up front (the file is rarely larger), not grown by doubling. */
+    m.cap = raw < ((uint64_t)256 << 20) ? (size_t)raw + 65536 : 0;
+    if (m.cap && !(m.buf = malloc(m.cap))) return ISEC_ENOMEM;
+    int rc = write_core(s, &m, err, errlen);
+    if (rc < 0) {
+        free(m.buf);
+        return rc;
     }
     *out = m.buf;
     *out_len = m.len;
     return 0;
+}
+
+int isec_sheet_write_fd(const isec_vcs_share *s, int fd, char *err, size_t errlen)
+{
+    if (!s || fd < 0) return ISEC_EINVAL;
+    memio m;
+    memset(&m, 0, sizeof m);
+    m.writable = 1;
+    m.to_fd = 1;
+    m.fd = fd;
+    int rc = write_core(s, &m, err, errlen);
+    if (rc == 0 && lseek(fd, (off_t)m.len, SEEK_SET) < 0) rc = ISEC_EIO;
+    return rc;
 }
 
 /* Writes the file through a temporary file beside it (sheetutil.c). */

@@ -85,6 +85,13 @@ int isec_sheet_write_mem(const isec_vcs_share *s, uint8_t **out, size_t *out_len
 int isec_sheet_write_file(const isec_vcs_share *s, const char *path, int overwrite, char *err,
                           size_t errlen);
 
+/* Writes a share as TIFF into the empty file open on fd (from offset 0, with pwrite; nothing is
+ * truncated; the file offset is left at the end): no buffer for the whole file, and the kernel
+ * starts writing the file back while later pages are still being compressed (sync_file_range
+ * on Linux), so a following fsync has little left to wait for. The caller makes the file
+ * appear (fsync, rename). */
+int isec_sheet_write_fd(const isec_vcs_share *s, int fd, char *err, size_t errlen);
+
 /* Both participants' files at once, in two threads (the work is independent): write_mem_pair
  * makes the two TIFF buffers (out[k] for s[k]; on failure both NULL), read_file_pair reads two
  * files (out[k] from path[k]; on failure both NULL). err gets the first failure's message. */
@@ -99,6 +106,20 @@ int isec_sheet_read_mem_pair(const uint8_t *const buf[2], const size_t len[2],
                              const isec_sheet_limits *lim, isec_vcs_share *out[2],
                              uint8_t (*digest)[ISEC_VCS_DIGEST_LEN], int *failed, char *err,
                              size_t errlen);
+
+/* Only what a participant file's pixels hash to: its description (*info, as the share's
+ * isec_vcs_share_get_info would give) and isec_vcs_share_digest of its share, without keeping the
+ * share: pages are decoded one at a time into a page-sized buffer and hashed (for 24 planes of
+ * 512x512, 256 KB instead of 25 MB of fresh memory to fault in and wipe). Accepts and refuses
+ * exactly what isec_sheet_read_mem does, with the same codes and messages (except ENOMEM). */
+int isec_sheet_digest_mem(const uint8_t *buf, size_t len, const isec_sheet_limits *lim,
+                          isec_vcs_share_info *info, uint8_t digest[ISEC_VCS_DIGEST_LEN],
+                          char *err, size_t errlen);
+/* The same for two buffers in two threads (as isec_sheet_read_mem_pair). */
+int isec_sheet_digest_mem_pair(const uint8_t *const buf[2], const size_t len[2],
+                               const isec_sheet_limits *lim, isec_vcs_share_info info[2],
+                               uint8_t (*digest)[ISEC_VCS_DIGEST_LEN], int *failed, char *err,
+                               size_t errlen);
 
 /* PNG export for printing on transparencies: one RGBA PNG per sheet (black (0,0,0,255), white
  * (255,255,255,255), transparent (0,0,0,0)); for the CMY layout black dots take the plane's ink

@@ -267,6 +267,7 @@ typedef struct {
     const isec_sheet_limits *lim;
     isec_vcs_share *got;
     uint8_t *digest; /* read_mem_job: the share's digest too, when not NULL */
+    isec_vcs_share_info info; /* digest_mem_job */
     uint8_t *buf;
     size_t len;
     char err[300];
@@ -290,9 +291,18 @@ static void *read_job(void *arg)
 static void *read_mem_job(void *arg)
 {
     pair_job *j = arg;
-    j->rc = isec_sheet_read_mem(j->in, j->inlen, j->lim, &j->got, j->err, sizeof j->err);
-    if (j->rc == 0 && j->digest && (j->rc = isec_vcs_share_digest(j->got, j->digest)) < 0)
+    j->rc = isec__sheet_read_mem_digest(j->in, j->inlen, j->lim, &j->got, j->digest, j->err,
+                                        sizeof j->err);
+    if (j->rc == ISEC_ECRYPTO)
         snprintf(j->err, sizeof j->err, "cannot hash the sheets: %s", isec_strerror(j->rc));
+    return NULL;
+}
+
+static void *digest_mem_job(void *arg)
+{
+    pair_job *j = arg;
+    j->rc = isec_sheet_digest_mem(j->in, j->inlen, j->lim, &j->info, j->digest, j->err,
+                                  sizeof j->err);
     return NULL;
 }
 
@@ -378,5 +388,30 @@ int isec_sheet_read_mem_pair(const uint8_t *const buf[2], const size_t len[2],
             out[0] = out[1] = NULL;
             return j[k].rc;
         }
+    return 0;
+}
+
+int isec_sheet_digest_mem_pair(const uint8_t *const buf[2], const size_t len[2],
+                               const isec_sheet_limits *lim, isec_vcs_share_info info[2],
+                               uint8_t (*digest)[ISEC_VCS_DIGEST_LEN], int *failed, char *err,
+                               size_t errlen)
+{
+    pair_job j[2];
+    memset(j, 0, sizeof j);
+    for (int k = 0; k < 2; k++) {
+        j[k].in = buf[k];
+        j[k].inlen = len[k];
+        j[k].lim = lim;
+        j[k].digest = digest[k];
+    }
+    run_pair(j, digest_mem_job);
+    for (int k = 0; k < 2; k++)
+        if (j[k].rc < 0) {
+            isec__sheet_err(err, errlen, "%s", j[k].err);
+            if (failed) *failed = k;
+            return j[k].rc;
+        }
+    info[0] = j[0].info;
+    info[1] = j[1].info;
     return 0;
 }

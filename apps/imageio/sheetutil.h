@@ -27,6 +27,11 @@ int isec__sheet_write_atomic(const char *path, const uint8_t *buf, size_t len, i
 const char *isec__sheet_layout_name(unsigned layout);
 void isec__sheet_describe(const isec_vcs_share_info *in, unsigned plane, unsigned sheet, char *out,
                           size_t n);
+/* isec_sheet_read_mem that also makes the share's isec_vcs_share_digest into digest (if not
+ * NULL), page by page as the pages are decoded. */
+int isec__sheet_read_mem_digest(const uint8_t *buf, size_t len, const isec_sheet_limits *lim,
+                                isec_vcs_share **out, uint8_t digest[ISEC_VCS_DIGEST_LEN],
+                                char *err, size_t errlen);
 int isec__sheet_parse_desc(const char *d, isec_vcs_share_info *info, unsigned *plane,
                            unsigned *sheet, unsigned *layer, char *err, size_t errlen);
 #endif

@@ -126,61 +126,84 @@ static int free_shares_start(isec_vcs_share *s[2], pthread_t *t)
 }
 
 /* The split's three outputs, all or none: each written to a temporary file beside it and
- * fsync'ed (files 1 and 2 in threads: their fsyncs overlap); only when all three are complete
- * are they renamed into place, so a failure leaves the files that were there (--force) as they
- * were. 0 or -1 (message printed). */
+ * fsync'ed, A's and B's sheet files in two threads that make their TIFF straight into the file
+ * (isec_sheet_write_fd: the kernel writes each file back while the later pages are compressed,
+ * so the fsyncs find little left to wait for) and then wipe and free their share while the
+ * writeback finishes; only when all three are complete are they renamed into place, so a
+ * failure leaves the files that were there (--force) as they were. */
 typedef struct {
     cli_out o;
+    isec_vcs_share *share; /* sheet files: the share (freed by the job); else buf */
     const uint8_t *buf;
     size_t len;
-    int rc;
+    int rc;       /* 0, or -1 (message printed) */
+    int made;     /* sheet files: isec_sheet_write_fd's code */
+    char err[400];
 } out_job;
 
 static void *out_job_run(void *arg)
 {
     out_job *j = arg;
-    if (cli_out_write(&j->o, j->buf, j->len) < 0) {
+    if (j->share) {
+        j->made = isec_sheet_write_fd(j->share, fileno(j->o.f), j->err, sizeof j->err);
+        isec_vcs_share_free(j->share);
+        j->share = NULL;
+        if (j->made < 0) {
+            cli_err("vcs split: %s", j->err);
+            cli_out_abort(&j->o);
+            j->rc = -1;
+            return NULL;
+        }
+    } else if (cli_out_write(&j->o, j->buf, j->len) < 0) {
         cli_out_abort(&j->o);
         j->rc = -1;
-    } else {
-        j->rc = cli_out_finish(&j->o);
+        return NULL;
     }
+    j->rc = cli_out_finish(&j->o);
     return NULL;
 }
 
-static int write_outputs(const char *const paths[3], const uint8_t *const bufs[3],
-                         const size_t lens[3], const int modes[3], const char *in)
+/* paths: A's, B's sheet files and the secret file. Frees both shares. 0, or the exit code of
+ * the failure (message printed). */
+static int write_outputs(const char *const paths[3], isec_vcs_share *shares[2],
+                         const uint8_t *sec, size_t ls, const char *in)
 {
+    static const int modes[3] = {0644, 0644, 0600};
     out_job j[3];
     int opened = 0;
     memset(j, 0, sizeof j);
-    for (; opened < 3; opened++) {
+    for (; opened < 3; opened++)
         if (cli_out_open(&j[opened].o, paths[opened], in, modes[opened]) < 0) break;
-        j[opened].buf = bufs[opened];
-        j[opened].len = lens[opened];
-    }
     if (opened < 3) {
         for (int i = 0; i < opened; i++) cli_out_abort(&j[i].o);
-        return -1;
+        isec_vcs_share_free(shares[0]);
+        isec_vcs_share_free(shares[1]);
+        return EXIT_IOERR;
     }
+    j[0].share = shares[0];
+    j[1].share = shares[1];
+    j[2].buf = sec;
+    j[2].len = ls;
     pthread_t t[2];
     int started[2] = {0, 0};
-    for (int i = 0; i < 2; i++)
-        started[i] = pthread_create(&t[i], NULL, out_job_run, &j[i + 1]) == 0;
-    out_job_run(&j[0]);
+    for (int i = 0; i < 2; i++) started[i] = pthread_create(&t[i], NULL, out_job_run, &j[i]) == 0;
+    out_job_run(&j[2]);
     for (int i = 0; i < 2; i++) {
         if (started[i]) pthread_join(t[i], NULL);
-        else out_job_run(&j[i + 1]);
+        else out_job_run(&j[i]);
     }
     if (j[0].rc != 0 || j[1].rc != 0 || j[2].rc != 0) {
+        int code = EXIT_IOERR;
+        for (int i = 0; i < 2; i++) /* a TIFF that could not be made, not written: as before */
+            if (j[i].made < 0 && j[i].made != ISEC_EIO) code = EXIT_FAIL;
         for (int i = 0; i < 3; i++)
             if (j[i].rc == 0) cli_out_abort(&j[i].o); /* the failed ones are gone already */
-        return -1;
+        return code;
     }
     for (int i = 0; i < 3; i++)
         if (cli_out_commit(&j[i].o) < 0) { /* a rename failed: nothing half-written remains */
             for (int k = i + 1; k < 3; k++) cli_out_abort(&j[k].o);
-            return -1;
+            return EXIT_IOERR;
         }
     return 0;
 }
@@ -303,10 +326,9 @@ static int cmd_split(int argc, char **argv)
     }
     isec_vcs_watermark wm = {0, 0, NULL};
     isec_vcs_share *sa = NULL, *sb = NULL;
-    uint8_t *ta = NULL, *tb = NULL, *sec = NULL;
-    size_t la = 0, lb = 0, ls = 0;
-    int created_dir = 0, code = EXIT_FAIL, freeing = 0;
-    pthread_t free_thread;
+    uint8_t *sec = NULL;
+    size_t ls = 0;
+    int created_dir = 0, code = EXIT_FAIL;
     isec_vcs_share_info info;
     if (keyfile) {
         rc = load_table_key(keyfile, key);
@@ -335,30 +357,11 @@ static int cmd_split(int argc, char **argv)
         cli_err("vcs split: %s: %s", in, isec_strerror(rc));
         goto done;
     }
-    /* Everything is made in memory first; the files then appear all or none. */
-    {
-        const isec_vcs_share *sh[2] = {sa, sb};
-        uint8_t *tf[2];
-        size_t tl[2];
-        rc = isec_sheet_write_mem_pair(sh, tf, tl, err, sizeof err);
-        ta = tf[0], tb = tf[1], la = tl[0], lb = tl[1];
-        if (rc < 0) {
-            cli_err("vcs split: %s", err);
-            goto done;
-        }
-    }
     if ((rc = isec_vcs_secret_encode(key, &wm, &sec, &ls)) < 0) {
         cli_err("vcs split: %s", isec_strerror(rc));
         goto done;
     }
-    /* The shares are no longer needed: they are wiped and freed (50 MB for 24 planes) in a
-     * thread while the files are written. */
     info = *isec_vcs_share_get_info(sa);
-    {
-        isec_vcs_share *both[2] = {sa, sb};
-        sa = sb = NULL;
-        freeing = free_shares_start(both, &free_thread);
-    }
     if (mkdir(outdir, 0700) == 0) created_dir = 1;
     else if (errno != EEXIST) {
         cli_err("%s: %s", outdir, strerror(errno));
@@ -366,13 +369,14 @@ static int cmd_split(int argc, char **argv)
         goto done;
     }
     {
+        /* The files appear all or none; the shares are wiped and freed on the way. */
         const char *paths[3] = {pa, pb, ps};
-        const uint8_t *bufs[3] = {ta, tb, sec};
-        const size_t lens[3] = {la, lb, ls};
-        const int modes[3] = {0644, 0644, 0600};
-        if (write_outputs(paths, bufs, lens, modes, in) < 0) {
+        isec_vcs_share *both[2] = {sa, sb};
+        sa = sb = NULL;
+        const int wc = write_outputs(paths, both, sec, ls, in);
+        if (wc != 0) {
             if (created_dir) rmdir(outdir);
-            code = EXIT_IOERR;
+            code = wc;
             goto done;
         }
     }
@@ -392,12 +396,9 @@ done:
     OPENSSL_cleanse(key, sizeof key);
     if (sec) OPENSSL_cleanse(sec, ls);
     free(sec);
-    free(ta);
-    free(tb);
     free(px);
     isec_vcs_share_free(sa);
     isec_vcs_share_free(sb);
-    if (freeing) pthread_join(free_thread, NULL);
     isec_vcs_watermark_clear(&wm);
     return code;
 }

@@ -109,19 +109,59 @@ static void *share_free_run(void *arg)
     return NULL;
 }
 
-int vf_verify_shares(vf_service *sv, const isec_vcs_share *a, const isec_vcs_share *b,
-                     const uint8_t nonce[32], isec_vreport *r)
+/* A request's two shares are wiped and freed (50 MB for 24 planes; A's and B's in two threads)
+ * in a thread of their own that outlives the handler, so the reply goes out without waiting
+ * for the wiping; the next request that makes shares waits for it first (the server handles one
+ * request at a time), so at most one pair is being wiped and the freed sheet memory is back for
+ * reuse (share.c) when the next pair is made. */
+static pthread_t wipe_thread;
+static int wipe_pending;
+
+static void *wipe_run(void *arg)
 {
+    isec_vcs_share **both = arg;
+    pthread_t t;
+    const int threaded = pthread_create(&t, NULL, share_free_run, both[0]) == 0;
+    isec_vcs_share_free(both[1]);
+    if (threaded) pthread_join(t, NULL);
+    else isec_vcs_share_free(both[0]);
+    free(both);
+    return NULL;
+}
+
+static void wipe_wait(void)
+{
+    if (wipe_pending) pthread_join(wipe_thread, NULL);
+    wipe_pending = 0;
+}
+
+static void wipe_later(isec_vcs_share *a, isec_vcs_share *b)
+{
+    wipe_wait();
+    isec_vcs_share **both = malloc(2 * sizeof *both);
+    if (both) {
+        both[0] = a;
+        both[1] = b;
+        if (pthread_create(&wipe_thread, NULL, wipe_run, both) == 0) {
+            wipe_pending = 1;
+            return;
+        }
+        free(both);
+    }
+    isec_vcs_share_free(a); /* no thread: here, before the reply */
+    isec_vcs_share_free(b);
+}
+
+/* vf_verify_shares once the shares' digests (dig[0] A's, dig[1] B's) are known. */
+static int verify_digested(vf_service *sv, const isec_vcs_share *a, const isec_vcs_share *b,
+                           const uint8_t nonce[32], const uint8_t dig[2][ISEC_VCS_DIGEST_LEN],
+                           isec_vreport *r)
+{
+    int rc;
     memset(r, 0, sizeof *r);
     memcpy(r->nonce, nonce, 32);
-    digest_job jb = {b, r->sheet_b, 0};
-    pthread_t t;
-    const int threaded = pthread_create(&t, NULL, digest_run, &jb) == 0;
-    int rc = isec_vcs_share_digest(a, r->sheet_a);
-    if (threaded) pthread_join(t, NULL);
-    else digest_run(&jb);
-    if (!rc) rc = jb.rc;
-    if (rc) return rc;
+    memcpy(r->sheet_a, dig[0], 32);
+    memcpy(r->sheet_b, dig[1], 32);
     const isec_vcs_share_info *ia = isec_vcs_share_get_info(a);
     memcpy(r->table_id, ia->table_id, 16);
     r->threshold_ppm = sv->threshold_ppm;
@@ -158,6 +198,24 @@ int vf_verify_shares(vf_service *sv, const isec_vcs_share *a, const isec_vcs_sha
     return 0;
 }
 
+int vf_verify_shares(vf_service *sv, const isec_vcs_share *a, const isec_vcs_share *b,
+                     const uint8_t nonce[32], isec_vreport *r)
+{
+    uint8_t dig[2][ISEC_VCS_DIGEST_LEN];
+    digest_job jb = {b, dig[1], 0};
+    pthread_t t;
+    const int threaded = pthread_create(&t, NULL, digest_run, &jb) == 0;
+    int rc = isec_vcs_share_digest(a, dig[0]);
+    if (threaded) pthread_join(t, NULL);
+    else digest_run(&jb);
+    if (!rc) rc = jb.rc;
+    if (rc) {
+        memset(r, 0, sizeof *r);
+        return rc;
+    }
+    return verify_digested(sv, a, b, nonce, (const uint8_t(*)[ISEC_VCS_DIGEST_LEN])dig, r);
+}
+
 int vf_attest(vf_service *sv, isec_vreport *r, uint8_t **env, size_t *envlen)
 {
     r->backend = sv->b->id;
@@ -179,12 +237,15 @@ void vf_handle_verify(vf_service *sv, const char *ctype, const uint8_t *body, si
         reply_text(r, 400, "error: %s", err);
         return;
     }
-    /* Both sheets decoded at once, in two threads. */
+    /* Both sheets decoded at once, in two threads, once the last request's are wiped; each
+     * thread hashes its share's pages as it decodes them. */
+    wipe_wait();
     isec_vcs_share *got[2] = {NULL, NULL};
     const uint8_t *const bufs[2] = {q.a, q.b};
     const size_t lens[2] = {q.alen, q.blen};
+    uint8_t dig[2][ISEC_VCS_DIGEST_LEN];
     int failed = 0;
-    int rc = isec_sheet_read_mem_pair(bufs, lens, &sv->lim, got, NULL, &failed, err,
+    int rc = isec_sheet_read_mem_pair(bufs, lens, &sv->lim, got, dig, &failed, err,
                                       sizeof err);
     if (rc) {
         reply_text(r, rc == ISEC_ELIMIT ? 413 : 400, "error: sheet %c: %s", failed ? 'b' : 'a',
@@ -199,7 +260,7 @@ void vf_handle_verify(vf_service *sv, const char *ctype, const uint8_t *body, si
         isec_vreport rep;
         uint8_t *env = NULL;
         size_t el = 0;
-        rc = vf_verify_shares(sv, a, b, q.nonce, &rep);
+        rc = verify_digested(sv, a, b, q.nonce, (const uint8_t(*)[ISEC_VCS_DIGEST_LEN])dig, &rep);
         if (!rc) rc = vf_attest(sv, &rep, &env, &el);
         if (rc) {
             reply_text(r, 500, "error: verification failed (%s)", isec_strerror(rc));
@@ -211,12 +272,7 @@ void vf_handle_verify(vf_service *sv, const char *ctype, const uint8_t *body, si
             r->len = el;
         }
     }
-    /* Wiping the two shares (50 MB for 24 planes) in two threads halves the wait for the reply. */
-    pthread_t t;
-    const int threaded = pthread_create(&t, NULL, share_free_run, a) == 0;
-    isec_vcs_share_free(b);
-    if (threaded) pthread_join(t, NULL);
-    else isec_vcs_share_free(a);
+    wipe_later(a, b); /* after the reply is on its way */
 }
 
 /* ---- split ---- */
@@ -364,6 +420,7 @@ void vf_handle_split(vf_service *sv, const char *ctype, const uint8_t *body, siz
     if (!rc && (rc = isec_vcs_secret_encode(key, &wm, &sec, &secl)))
         reply_text(r, 500, "error: cannot encode the secret (%s)", isec_strerror(rc));
     /* A.2: the sheets; they leave only once the key and watermark are sealed. */
+    wipe_wait(); /* the last verify's shares: wiped before this split makes its own */
     if (!rc && (rc = isec_vcs_split(&secret, &p, key, &wm, &a, &b)))
         reply_text(r, rc == ISEC_ELIMIT ? 413 : 400, "error: split: %s", isec_strerror(rc));
     if (!rc && (rc = vf_store_add(&sv->store, sec, secl, &stored)))

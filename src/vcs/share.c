@@ -1,5 +1,6 @@
 /* Shares (one participant's sheets), their canonical digest, ids, and the split secret file. */
 #define _DEFAULT_SOURCE 1 /* MADV_HUGEPAGE (Linux) */
+#include <pthread.h>
 #include <stdlib.h>
 #include <string.h>
 #include <sys/mman.h>
@@ -36,12 +37,59 @@ static unsigned planes_for(unsigned layout, unsigned channels)
  * buffer in 4 KiB pages cost more than the split itself. *mapped says how to free. */
 #define MAP_MIN ((size_t)4 << 20)
 
+/* Freed mappings are kept for the next share of the same mapped size, wiped (so zero, like a
+ * fresh mapping): a long-running process - the verifier service decodes two shares per request -
+ * would otherwise have the kernel zero and fault in 50 MB of fresh pages per request (24 planes
+ * of 512x512), which took more CPU than decoding them. Two are kept (a request's or a split's
+ * pair), each at most CACHE_MAX_LEN; whatever is kept stays mapped until the process ends. */
+#define CACHE_SLOTS 2
+#define CACHE_MAX_LEN ((size_t)128 << 20)
+static pthread_mutex_t cache_lock = PTHREAD_MUTEX_INITIALIZER;
+static struct {
+    uint8_t *p;
+    size_t len;
+} cache[CACHE_SLOTS];
+
+static uint8_t *cache_take(size_t len)
+{
+    uint8_t *p = NULL;
+    pthread_mutex_lock(&cache_lock);
+    for (unsigned i = 0; i < CACHE_SLOTS && !p; i++)
+        if (cache[i].p && cache[i].len == len) {
+            p = cache[i].p;
+            cache[i].p = NULL;
+        }
+    pthread_mutex_unlock(&cache_lock);
+    return p;
+}
+
+/* 1 if the (wiped) mapping was kept. */
+static int cache_put(uint8_t *p, size_t len)
+{
+    int kept = 0;
+    if (len > CACHE_MAX_LEN) return 0;
+    pthread_mutex_lock(&cache_lock);
+    for (unsigned i = 0; i < CACHE_SLOTS && !kept; i++)
+        if (!cache[i].p) {
+            cache[i].p = p;
+            cache[i].len = len;
+            kept = 1;
+        }
+    pthread_mutex_unlock(&cache_lock);
+    return kept;
+}
+
 static uint8_t *alloc_sheets(size_t bytes, size_t *mapped)
 {
     *mapped = 0;
 #if defined(MAP_ANONYMOUS) && defined(MADV_HUGEPAGE)
     if (bytes >= MAP_MIN) {
         const size_t huge = (size_t)2 << 20, len = (bytes + huge - 1) / huge * huge;
+        uint8_t *kept = cache_take(len);
+        if (kept) {
+            *mapped = len;
+            return kept;
+        }
         /* Over-map by one huge page so the buffer can start on a huge-page boundary. */
         uint8_t *raw = mmap(NULL, len + huge, PROT_READ | PROT_WRITE, MAP_PRIVATE | MAP_ANONYMOUS,
                             -1, 0);
@@ -96,8 +144,9 @@ void isec_vcs_share_free(isec_vcs_share *s)
     OPENSSL_cleanse(s->px, s->npix * s->info.nplanes * ISEC_VCS_SHEETS);
 #endif
 #ifdef MAP_ANONYMOUS
-    if (s->mapped) munmap(s->px, s->mapped);
-    else
+    if (s->mapped) {
+        if (!cache_put(s->px, s->mapped)) munmap(s->px, s->mapped);
+    } else
 #endif
         free(s->px);
     free(s);

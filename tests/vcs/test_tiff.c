@@ -35,6 +35,27 @@ static int same(const isec_vcs_share *x, const isec_vcs_share *y)
            !memcmp(isec_vcs_share_get_info(x), isec_vcs_share_get_info(y), sizeof(isec_vcs_share_info));
 }
 
+/* isec_sheet_read_mem, checked against isec_sheet_digest_mem of the same bytes: the same code
+ * and message, and on success the share's description and digest. */
+static int rd_mem(const uint8_t *buf, size_t len, const isec_sheet_limits *lim,
+                  isec_vcs_share **out, char *err, size_t errlen)
+{
+    char e2[300] = "";
+    isec_vcs_share_info info;
+    uint8_t d1[ISEC_VCS_DIGEST_LEN], d2[ISEC_VCS_DIGEST_LEN];
+    if (err && errlen) err[0] = 0;
+    const int rc = isec_sheet_read_mem(buf, len, lim, out, err, errlen);
+    const int rc2 = isec_sheet_digest_mem(buf, len, lim, &info, d2, e2, sizeof e2);
+    CHECK(rc == rc2);
+    CHECK(!err || !errlen || rc == 0 || !strcmp(err, e2));
+    if (rc == 0 && rc2 == 0 && *out) {
+        CHECK_RC(isec_vcs_share_digest(*out, d1), 0);
+        CHECK(!memcmp(d1, d2, sizeof d1));
+        CHECK(!memcmp(&info, isec_vcs_share_get_info(*out), sizeof info));
+    }
+    return rc;
+}
+
 static void test_roundtrip(const char *tmpdir)
 {
     static const unsigned combos[][3] = {{0, ISEC_VCS_LAYOUT_GRAY, 1}, {1, ISEC_VCS_LAYOUT_CMY, 3},
@@ -48,13 +69,31 @@ static void test_roundtrip(const char *tmpdir)
             size_t len;
             isec_vcs_share *back = NULL;
             CHECK_RC(isec_sheet_write_mem(s[k], &buf, &len, err, sizeof err), 0);
-            CHECK_RC(isec_sheet_read_mem(buf, len, NULL, &back, err, sizeof err), 0);
+            CHECK_RC(rd_mem(buf, len, NULL, &back, err, sizeof err), 0);
+            {
+                /* into a file: the same bytes, the file offset at the end */
+                char fp[512];
+                snprintf(fp, sizeof fp, "%s/fd%u%d.tiff", tmpdir, c, k);
+                FILE *f = fopen(fp, "w+b");
+                CHECK(f != NULL);
+                if (f) {
+                    CHECK_RC(isec_sheet_write_fd(s[k], fileno(f), err, sizeof err), 0);
+                    CHECK(lseek(fileno(f), 0, SEEK_CUR) == (off_t)len);
+                    fclose(f);
+                    size_t flen = 0;
+                    uint8_t *fb = tu_read_file(fp, &flen);
+                    CHECK(fb && flen == len && !memcmp(fb, buf, len));
+                    free(fb);
+                    unlink(fp);
+                }
+                checks += 3;
+            }
             CHECK(back && same(s[k], back));
             isec_vcs_share_free(back);
             /* every truncation fails cleanly, or (when only the last deflate stream's checksum
              * is cut, which zlib does not need) gives exactly the same sheets */
             for (size_t l = 0; l < len; l += 1 + len / 97) {
-                int rc = isec_sheet_read_mem(buf, l, NULL, &back, err, sizeof err);
+                int rc = rd_mem(buf, l, NULL, &back, err, sizeof err);
                 CHECK((rc < 0 && back == NULL) || (rc == 0 && l + 8 > len && same(s[k], back)));
                 isec_vcs_share_free(back);
                 back = NULL;
@@ -63,13 +102,13 @@ static void test_roundtrip(const char *tmpdir)
             isec_sheet_limits lim;
             isec_sheet_limits_init(&lim);
             lim.max_width = 36;
-            CHECK_RC(isec_sheet_read_mem(buf, len, &lim, &back, err, sizeof err), ISEC_ELIMIT);
+            CHECK_RC(rd_mem(buf, len, &lim, &back, err, sizeof err), ISEC_ELIMIT);
             isec_sheet_limits_init(&lim);
             lim.max_bytes = len - 1;
-            CHECK_RC(isec_sheet_read_mem(buf, len, &lim, &back, err, sizeof err), ISEC_ELIMIT);
+            CHECK_RC(rd_mem(buf, len, &lim, &back, err, sizeof err), ISEC_ELIMIT);
             isec_sheet_limits_init(&lim);
             lim.max_pixel_bytes = 37 * 21;
-            CHECK_RC(isec_sheet_read_mem(buf, len, &lim, &back, err, sizeof err),
+            CHECK_RC(rd_mem(buf, len, &lim, &back, err, sizeof err),
                      isec_vcs_share_get_info(s[k])->nplanes * 4 > 1 ? ISEC_ELIMIT : 0);
             free(buf);
             char path[512];
@@ -228,7 +267,7 @@ static void test_bad(void)
     for (unsigned i = 0; i < sizeof cases / sizeof cases[0]; i++) {
         mbuf m = handmade(cases[i].pages, cases[i].bad, cases[i].page);
         err[0] = 0;
-        int rc = isec_sheet_read_mem(m.buf, m.len, NULL, &s, err, sizeof err);
+        int rc = rd_mem(m.buf, m.len, NULL, &s, err, sizeof err);
         printf("case %u: rc %d (%s) %s\n", i, rc, isec_err_name(rc), err);
         CHECK(rc == cases[i].want);
         CHECK((rc == 0) == (s != NULL));
@@ -240,7 +279,7 @@ static void test_bad(void)
     }
     /* the 8-bit layout of earlier versions still reads, pixel for pixel */
     mbuf old = handmade(4, BAD_NONE, 0);
-    CHECK_RC(isec_sheet_read_mem(old.buf, old.len, NULL, &s, err, sizeof err), 0);
+    CHECK_RC(rd_mem(old.buf, old.len, NULL, &s, err, sizeof err), 0);
     int same_px = s != NULL;
     for (unsigned pg = 0; s && pg < 4; pg++) {
         const uint8_t *px = isec_vcs_share_sheet_const(s, 0, pg);
@@ -257,8 +296,8 @@ static void test_bad(void)
     checks += 2;
     /* not TIFF at all */
     static const uint8_t junk[64] = "this is not a TIFF file, it is some text, and it goes on...";
-    CHECK(isec_sheet_read_mem(junk, sizeof junk, NULL, &s, err, sizeof err) == ISEC_EFORMAT);
-    CHECK(isec_sheet_read_mem(junk, 3, NULL, &s, err, sizeof err) == ISEC_ETRUNC);
+    CHECK(rd_mem(junk, sizeof junk, NULL, &s, err, sizeof err) == ISEC_EFORMAT);
+    CHECK(rd_mem(junk, 3, NULL, &s, err, sizeof err) == ISEC_ETRUNC);
     CHECK(isec_sheet_read_file("/nonexistent/x.tiff", NULL, &s, err, sizeof err) == ISEC_EIO);
     checks += 3;
 }
@@ -280,7 +319,7 @@ static void test_regress(const char *dir)
         if (!buf) continue;
         isec_vcs_share *s = NULL;
         char err[300];
-        int rc = isec_sheet_read_mem(buf, len, NULL, &s, err, sizeof err);
+        int rc = rd_mem(buf, len, NULL, &s, err, sizeof err);
         CHECK((rc == 0) == (s != NULL));
         isec_vcs_share_free(s);
         free(buf);
@@ -320,7 +359,7 @@ static void test_format(void)
         if (t) TIFFClose(t);
         CHECK(ok && pages == 96);
         isec_vcs_share *back = NULL;
-        CHECK_RC(isec_sheet_read_mem(buf, len, NULL, &back, err, sizeof err), 0);
+        CHECK_RC(rd_mem(buf, len, NULL, &back, err, sizeof err), 0);
         CHECK(back && same(b, back));
         printf("compression %u: %zu bytes\n", tags[c], len);
         isec_vcs_share_free(back);
@@ -342,13 +381,13 @@ static void test_format(void)
     uint8_t *buf;
     size_t len;
     CHECK_RC(isec_sheet_write_mem(g, &buf, &len, err, sizeof err), 0);
-    CHECK_RC(isec_sheet_read_mem(buf, len, NULL, &back, err, sizeof err), 0);
+    CHECK_RC(rd_mem(buf, len, NULL, &back, err, sizeof err), 0);
     CHECK(back && same(g, back));
     free(buf);
     isec_vcs_share_free(back);
     isec_vcs_share_sheet(g, 0, 2)[5] = 7;
     CHECK_RC(isec_sheet_write_mem(g, &buf, &len, err, sizeof err), 0);
-    CHECK_RC(isec_sheet_read_mem(buf, len, NULL, &back, err, sizeof err), 0);
+    CHECK_RC(rd_mem(buf, len, NULL, &back, err, sizeof err), 0);
     CHECK(back && isec_vcs_share_sheet_const(back, 0, 2)[5] == ISEC_VCS_PX_T &&
           isec_vcs_share_sheet_const(back, 0, 2)[6] == isec_vcs_share_sheet_const(g, 0, 2)[6]);
     free(buf);
@@ -416,7 +455,7 @@ static void test_pack_widths(void)
         }
         if (t) TIFFClose(t);
         CHECK(ok);
-        CHECK_RC(isec_sheet_read_mem(buf, len, NULL, &back, err, sizeof err), 0);
+        CHECK_RC(rd_mem(buf, len, NULL, &back, err, sizeof err), 0);
         int same_px = back != NULL;
         for (unsigned k = 0; same_px && k < 4; k++) {
             const uint8_t *px = isec_vcs_share_sheet_const(g, 0, k);
@@ -435,11 +474,46 @@ static void test_pack_widths(void)
     CHECK_RC(isec_sheet_set_compression(ISEC_SHEET_ZSTD), 0);
 }
 
+/* Sheet memory of a freed large share is reused (share.c keeps two mappings); a new share is
+ * all transparent (0) whatever the last one held, at the same size and at other sizes. */
+static void test_reuse(void)
+{
+    isec_vcs_share_info info;
+    memset(&info, 0, sizeof info);
+    info.width = 512;
+    info.height = 512;
+    info.layout = ISEC_VCS_LAYOUT_PLANES;
+    info.channels = 3;
+    info.nplanes = 24;
+    for (unsigned round = 0; round < 3; round++) {
+        info.height = round == 2 ? 300 : 512;
+        isec_vcs_share *s[3] = {NULL, NULL, NULL};
+        for (unsigned k = 0; k < 3; k++) {
+            info.participant = k & 1;
+            CHECK_RC(isec_vcs_share_new(&s[k], &info), 0);
+        }
+        int zero = 1;
+        for (unsigned k = 0; k < 3; k++)
+            for (unsigned pl = 0; s[k] && pl < info.nplanes; pl++)
+                for (unsigned sh = 0; sh < ISEC_VCS_SHEETS; sh++) {
+                    uint8_t *px = isec_vcs_share_sheet(s[k], pl, sh);
+                    for (size_t i = 0; i < (size_t)info.width * info.height; i++) zero &= px[i] == 0;
+                    memset(px, ISEC_VCS_PX_W, (size_t)info.width * info.height);
+                }
+        CHECK(zero);
+        for (unsigned k = 0; k < 3; k++) isec_vcs_share_free(s[k]);
+        checks += 4;
+    }
+}
+
 int main(int argc, char **argv)
 {
     const char *t = argc > 1 ? argv[1] : "";
     if (!strcmp(t, "roundtrip") && argc > 2) test_roundtrip(argv[2]);
-    else if (!strcmp(t, "bad")) test_bad();
+    else if (!strcmp(t, "bad")) {
+        test_bad();
+        test_reuse();
+    }
     else if (!strcmp(t, "format")) {
         test_format();
         test_pack_widths();
