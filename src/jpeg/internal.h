@@ -11,7 +11,11 @@
 
 #define CHUNK 16384u           /* raw entropy-coded bytes per keystream chunk */
 #define RAWCAP (5u * CHUNK)    /* raw entropy-coded bytes held at most */
-#define FLUSH_AT (4u * CHUNK)  /* raw bytes that start a decode-and-flush round */
+/* Raw bytes that start a decode-and-flush round: four chunks and a little more, for the MCU
+ * that the round's end cuts through, so that the round flushes all four chunks and what stays
+ * held (moved to the start of the buffers for the next round) is that little. At exactly four
+ * chunks the fourth was never whole and a round flushed three, moving 16 KB down each time. */
+#define FLUSH_AT (4u * CHUNK + 2048u)
 #define PAD 2048u              /* zero bytes after data[] so the bit reader may overrun a block */
 #define SEGCAP 65535u          /* largest marker segment payload */
 #define MAX_BOUNDS 1024         /* RST markers held ahead of the decoder */
@@ -106,6 +110,7 @@ struct isec_jpeg {
     EVP_MD_CTX *hash; /* running hash of the invariant view of everything walked */
     EVP_MD_CTX *tmphash;
     EVP_CIPHER_CTX *cipher;
+    int cipher_set; /* cipher has its algorithm (isec__chacha_init) */
 
     /* marker segments */
     uint8_t marker;
@@ -132,6 +137,9 @@ struct isec_jpeg {
     struct scan sc;
     struct dec d;
     isec_jpeg_scan *scaninfo;
+    /* raw[k] is the k-th held byte of the stream only where isdata[k] is 0 (stuffing, RST
+     * markers, fill bytes): the data bytes are in data[] alone, and are laid out again when a
+     * chunk is emitted (isec__to_raw) */
     uint8_t *raw, *isdata, *data, *vm, *xm, *tmp, *em;
     uint32_t rawlen, datalen;
     uint64_t rawoff;     /* stream offset of raw[0] */
@@ -158,6 +166,11 @@ struct isec_jpeg {
     isec_jpeg_info info;
     struct isec__pipe *pipe; /* the second thread (pipeline.c), or NULL */
 };
+
+/* c->cipher keyed for a chunk with nonce iv (32-bit block counter 0, then the nonce); the first
+ * call also selects ChaCha20, whose first fetch in a process costs about half a millisecond:
+ * with a second thread that is paid there, while the walk starts. -1 on failure. */
+int isec__chacha_init(isec_jpeg *c, const uint8_t iv[16]);
 
 /* Sets the context's error (first one wins) with "offset N: message"; returns rc. */
 int isec__jpeg_fail(isec_jpeg *c, int rc, uint64_t off, const char *fmt, ...)

@@ -12,7 +12,8 @@
  * Chunks are not copied: the walker's held-data buffers (raw, isdata, data, vm, xm) come from a
  * pool of NSETS sets. After a flush round the walker moves what it still holds to a free set
  * and goes on there (isec__pipe_rotate); the worker enciphers the round's chunks in place in
- * the old set, then zeroes its data, vm and xm (the walker relies on zeros past its held data)
+ * the old set, then zeroes its vm and xm (the walker relies on zeros past its held marks; data[]
+ * need not be: the walker zeroes the PAD bytes past its held data before every decode)
  * and frees it. Hand-over is a ring of SLOTS descriptors, BATCH flush rounds at a time; memory
  * stays bounded (about 1.8 MB) whatever the image size. */
 #include <pthread.h>
@@ -36,7 +37,7 @@ struct slot {
     uint8_t *buf;             /* OP_ABSORB: nraw bytes */
     const uint8_t *raw, *isdata, *vm, *xm; /* OP_CHUNK: in a set of the pool */
     uint8_t *data;
-    int set; /* OP_RELEASE: the set to zero (data, vm, xm up to ndata bytes) and free */
+    int set; /* OP_RELEASE: the set to zero (vm, xm up to ndata bytes) and free */
 };
 
 struct bufset {
@@ -81,7 +82,7 @@ static int hash_chunk(isec_jpeg *c, struct isec__pipe *p, struct slot *s)
         return ISEC_ECRYPTO;
     memcpy(iv + 4, dg, 12); /* as in walker.c's flush_chunk: the format is the same */
     memset(ks, 0, ndata);
-    if (EVP_EncryptInit_ex(c->cipher, NULL, NULL, c->key, iv) != 1 ||
+    if (isec__chacha_init(c, iv) < 0 ||
         EVP_EncryptUpdate(c->cipher, ks, &outl, ks, (int)ndata) != 1)
         return ISEC_ECRYPTO;
     isec__xor_masked(data, ks, em, ndata);
@@ -110,7 +111,6 @@ static void *worker(void *arg)
         int rc = 0;
         if (s->op == OP_RELEASE) { /* even after a failure: the walker may wait for the set */
             struct bufset *b = &p->set[s->set];
-            memset(b->data, 0, s->ndata);
             memset(b->vm, 0, s->ndata);
             memset(b->xm, 0, s->ndata);
         } else if (!failed) {

@@ -100,9 +100,16 @@ static int ctx_init(isec_jpeg *c, int mode, const uint8_t *key, int depth, uint6
         EVP_DigestUpdate(c->hash, domain, sizeof domain) != 1 ||
         EVP_DigestUpdate(c->hash, &depthb, 1) != 1 ||
         EVP_DigestUpdate(c->hash, seed ? seed : zero, 32) != 1 ||
-        EVP_DigestUpdate(c->hash, label, strlen(label) + 1) != 1 ||
-        EVP_EncryptInit_ex(c->cipher, EVP_chacha20(), NULL, NULL, NULL) != 1)
+        EVP_DigestUpdate(c->hash, label, strlen(label) + 1) != 1)
         return ISEC_ECRYPTO;
+    return 0; /* c->cipher gets its algorithm with the first chunk's key (isec__chacha_init) */
+}
+
+int isec__chacha_init(isec_jpeg *c, const uint8_t iv[16])
+{
+    if (EVP_EncryptInit_ex(c->cipher, c->cipher_set ? NULL : EVP_chacha20(), NULL, c->key, iv) != 1)
+        return -1;
+    c->cipher_set = 1;
     return 0;
 }
 
@@ -337,17 +344,21 @@ static int flush_chunk(isec_jpeg *c, uint32_t ro, uint32_t nraw, uint32_t dk, ui
         if (absorb(c, tmp, nraw) < 0 || snapshot(c, dg) < 0) return c->rc;
         memcpy(iv + 4, dg, 12); /* 32-bit block counter 0, 96-bit nonce from the digest */
         memset(tmp, 0, ndata);
-        if (EVP_EncryptInit_ex(c->cipher, NULL, NULL, c->key, iv) != 1 ||
+        if (isec__chacha_init(c, iv) < 0 ||
             EVP_EncryptUpdate(c->cipher, tmp, &outl, tmp, (int)ndata) != 1)
             return isec__jpeg_fail(c, ISEC_ECRYPTO, c->off, "ChaCha20 failed");
         isec__xor_masked(data, tmp, em, ndata);
-        isec__to_raw(raw, data, NULL, isdata, nraw);
     }
     c->scaninfo->eligible_bytes += ebytes;
     c->scaninfo->eligible_bits += ebits;
     c->info.eligible_bytes += ebytes;
     c->info.eligible_bits += ebits;
-    return emit(c, raw, nraw);
+    /* straight into the output: data bytes from data[], the others from raw[] */
+    if (c->outcap - c->outlen < nraw)
+        return isec__jpeg_fail(c, ISEC_EBUFFER, c->off, "output buffer too small");
+    isec__to_raw(c->out + c->outlen, data, raw, isdata, nraw);
+    c->outlen += nraw;
+    return 0;
 }
 
 /* Drops the first nraw raw bytes (ndata data bytes) that have been emitted: moves what is held
@@ -363,10 +374,10 @@ static int shift_held(isec_jpeg *c, uint32_t nraw, uint32_t ndata)
         memmove(c->data, c->data + ndata, drest + PAD);
         memmove(c->vm, c->vm + ndata, drest + PAD);
         memmove(c->xm, c->xm + ndata, drest + PAD);
-        /* keep vm/xm/data zero past the held data: the vacated tail may hold old marks */
+        /* keep vm/xm zero past the held data: the vacated tail may hold old marks (data[] past
+         * its PAD bytes is never read, and those are zeroed before every decode) */
         memset(c->vm + drest + PAD, 0, ndata);
         memset(c->xm + drest + PAD, 0, ndata);
-        memset(c->data + drest + PAD, 0, ndata);
     }
     c->rawlen = rest;
     c->datalen = drest;
@@ -459,7 +470,7 @@ static size_t entropy_feed(isec_jpeg *c, const uint8_t *in, size_t n)
             size_t room = limit - c->rawlen, want = n - i < room ? n - i : room;
             const uint8_t *ff = memchr(in + i, 0xFF, want);
             size_t run = ff ? (size_t)(ff - (in + i)) : want;
-            memcpy(c->raw + c->rawlen, in + i, run);
+            /* data bytes go to data[] only: raw[] is read only where isdata[] is 0 */
             memset(c->isdata + c->rawlen, 1, run);
             memcpy(c->data + c->datalen, in + i, run);
             c->rawlen += (uint32_t)run;

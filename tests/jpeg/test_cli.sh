@@ -32,6 +32,14 @@ check "same size" '[ "$(stat -c %s "$T/e.jpg")" = "$(stat -c %s "$T/baseline.jpg
 check "changed" '! cmp -s "$T/e.jpg" "$T/baseline.jpg"'
 check "decrypt" '"$IMGSEC" jpeg decrypt -k "$T/key" -o "$T/d.jpg" "$T/e.jpg" && cmp -s "$T/d.jpg" "$T/baseline.jpg"'
 check "stdin/stdout" '"$IMGSEC" jpeg encrypt -k "$T/key" -o - - < "$T/baseline.jpg" | cmp -s - "$T/e.jpg"'
+# a file and a pipe give the same output, with one thread or two (and then a writer thread);
+# stdin that is a file partly read already is read from where it stands
+for th in 1 2; do
+    check "pipe input, --threads $th" 'cat "$T/progressive.jpg" | "$IMGSEC" jpeg encrypt --threads $th -k "$T/key" -o "$T/pp$th.jpg" - && "$IMGSEC" jpeg encrypt --threads $th -k "$T/key" -o "$T/pf$th.jpg" "$T/progressive.jpg" && cmp -s "$T/pp$th.jpg" "$T/pf$th.jpg"'
+done
+check "one thread or two: the same output" 'cmp -s "$T/pf1.jpg" "$T/pf2.jpg"'
+{ printf 'skipme'; cat "$T/baseline.jpg"; } > "$T/offset.bin"
+check "stdin file already partly read" '{ dd bs=6 count=1 of=/dev/null 2>/dev/null; "$IMGSEC" jpeg encrypt -k "$T/key" -o "$T/off.jpg" -; } < "$T/offset.bin" && cmp -s "$T/off.jpg" "$T/e.jpg"'
 check "passphrase key" 'IMGSEC_PASSPHRASE="pass phrase" "$IMGSEC" jpeg encrypt -k "$T/pkey" -o "$T/pe.jpg" "$T/baseline.jpg" && ! cmp -s "$T/pe.jpg" "$T/e.jpg"'
 IMGSEC_PASSPHRASE="wrong" "$IMGSEC" jpeg encrypt -k "$T/pkey" -o "$T/pw.jpg" "$T/baseline.jpg" 2>"$T/err"; rc=$?
 check "wrong passphrase" '[ $rc -eq 4 ] && grep -q "wrong passphrase" "$T/err" && [ ! -e "$T/pw.jpg" ]'
