@@ -197,13 +197,41 @@ static int read_row8(const uint8_t *line, uint32_t w, uint32_t y, unsigned page,
 typedef struct {
     uint8_t *buf; /* one decoded strip */
     tmsize_t cap;
+    uint8_t *pk;  /* 8-bit pages, digest wanted: the strip's rows packed */
+    size_t pkcap;
+    uint8_t *row; /* 8-bit pages, no share: one decoded row */
+    size_t rowcap;
 } reader;
 
-/* Decodes page `page` into dst (width*height sheet bytes: the share's sheet for that page, or
- * one page-sized buffer when only the digest is wanted), after checking that its description
- * matches the first page's (info) and names this page. */
+static int grow(uint8_t **p, size_t *cap, size_t need)
+{
+    if (*cap >= need) return 0;
+    if (*p) OPENSSL_cleanse(*p, *cap);
+    free(*p);
+    *cap = 0;
+    if (!(*p = malloc(need))) return ISEC_ENOMEM;
+    *cap = need;
+    return 0;
+}
+
+static void reader_free(reader *rd)
+{
+    /* sheet pixels, packed or not: wiped like the shares */
+    if (rd->buf) OPENSSL_cleanse(rd->buf, (size_t)rd->cap);
+    if (rd->pk) OPENSSL_cleanse(rd->pk, rd->pkcap);
+    if (rd->row) OPENSSL_cleanse(rd->row, rd->rowcap);
+    free(rd->buf);
+    free(rd->pk);
+    free(rd->row);
+}
+
+/* Decodes page `page` into dst (width*height sheet bytes: the share's sheet for that page; NULL
+ * when only the digest is wanted) and, with md, hashes its rows in the digest's packed form
+ * (isec_vcs_share_digest): the 1-bit pages' own rows made canonical (isec_vcs_canon_rows), not
+ * unpacked when there is no share to fill, and the 8-bit pages' rows packed. Checks first that
+ * its description matches the first page's (info) and names this page. */
 static int read_page(TIFF *t, unsigned page, uint8_t *dst, const isec_vcs_share_info *first,
-                     reader *rd, char *err, size_t errlen)
+                     reader *rd, EVP_MD_CTX *md, char *err, size_t errlen)
 {
     const isec_vcs_share_info *info = first;
     uint32_t w = 0, h = 0, rps = 0;
@@ -274,6 +302,10 @@ static int read_page(TIFF *t, unsigned page, uint8_t *dst, const isec_vcs_share_
             return ISEC_ENOMEM;
         }
     }
+    const size_t prow = ISEC_VCS_PACKED_ROW(w); /* == row for 1-bit pages */
+    if (bps == 8 && ((md && grow(&rd->pk, &rd->pkcap, prow * rps) < 0) ||
+                     (!dst && grow(&rd->row, &rd->rowcap, w) < 0)))
+        return ISEC_ENOMEM;
     for (uint32_t st = 0; st < nstrips; st++) {
         const uint32_t y0 = st * rps, rows = h - y0 < rps ? h - y0 : rps;
         const tmsize_t want = row * (tmsize_t)rows;
@@ -281,33 +313,35 @@ static int read_page(TIFF *t, unsigned page, uint8_t *dst, const isec_vcs_share_
             isec__sheet_err(err, errlen, "page %u: strip %u unreadable", page, st);
             return ISEC_EFORMAT;
         }
-        for (uint32_t r = 0; r < rows; r++) {
-            const uint8_t *line = rd->buf + (size_t)r * (size_t)row;
-            uint8_t *d = dst + (size_t)(y0 + r) * w;
-            if (bps == 1) unpack_row(line, w, d);
-            else if (read_row8(line, w, y0 + r, page, d, err, errlen) < 0) return ISEC_EFORMAT;
+        if (bps == 1) {
+            if (dst)
+                for (uint32_t r = 0; r < rows; r++)
+                    unpack_row(rd->buf + (size_t)r * (size_t)row, w, dst + (size_t)(y0 + r) * w);
+            if (md) { /* after unpacking, which reads 00 and pad bits as the canonical form does */
+                isec_vcs_canon_rows(rd->buf, rows, w);
+                if (EVP_DigestUpdate(md, rd->buf, prow * rows) != 1) return ISEC_ECRYPTO;
+            }
+            continue;
         }
+        for (uint32_t r = 0; r < rows; r++) {
+            uint8_t *d = dst ? dst + (size_t)(y0 + r) * w : rd->row;
+            if (read_row8(rd->buf + (size_t)r * (size_t)row, w, y0 + r, page, d, err, errlen) < 0)
+                return ISEC_EFORMAT;
+            if (md) isec_vcs_pack_row(d, w, rd->pk + (size_t)r * prow);
+        }
+        if (md && EVP_DigestUpdate(md, rd->pk, prow * rows) != 1) return ISEC_ECRYPTO;
     }
     return 0;
 }
 
 /* The digest of isec_vcs_share_digest (share.c), made page by page: the same bytes in the same
- * order (label, header, every sheet's pixels in page order, the polarity trailer). */
+ * order (its head, every sheet's packed rows in page order - read_page -, its tail). */
 static EVP_MD_CTX *digest_start(const isec_vcs_share_info *in)
 {
-    static const char label[] = "imgsec-vcs-share-v1";
-    uint8_t head[12];
-    head[0] = (uint8_t)(in->width >> 24), head[1] = (uint8_t)(in->width >> 16);
-    head[2] = (uint8_t)(in->width >> 8), head[3] = (uint8_t)in->width;
-    head[4] = (uint8_t)(in->height >> 24), head[5] = (uint8_t)(in->height >> 16);
-    head[6] = (uint8_t)(in->height >> 8), head[7] = (uint8_t)in->height;
-    head[8] = (uint8_t)in->participant;
-    head[9] = (uint8_t)in->layout;
-    head[10] = (uint8_t)in->nplanes;
-    head[11] = ISEC_VCS_SHEETS;
+    uint8_t head[ISEC_VCS_DIGEST_HEAD_LEN];
+    isec_vcs_digest_head(in, head);
     EVP_MD_CTX *c = EVP_MD_CTX_new();
     if (c && (EVP_DigestInit_ex(c, EVP_sha256(), NULL) != 1 ||
-              EVP_DigestUpdate(c, label, sizeof label - 1) != 1 ||
               EVP_DigestUpdate(c, head, sizeof head) != 1)) {
         EVP_MD_CTX_free(c);
         c = NULL;
@@ -318,12 +352,10 @@ static EVP_MD_CTX *digest_start(const isec_vcs_share_info *in)
 static int digest_finish(EVP_MD_CTX *c, const isec_vcs_share_info *in,
                          uint8_t digest[ISEC_VCS_DIGEST_LEN])
 {
-    uint8_t pol[12];
-    memcpy(pol, "polarity", 8);
-    pol[8] = (uint8_t)(in->polarity >> 24), pol[9] = (uint8_t)(in->polarity >> 16);
-    pol[10] = (uint8_t)(in->polarity >> 8), pol[11] = (uint8_t)in->polarity;
+    uint8_t tail[12];
+    const size_t tl = isec_vcs_digest_tail(in, tail);
     unsigned dl = 0;
-    return (!in->polarity || EVP_DigestUpdate(c, pol, sizeof pol) == 1) &&
+    return (!tl || EVP_DigestUpdate(c, tail, tl) == 1) &&
                    EVP_DigestFinal_ex(c, digest, &dl) == 1 && dl == ISEC_VCS_DIGEST_LEN
                ? 0
                : ISEC_ECRYPTO;
@@ -360,9 +392,9 @@ static int read_core(const uint8_t *buf, size_t len, const isec_sheet_limits *li
     }
     int rc = 0;
     isec_vcs_share *s = NULL;
-    uint8_t *page = NULL; /* digest only: one decoded page */
     EVP_MD_CTX *md = NULL;
-    reader rd = {NULL, 0};
+    reader rd;
+    memset(&rd, 0, sizeof rd);
     uint32_t w = 0, h = 0;
     char *desc = NULL;
     isec_vcs_share_info first;
@@ -391,7 +423,7 @@ static int read_core(const uint8_t *buf, size_t len, const isec_sheet_limits *li
         } else {
             /* The description is checked by making its share; for the digest alone, a 1x1
              * share of it (the same checks: the size limits were checked above), and the pages
-             * go through one page-sized buffer into the hash instead of into a share. */
+             * go from their strips into the hash instead of into a share. */
             isec_vcs_share_info one = first;
             if (!out) one.width = one.height = 1;
             if ((rc = isec_vcs_share_new(&s, &one)) < 0) {
@@ -401,7 +433,6 @@ static int read_core(const uint8_t *buf, size_t len, const isec_sheet_limits *li
             } else if (!out) {
                 isec_vcs_share_free(s);
                 s = NULL;
-                if (!(page = malloc((size_t)w * h))) rc = ISEC_ENOMEM;
             }
             /* The digest, when wanted, is made page by page as they are decoded, while each
              * is in cache. */
@@ -415,26 +446,21 @@ static int read_core(const uint8_t *buf, size_t len, const isec_sheet_limits *li
             rc = ISEC_ETRUNC;
             break;
         }
-        uint8_t *dst = s ? isec_vcs_share_sheet(s, pg / ISEC_VCS_SHEETS, pg % ISEC_VCS_SHEETS) : page;
-        rc = read_page(t, pg, dst, &first, &rd, err, errlen);
+        uint8_t *dst = s ? isec_vcs_share_sheet(s, pg / ISEC_VCS_SHEETS, pg % ISEC_VCS_SHEETS) : NULL;
+        rc = read_page(t, pg, dst, &first, &rd, md, err, errlen);
         if (rc == 0 && m.msg[0]) {
             isec__sheet_err(err, errlen, "page %u: %s", pg, m.msg);
             rc = ISEC_EFORMAT;
         }
-        if (rc == 0 && md && EVP_DigestUpdate(md, dst, (size_t)w * h) != 1) rc = ISEC_ECRYPTO;
     }
     if (rc == 0 && TIFFReadDirectory(t)) {
         isec__sheet_err(err, errlen, "more than the %u pages the description announces", pages);
         rc = ISEC_EFORMAT;
     }
     TIFFClose(t);
-    free(rd.buf);
+    reader_free(&rd);
     if (md && rc == 0) rc = digest_finish(md, &first, digest);
     EVP_MD_CTX_free(md);
-    if (page) {
-        OPENSSL_cleanse(page, (size_t)w * h);
-        free(page);
-    }
     if (rc < 0) {
         isec_vcs_share_free(s);
         return rc;
@@ -564,7 +590,7 @@ static int write_core(const isec_vcs_share *s, memio *m, char *err, size_t errle
             for (uint32_t y0 = 0, st = 0; ok && y0 < h; y0 += rps, st++) {
                 const uint32_t rows = h - y0 < rps ? h - y0 : rps;
                 for (uint32_t r = 0; r < rows; r++)
-                    pack_row(px + (size_t)(y0 + r) * w, w, strip + (size_t)r * row);
+                    isec_vcs_pack_row(px + (size_t)(y0 + r) * w, w, strip + (size_t)r * row);
                 ok = TIFFWriteEncodedStrip(t, st, strip, (tmsize_t)(row * rows)) >= 0;
             }
             if (!ok || !TIFFWriteDirectory(t)) {

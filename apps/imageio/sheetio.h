@@ -108,9 +108,10 @@ int isec_sheet_read_mem_pair(const uint8_t *const buf[2], const size_t len[2],
                              size_t errlen);
 
 /* Only what a participant file's pixels hash to: its description (*info, as the share's
- * isec_vcs_share_get_info would give) and isec_vcs_share_digest of its share, without keeping the
- * share: pages are decoded one at a time into a page-sized buffer and hashed (for 24 planes of
- * 512x512, 256 KB instead of 25 MB of fresh memory to fault in and wipe). Accepts and refuses
+ * isec_vcs_share_get_info would give) and isec_vcs_share_digest of its share, without making the
+ * share: each decoded strip of a 1-bit page is hashed as it is, after isec_vcs_canon_rows (the
+ * digest's packed form is the page's), with no unpacking and no 25 MB of fresh memory to fault
+ * in and wipe for 24 planes of 512x512; 8-bit pages of old files are packed row by row. Accepts and refuses
  * exactly what isec_sheet_read_mem does, with the same codes and messages (except ENOMEM). */
 int isec_sheet_digest_mem(const uint8_t *buf, size_t len, const isec_sheet_limits *lim,
                           isec_vcs_share_info *info, uint8_t digest[ISEC_VCS_DIGEST_LEN],

@@ -1,4 +1,4 @@
-/* Packing of sheet pixels for the TIFF pages (sheetio.c; layout in sheetio.h). Internal. */
+/* Unpacking of the TIFF pages' sheet pixels (sheetio.c; layout in sheetio.h). Internal. */
 #ifndef ISEC_SHEETPACK_H
 #define ISEC_SHEETPACK_H
 
@@ -13,102 +13,11 @@
 /* ---- pixels ----
  * Written: 1-bit gray + 1-bit alpha, 4 pixels per byte, first pixel in the high bits; a pixel's
  * two bits are gray<<1 | alpha: transparent 10, white 11, black 01 (00, transparent with gray 0,
- * also reads as transparent). Read as well: the 8-bit gray + alpha pages of earlier versions. */
+ * also reads as transparent). Read as well: the 8-bit gray + alpha pages of earlier versions.
+ * Packing is the share digest's (isec_vcs_pack_row, src/vcs/share.c: one packer for both);
+ * unpacking, which only the readers need, is here. */
 
-static inline unsigned code_of(uint8_t v)
-{
-    return v == ISEC_VCS_PX_W ? 3u : v == ISEC_VCS_PX_K ? 1u : 2u; /* anything else: T */
-}
-
-/* 4 sheet bytes (each 0..2) to one packed byte, 4 at a time as a 32-bit little-endian word:
- * per byte the code (v != K) << 1 | (v != T) in its low 2 bits, then one multiplication moves
- * byte j's code to bits 30 - 2j (the other partial products land on other bits, no carries).
- * Branch-free, so compilers vectorise the loop. */
-static inline uint8_t pack4(uint32_t v)
-{
-    const uint32_t lo = v & 0x01010101u, hi = (v >> 1) & 0x01010101u;
-    const uint32_t c = ((hi ^ 0x01010101u) << 1) | lo | hi;
-    return (uint8_t)((c * 0x40100401u) >> 24);
-}
-
-#ifdef __SSE2__
-/* 16 sheet bytes to their 2-bit codes, one per byte (gray << 1 | alpha), and a mask of bytes
- * that are not sheet values (> 2). */
-static inline __m128i codes16(__m128i v, __m128i *bad)
-{
-    const __m128i zero = _mm_setzero_si128(), k = _mm_set1_epi8(ISEC_VCS_PX_K);
-    *bad = _mm_or_si128(*bad, _mm_andnot_si128(_mm_cmpeq_epi8(v, k),
-                                               _mm_cmpeq_epi8(_mm_max_epu8(v, k), v)));
-    const __m128i g = _mm_andnot_si128(_mm_cmpeq_epi8(v, k), _mm_set1_epi8(2));
-    const __m128i a = _mm_andnot_si128(_mm_cmpeq_epi8(v, zero), _mm_set1_epi8(1));
-    return _mm_or_si128(g, a);
-}
-
-/* 16 codes (one per byte) to 4 packed bytes, in the low byte of each 32-bit lane: byte j of a
- * lane goes to bits 6 - 2j. */
-static inline __m128i fold16(__m128i c)
-{
-    const __m128i m3 = _mm_set1_epi32(3);
-    return _mm_or_si128(
-        _mm_or_si128(_mm_slli_epi32(_mm_and_si128(c, m3), 6),
-                     _mm_slli_epi32(_mm_and_si128(_mm_srli_epi32(c, 8), m3), 4)),
-        _mm_or_si128(_mm_slli_epi32(_mm_and_si128(_mm_srli_epi32(c, 16), m3), 2),
-                     _mm_srli_epi32(c, 24)));
-}
-#endif
-
-static inline void pack_row(const uint8_t *px, uint32_t w, uint8_t *out)
-{
-    uint32_t x = 0;
-#ifdef __SSE2__
-    {
-        /* 64 pixels per step into 16 bytes; bytes that are not sheet values (> 2) are caught on
-         * the way and the row is then redone below, writing them as transparent */
-        __m128i bad = _mm_setzero_si128();
-        const uint32_t n64 = w / 64;
-        for (uint32_t i = 0; i < n64; i++) {
-            const __m128i *p = (const __m128i *)(const void *)(px + 64 * (size_t)i);
-            const __m128i f0 = fold16(codes16(_mm_loadu_si128(p), &bad));
-            const __m128i f1 = fold16(codes16(_mm_loadu_si128(p + 1), &bad));
-            const __m128i f2 = fold16(codes16(_mm_loadu_si128(p + 2), &bad));
-            const __m128i f3 = fold16(codes16(_mm_loadu_si128(p + 3), &bad));
-            _mm_storeu_si128((__m128i *)(void *)(out + 16 * (size_t)i),
-                             _mm_packus_epi16(_mm_packs_epi32(f0, f1), _mm_packs_epi32(f2, f3)));
-        }
-        if (_mm_movemask_epi8(bad) == 0) {
-            x = 64 * n64;
-            out += 16 * (size_t)n64;
-        }
-    }
-#endif
-    if (__BYTE_ORDER__ == __ORDER_LITTLE_ENDIAN__ && x == 0) {
-        /* 8 pixels per step; bytes that are not sheet values (> 2) are caught on the way and the
-         * row is then redone below, writing them as transparent */
-        uint64_t bad = 0;
-        const uint32_t n8 = w / 8;
-        for (uint32_t i = 0; i < n8; i++) {
-            uint64_t v;
-            memcpy(&v, px + 8 * i, 8);
-            bad |= (v & 0xfcfcfcfcfcfcfcfcu) | (v & (v >> 1) & 0x0101010101010101u);
-            out[2 * i] = pack4((uint32_t)v);
-            out[2 * i + 1] = pack4((uint32_t)(v >> 32));
-        }
-        if (!bad) {
-            x = 8 * n8;
-            out += 2 * n8;
-        }
-    }
-    for (; x + 4 <= w; x += 4)
-        *out++ = (uint8_t)(code_of(px[x]) << 6 | code_of(px[x + 1]) << 4 |
-                           code_of(px[x + 2]) << 2 | code_of(px[x + 3]));
-    if (x < w) {
-        unsigned b = 0;
-        for (unsigned k = 0; x + k < w; k++) b |= code_of(px[x + k]) << (6 - 2 * k);
-        *out = (uint8_t)b;
-    }
-}
-
-/* The reverse: a packed byte to 4 sheet bytes (code gray<<1 | alpha: T if alpha is 0, else W
+/* A packed byte to 4 sheet bytes (code gray<<1 | alpha: T if alpha is 0, else W
  * if gray is 1, K if 0, i.e. 2 alpha - (alpha & gray)), as a little-endian word. */
 static inline uint32_t unpack4(uint8_t b)
 {

@@ -235,7 +235,7 @@ int isec__sheet_parse_desc(const char *d, isec_vcs_share_info *info, unsigned *p
         case K_WID: bad = unhex(v, info->wm_id, ISEC_VCS_ID_LEN) < 0; break;
         case K_SID: bad = unhex(v, info->split_id, ISEC_VCS_ID_LEN) < 0; break;
         case K_POL: {
-            uint8_t pb[4];
+            uint8_t pb[4] = {0}; /* unhex may fail half way (gcc -O2: maybe-uninitialized) */
             bad = unhex(v, pb, 4) < 0;
             info->polarity = (uint32_t)pb[0] << 24 | (uint32_t)pb[1] << 16 | (uint32_t)pb[2] << 8 | pb[3];
             break;

@@ -2,10 +2,11 @@
  * quotes, the envelope that carries it with its attestation, and the checks a client runs.
  * Pure data + OpenSSL libcrypto; no I/O, no TPM library (a TPM quote is parsed here by hand).
  *
- * Record, version 2: exactly these lines, in this order, each "key=value\n", ASCII, nothing else:
- *   imgsec-vcs-report=2
+ * Record, version 3: exactly these lines, in this order, each "key=value\n", ASCII, nothing else:
+ *   imgsec-vcs-report=3
  *   nonce=<64 lowercase hex>          the requester's 32-byte nonce
- *   sheet-a=<64 hex>                  SHA-256 of participant A's sheet pixels (vcs canonical hash)
+ *   sheet-a=<64 hex>                  participant A's share digest, version 2
+ *                                     (isec_vcs_share_digest: SHA-256 of the packed pixels)
  *   sheet-b=<64 hex>                  same for B
  *   table-id=<32 hex>                 isec_vcs_table_id() of the table key the sheets name
  *   watermark-id=<32 hex>             isec_vcs_watermark_id() of the sealed watermark they were
@@ -25,7 +26,10 @@
  *                                     and wrong <= max-wrong
  *   measurement=<64 hex>              the verifier's measurement (docs/verifier.md)
  *   backend=soft|tpm2                 the attestation backend
- * Version 1 (no wrong / max-wrong, a verdict that ignored the wrong-block rate) is refused.
+ * Older versions are refused, with the reason (isec_venvelope_verify): version 2 had the same
+ * lines but share digests of version 1 (over one byte per pixel), so its sheet hashes never
+ * match a current client's; version 1 also lacked wrong / max-wrong (its verdict ignored the
+ * wrong-block rate).
  * The attestation is over SHA-256(record bytes).
  *
  * Envelope, version 1 (what the service returns; what `vcs verify --report-out` saves):
@@ -50,8 +54,8 @@
 extern "C" {
 #endif
 
-#define ISEC_VREPORT_VERSION 2
-#define ISEC_VREPORT_MAX_RECORD 1024 /* a version-2 record is < 650 bytes */
+#define ISEC_VREPORT_VERSION 3
+#define ISEC_VREPORT_MAX_RECORD 1024 /* a version-3 record is < 650 bytes */
 #define ISEC_VREPORT_MAX_FIELD 4096
 #define ISEC_VREPORT_MAX_ENVELOPE (3 * ISEC_VREPORT_MAX_FIELD + 256)
 #define ISEC_VREPORT_PPM 1000000 /* the ratios are fixed point in millionths */

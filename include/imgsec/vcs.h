@@ -141,15 +141,39 @@ void isec_vcs_share_set_split_id(isec_vcs_share *s, const uint8_t split_id[ISEC_
 uint8_t *isec_vcs_share_sheet(isec_vcs_share *s, unsigned plane, unsigned sheet);
 const uint8_t *isec_vcs_share_sheet_const(const isec_vcs_share *s, unsigned plane, unsigned sheet);
 
-/* Canonical digest of a share's pixels: SHA-256 over
- *   "imgsec-vcs-share-v1" (19 ASCII bytes, no NUL)
+/* Packed sheet rows (the share digest's form, and the pixels of the TIFF pages): 2 bits per
+ * pixel, 4 pixels per byte, first pixel in the high bits, a row's last byte padded with 0 bits,
+ * so ISEC_VCS_PACKED_ROW(width) bytes per row. Codes (gray << 1 | alpha in the TIFF pages):
+ * transparent 10, white 11, black 01. 00 is never written; readers of the pages take it as
+ * transparent. */
+#define ISEC_VCS_PACKED_ROW(width) (((size_t)(width) + 3) / 4)
+/* Packs one row of `width` sheet pixels into ISEC_VCS_PACKED_ROW(width) bytes at out; bytes
+ * other than ISEC_VCS_PX_W and _K pack as transparent (as they are written to a file). */
+void isec_vcs_pack_row(const uint8_t *px, uint32_t width, uint8_t *out);
+/* Makes nrows consecutive packed rows of `width` pixels canonical in place: 00 codes become 10
+ * (both mean transparent) and the pad bits of each row's last byte become 0. Packed rows read
+ * from any page then hash as isec_vcs_pack_row's rows of the same pixels do. */
+void isec_vcs_canon_rows(uint8_t *rows, size_t nrows, uint32_t width);
+
+/* Canonical digest of a share's pixels (version 2): SHA-256 over
+ *   "imgsec-vcs-share-v2" (19 ASCII bytes, no NUL)
  *   width (uint32 big-endian), height (uint32 BE),
  *   participant, layout, nplanes, ISEC_VCS_SHEETS (one byte each),
- *   then for plane 0..nplanes-1, for sheet 0..3: the width*height pixel bytes (0 T, 1 W, 2 K),
+ *   then for plane 0..nplanes-1, for sheet 0..3, for row 0..height-1: the row's pixels packed
+ *   as isec_vcs_pack_row does (T 10, W 11, K 01, 4 pixels per byte, first pixel in the high
+ *   bits, the last byte padded with 0 bits; pixel bytes other than W and K count as T),
  *   then, only if the polarity share is not 0: "polarity" (8 ASCII bytes) and the polarity share
- *   (uint32 BE) - so shares without polarity keep the digest they always had.
+ *   (uint32 BE).
+ * So a reader of a 1-bit TIFF page hashes the page's rows after isec_vcs_canon_rows, without
+ * unpacking them. Version 1 ("imgsec-vcs-share-v1", until 2026-11-23) hashed one byte per pixel
+ * (0 T, 1 W, 2 K), 4 times as many bytes; its digests differ from these for every share.
  * Mode, channels, fill and the ids are not included (they are reported beside the digest). */
 int isec_vcs_share_digest(const isec_vcs_share *s, uint8_t digest[ISEC_VCS_DIGEST_LEN]);
+/* The digest's bytes before the pixels (label and header) and after them (the polarity part:
+ * returns its length, 0 or 12), for readers that hash packed rows as they decode them. */
+#define ISEC_VCS_DIGEST_HEAD_LEN 31u
+void isec_vcs_digest_head(const isec_vcs_share_info *info, uint8_t out[ISEC_VCS_DIGEST_HEAD_LEN]);
+size_t isec_vcs_digest_tail(const isec_vcs_share_info *info, uint8_t out[12]);
 
 /* Ids recorded in the sheets so a verifier can find its sealed record:
  * table id = first 16 bytes of SHA-256("imgsec-vcs-table-id-v1" || key);

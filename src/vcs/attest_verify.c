@@ -142,13 +142,20 @@ int isec_venvelope_verify(const isec_venvelope *e, EVP_PKEY *trusted, int pcr, i
     if (isec_vreport_decode(e->record, e->record_len, r)) {
         static const char key[] = "imgsec-vcs-report=";
         const size_t kl = sizeof key - 1;
-        /* Another version: say so (a version-1 record's verdict ignored the wrong-block rate). */
+        /* Another version: say so (a version-2 record hashes the sheets as share digest v1, so
+         * its sheet hashes would never match ours; a version-1 record's verdict also ignored
+         * the wrong-block rate). A newer verifier's record (4 and up) is named as such. */
         if (e->record && e->record_len > kl + 1 && !memcmp(e->record, key, kl) &&
             e->record[kl] >= '0' && e->record[kl] <= '9' && e->record[kl + 1] == '\n' &&
             e->record[kl] != '0' + ISEC_VREPORT_VERSION)
             return fail(detail, cap, "record is a version-%c report; this client accepts only version %d%s",
                         (char)e->record[kl], ISEC_VREPORT_VERSION,
-                        e->record[kl] == '1' ? " (an older verifier, whose verdict ignores the wrong-block rate)" : "");
+                        e->record[kl] == '1'   ? " (an older verifier, whose sheet hashes are of another "
+                                                 "form and whose verdict ignores the wrong-block rate)"
+                        : e->record[kl] == '2' ? " (an older verifier, whose sheet hashes are of another "
+                                                 "form: update it)"
+                        : e->record[kl] > '0' + ISEC_VREPORT_VERSION ? " (a newer verifier: update this client)"
+                                                                     : "");
         return fail(detail, cap, "record is not a canonical version-%d report", ISEC_VREPORT_VERSION);
     }
     if (r->backend != e->backend)

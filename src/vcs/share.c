@@ -4,6 +4,9 @@
 #include <stdlib.h>
 #include <string.h>
 #include <sys/mman.h>
+#ifdef __SSE2__
+#include <emmintrin.h>
+#endif
 
 #include <openssl/crypto.h>
 #include <openssl/evp.h>
@@ -189,28 +192,178 @@ static void be32(uint8_t *p, uint32_t v)
     p[3] = (uint8_t)v;
 }
 
+/* ---- packed rows (the digest's form and the TIFF pages' pixels: vcs.h) ----
+ * The one packer: apps/imageio writes its pages with it too. */
+
+static inline unsigned code_of(uint8_t v)
+{
+    return v == ISEC_VCS_PX_W ? 3u : v == ISEC_VCS_PX_K ? 1u : 2u; /* anything else: T */
+}
+
+/* 4 sheet bytes (each 0..2) to one packed byte, 4 at a time as a 32-bit little-endian word:
+ * per byte the code (v != K) << 1 | (v != T) in its low 2 bits, then one multiplication moves
+ * byte j's code to bits 30 - 2j (the other partial products land on other bits, no carries).
+ * Branch-free, so compilers vectorise the loop. */
+static inline uint8_t pack4(uint32_t v)
+{
+    const uint32_t lo = v & 0x01010101u, hi = (v >> 1) & 0x01010101u;
+    const uint32_t c = ((hi ^ 0x01010101u) << 1) | lo | hi;
+    return (uint8_t)((c * 0x40100401u) >> 24);
+}
+
+#ifdef __SSE2__
+/* 16 sheet bytes to their 2-bit codes, one per byte (gray << 1 | alpha), and a mask of bytes
+ * that are not sheet values (> 2). */
+static inline __m128i codes16(__m128i v, __m128i *bad)
+{
+    const __m128i zero = _mm_setzero_si128(), k = _mm_set1_epi8(ISEC_VCS_PX_K);
+    *bad = _mm_or_si128(*bad, _mm_andnot_si128(_mm_cmpeq_epi8(v, k),
+                                               _mm_cmpeq_epi8(_mm_max_epu8(v, k), v)));
+    const __m128i g = _mm_andnot_si128(_mm_cmpeq_epi8(v, k), _mm_set1_epi8(2));
+    const __m128i a = _mm_andnot_si128(_mm_cmpeq_epi8(v, zero), _mm_set1_epi8(1));
+    return _mm_or_si128(g, a);
+}
+
+/* 16 codes (one per byte) to 4 packed bytes, in the low byte of each 32-bit lane: byte j of a
+ * lane goes to bits 6 - 2j. */
+static inline __m128i fold16(__m128i c)
+{
+    const __m128i m3 = _mm_set1_epi32(3);
+    return _mm_or_si128(
+        _mm_or_si128(_mm_slli_epi32(_mm_and_si128(c, m3), 6),
+                     _mm_slli_epi32(_mm_and_si128(_mm_srli_epi32(c, 8), m3), 4)),
+        _mm_or_si128(_mm_slli_epi32(_mm_and_si128(_mm_srli_epi32(c, 16), m3), 2),
+                     _mm_srli_epi32(c, 24)));
+}
+#endif
+
+void isec_vcs_pack_row(const uint8_t *px, uint32_t w, uint8_t *out)
+{
+    uint32_t x = 0;
+#ifdef __SSE2__
+    {
+        /* 64 pixels per step into 16 bytes; bytes that are not sheet values (> 2) are caught on
+         * the way and the row is then redone below, writing them as transparent */
+        __m128i bad = _mm_setzero_si128();
+        const uint32_t n64 = w / 64;
+        for (uint32_t i = 0; i < n64; i++) {
+            const __m128i *p = (const __m128i *)(const void *)(px + 64 * (size_t)i);
+            const __m128i f0 = fold16(codes16(_mm_loadu_si128(p), &bad));
+            const __m128i f1 = fold16(codes16(_mm_loadu_si128(p + 1), &bad));
+            const __m128i f2 = fold16(codes16(_mm_loadu_si128(p + 2), &bad));
+            const __m128i f3 = fold16(codes16(_mm_loadu_si128(p + 3), &bad));
+            _mm_storeu_si128((__m128i *)(void *)(out + 16 * (size_t)i),
+                             _mm_packus_epi16(_mm_packs_epi32(f0, f1), _mm_packs_epi32(f2, f3)));
+        }
+        if (_mm_movemask_epi8(bad) == 0) {
+            x = 64 * n64;
+            out += 16 * (size_t)n64;
+        }
+    }
+#endif
+    if (__BYTE_ORDER__ == __ORDER_LITTLE_ENDIAN__ && x == 0) {
+        /* 8 pixels per step; bytes that are not sheet values (> 2) are caught on the way and the
+         * row is then redone below, writing them as transparent */
+        uint64_t bad = 0;
+        const uint32_t n8 = w / 8;
+        for (uint32_t i = 0; i < n8; i++) {
+            uint64_t v;
+            memcpy(&v, px + 8 * i, 8);
+            bad |= (v & 0xfcfcfcfcfcfcfcfcu) | (v & (v >> 1) & 0x0101010101010101u);
+            out[2 * i] = pack4((uint32_t)v);
+            out[2 * i + 1] = pack4((uint32_t)(v >> 32));
+        }
+        if (!bad) {
+            x = 8 * n8;
+            out += 2 * n8;
+        }
+    }
+    for (; x + 4 <= w; x += 4)
+        *out++ = (uint8_t)(code_of(px[x]) << 6 | code_of(px[x + 1]) << 4 |
+                           code_of(px[x + 2]) << 2 | code_of(px[x + 3]));
+    if (x < w) {
+        unsigned b = 0;
+        for (unsigned k = 0; x + k < w; k++) b |= code_of(px[x + k]) << (6 - 2 * k);
+        *out = (uint8_t)b;
+    }
+}
+
+void isec_vcs_canon_rows(uint8_t *rows, size_t nrows, uint32_t width)
+{
+    /* A code is gray << 1 | alpha; with alpha 0 the pixel is transparent whatever its gray bit,
+     * so setting the gray bit wherever alpha is 0 turns 00 into 10 and changes nothing else. */
+    const size_t row = ISEC_VCS_PACKED_ROW(width), n = row * nrows;
+    size_t i = 0;
+#ifdef __SSE2__
+    const __m128i m55 = _mm_set1_epi8(0x55);
+    for (; i + 16 <= n; i += 16) { /* (~v & 0x55) << 1 without crossing bytes: add it to itself */
+        __m128i *p = (__m128i *)(void *)(rows + i);
+        const __m128i v = _mm_loadu_si128(p), a = _mm_andnot_si128(v, m55);
+        _mm_storeu_si128(p, _mm_or_si128(v, _mm_add_epi8(a, a)));
+    }
+#endif
+    for (; i + 8 <= n; i += 8) {
+        uint64_t v;
+        memcpy(&v, rows + i, 8);
+        v |= (~v & 0x5555555555555555u) << 1;
+        memcpy(rows + i, &v, 8);
+    }
+    for (; i < n; i++) rows[i] = (uint8_t)(rows[i] | (~rows[i] & 0x55u) << 1);
+    if (width % 4) { /* after the above, which would have set pad bits */
+        const uint8_t keep = (uint8_t)(0xffu << (8 - 2 * (width % 4)));
+        for (size_t r = 0; r < nrows; r++) rows[r * row + row - 1] &= keep;
+    }
+}
+
+void isec_vcs_digest_head(const isec_vcs_share_info *info, uint8_t out[ISEC_VCS_DIGEST_HEAD_LEN])
+{
+    static const char label[] = "imgsec-vcs-share-v2";
+    _Static_assert(sizeof label - 1 + 12 == ISEC_VCS_DIGEST_HEAD_LEN, "digest head");
+    memcpy(out, label, sizeof label - 1);
+    uint8_t *head = out + sizeof label - 1;
+    be32(head, info->width);
+    be32(head + 4, info->height);
+    head[8] = (uint8_t)info->participant;
+    head[9] = (uint8_t)info->layout;
+    head[10] = (uint8_t)info->nplanes;
+    head[11] = ISEC_VCS_SHEETS;
+}
+
+size_t isec_vcs_digest_tail(const isec_vcs_share_info *info, uint8_t out[12])
+{
+    if (!info->polarity) return 0; /* shares without polarity: no trailer */
+    memcpy(out, "polarity", 8);
+    be32(out + 8, info->polarity);
+    return 12;
+}
+
 int isec_vcs_share_digest(const isec_vcs_share *s, uint8_t digest[ISEC_VCS_DIGEST_LEN])
 {
-    static const char label[] = "imgsec-vcs-share-v1";
-    uint8_t head[12];
-    be32(head, s->info.width);
-    be32(head + 4, s->info.height);
-    head[8] = (uint8_t)s->info.participant;
-    head[9] = (uint8_t)s->info.layout;
-    head[10] = (uint8_t)s->info.nplanes;
-    head[11] = ISEC_VCS_SHEETS;
-    uint8_t pol[12];
-    memcpy(pol, "polarity", 8);
-    be32(pol + 8, s->info.polarity);
+    const uint32_t w = s->info.width;
+    const size_t row = ISEC_VCS_PACKED_ROW(w), rows = (size_t)s->info.nplanes * ISEC_VCS_SHEETS *
+                                                     s->info.height;
+    /* Rows are packed into a buffer of up to 64 KiB (at least one row) and hashed a buffer at
+     * a time: the packed share is a quarter of the pixels, never made whole. */
+    const size_t per = row >= 65536 ? 1 : 65536 / row;
+    uint8_t *buf = malloc(row * per), head[ISEC_VCS_DIGEST_HEAD_LEN], tail[12];
+    if (!buf) return ISEC_ENOMEM;
+    isec_vcs_digest_head(&s->info, head);
+    const size_t tl = isec_vcs_digest_tail(&s->info, tail);
     EVP_MD_CTX *c = EVP_MD_CTX_new();
     unsigned dl = 0;
     int ok = c && EVP_DigestInit_ex(c, EVP_sha256(), NULL) == 1 &&
-             EVP_DigestUpdate(c, label, sizeof label - 1) == 1 &&
-             EVP_DigestUpdate(c, head, sizeof head) == 1 &&
-             EVP_DigestUpdate(c, s->px, s->npix * s->info.nplanes * ISEC_VCS_SHEETS) == 1 &&
-             (!s->info.polarity || EVP_DigestUpdate(c, pol, sizeof pol) == 1) &&
-             EVP_DigestFinal_ex(c, digest, &dl) == 1 && dl == ISEC_VCS_DIGEST_LEN;
+             EVP_DigestUpdate(c, head, sizeof head) == 1;
+    /* rows of all sheets in page order are consecutive rows of px */
+    for (size_t r0 = 0; ok && r0 < rows; r0 += per) {
+        const size_t n = rows - r0 < per ? rows - r0 : per;
+        for (size_t r = 0; r < n; r++) isec_vcs_pack_row(s->px + (r0 + r) * w, w, buf + r * row);
+        ok = EVP_DigestUpdate(c, buf, n * row) == 1;
+    }
+    ok = ok && (!tl || EVP_DigestUpdate(c, tail, tl) == 1) &&
+         EVP_DigestFinal_ex(c, digest, &dl) == 1 && dl == ISEC_VCS_DIGEST_LEN;
     EVP_MD_CTX_free(c);
+    OPENSSL_cleanse(buf, row * per); /* the sheets' pixels, packed */
+    free(buf);
     return ok ? 0 : ISEC_ECRYPTO;
 }
 

@@ -2,6 +2,8 @@
  * ids, digests and the secret file. One CTest entry per argv[1]. */
 #include <stdio.h>
 
+#include <openssl/evp.h>
+
 #include "vcstest.h"
 
 static int checks;
@@ -409,11 +411,23 @@ static void test_ids_digest(void)
         CHECK_RC(isec_vcs_share_digest(b, d[i]), 0);
         CHECK(memcmp(isec_vcs_share_get_info(a)->table_id, t1, 16) == 0);
         if (i == 0) {
-            uint8_t e[32];
-            isec_vcs_share_sheet(b, 0, 2)[17] ^= 3;
+            /* any other sheet value changes the digest; a byte that is no sheet value counts
+             * as transparent (as it is written to a file) */
+            uint8_t e[32], *px = isec_vcs_share_sheet(b, 0, 2) + 17;
+            const uint8_t v = *px;
+            for (uint8_t o = 1; o < 3; o++) {
+                *px = (uint8_t)((v + o) % 3);
+                CHECK_RC(isec_vcs_share_digest(b, e), 0);
+                CHECK(memcmp(e, d[0], 32) != 0);
+            }
+            *px = ISEC_VCS_PX_T;
+            uint8_t t[32];
+            CHECK_RC(isec_vcs_share_digest(b, t), 0);
+            *px = 7;
             CHECK_RC(isec_vcs_share_digest(b, e), 0);
-            CHECK(memcmp(e, d[0], 32) != 0);
-            isec_vcs_share_sheet(b, 0, 2)[17] ^= 3;
+            CHECK(memcmp(e, t, 32) == 0);
+            *px = v;
+            checks += 3;
         }
         isec_vcs_share_free(a);
         isec_vcs_share_free(b);
@@ -424,6 +438,139 @@ static void test_ids_digest(void)
     checks += 8;
     free(g);
     free(wm.bits);
+}
+
+/* Share digest v2 (vcs.h) from its definition: the bytes hashed, built pixel by pixel here. */
+static void digest_ref(const isec_vcs_share *s, uint8_t out[32])
+{
+    const isec_vcs_share_info *in = isec_vcs_share_get_info(s);
+    const size_t row = (in->width + 3) / 4;
+    const size_t n = 19 + 12 + (size_t)in->nplanes * 4 * in->height * row + 12;
+    uint8_t *m = calloc(n, 1), *o = m;
+    memcpy(o, "imgsec-vcs-share-v2", 19);
+    o += 19;
+    for (int k = 0; k < 4; k++) o[k] = (uint8_t)(in->width >> (24 - 8 * k));
+    for (int k = 0; k < 4; k++) o[4 + k] = (uint8_t)(in->height >> (24 - 8 * k));
+    o[8] = (uint8_t)in->participant, o[9] = (uint8_t)in->layout, o[10] = (uint8_t)in->nplanes;
+    o[11] = 4;
+    o += 12;
+    for (unsigned p = 0; p < in->nplanes; p++)
+        for (unsigned sh = 0; sh < 4; sh++) {
+            const uint8_t *px = isec_vcs_share_sheet_const(s, p, sh);
+            for (uint32_t y = 0; y < in->height; y++, o += row)
+                for (uint32_t x = 0; x < in->width; x++) {
+                    const uint8_t v = px[(size_t)y * in->width + x];
+                    const unsigned code = v == ISEC_VCS_PX_W ? 3 : v == ISEC_VCS_PX_K ? 1 : 2;
+                    o[x / 4] |= (uint8_t)(code << (6 - 2 * (x % 4)));
+                }
+        }
+    if (in->polarity) {
+        memcpy(o, "polarity", 8);
+        for (int k = 0; k < 4; k++) o[8 + k] = (uint8_t)(in->polarity >> (24 - 8 * k));
+        o += 12;
+    }
+    EVP_Digest(m, (size_t)(o - m), out, NULL, EVP_sha256(), NULL);
+    free(m);
+}
+
+static void hex32(const uint8_t d[32], char out[65])
+{
+    for (int i = 0; i < 32; i++) snprintf(out + 2 * i, 3, "%02x", d[i]);
+}
+
+/* Share digest v2: two tiny hand-made shares against known answers (computed with Python's
+ * hashlib from the definition in vcs.h; the first also with `openssl dgst` when recorded), random
+ * shares of widths around the packer's steps against digest_ref, and isec_vcs_canon_rows on
+ * every byte value. */
+static void test_digest_v2(void)
+{
+    static const struct {
+        uint32_t w, h;
+        unsigned participant, layout, channels, nplanes;
+        uint32_t polarity;
+        const char *want;
+    } kat[] = {
+        {5, 3, ISEC_VCS_B, ISEC_VCS_LAYOUT_GRAY, 1, 1, 0,
+         "d20823e96ea94256850d35a46ee8c00de00171807e214f23cdbeaee2ddf21262"},
+        {6, 2, ISEC_VCS_A, ISEC_VCS_LAYOUT_PLANES, 1, 8, 0xa5,
+         "5baaaca0c229e379edc65a0c3c5f90685d2b58fbeaf7f28e28c280fb89481ede"},
+    };
+    for (unsigned k = 0; k < 2; k++) {
+        isec_vcs_share_info info;
+        memset(&info, 0, sizeof info);
+        info.width = kat[k].w, info.height = kat[k].h, info.participant = kat[k].participant;
+        info.layout = kat[k].layout, info.channels = kat[k].channels, info.nplanes = kat[k].nplanes;
+        info.polarity = kat[k].polarity;
+        isec_vcs_share *s = NULL;
+        CHECK_RC(isec_vcs_share_new(&s, &info), 0);
+        if (!s) continue;
+        for (unsigned p = 0; p < info.nplanes; p++)
+            for (unsigned sh = 0; sh < 4; sh++)
+                for (uint32_t y = 0; y < info.height; y++)
+                    for (uint32_t x = 0; x < info.width; x++)
+                        isec_vcs_share_sheet(s, p, sh)[y * info.width + x] =
+                            (uint8_t)(k == 0 ? (x + 2 * y + sh) % 3 : (3 * x + y + p + 2 * sh) % 3);
+        uint8_t d[32], r[32];
+        char hx[65];
+        CHECK_RC(isec_vcs_share_digest(s, d), 0);
+        hex32(d, hx);
+        CHECK(!strcmp(hx, kat[k].want));
+        digest_ref(s, r);
+        CHECK(!memcmp(d, r, 32));
+        isec_vcs_share_free(s);
+        checks += 3;
+    }
+    uint64_t seed = 77;
+    static const uint32_t widths[] = {1, 2, 3, 4, 5, 7, 8, 9, 63, 64, 65, 67, 130, 257};
+    for (unsigned wi = 0; wi < sizeof widths / sizeof widths[0]; wi++) {
+        isec_vcs_share_info info;
+        memset(&info, 0, sizeof info);
+        info.width = widths[wi], info.height = 3, info.layout = ISEC_VCS_LAYOUT_PLANES;
+        info.channels = 1, info.nplanes = 8, info.polarity = wi & 1 ? 0x81 : 0;
+        info.participant = wi & 1;
+        isec_vcs_share *s = NULL;
+        CHECK_RC(isec_vcs_share_new(&s, &info), 0);
+        if (!s) continue;
+        for (unsigned p = 0; p < 8; p++)
+            for (unsigned sh = 0; sh < 4; sh++) {
+                uint8_t *px = isec_vcs_share_sheet(s, p, sh);
+                for (uint32_t i = 0; i < info.width * 3; i++) px[i] = (uint8_t)(vt_rand(&seed) % 3);
+            }
+        uint8_t d[32], r[32];
+        CHECK_RC(isec_vcs_share_digest(s, d), 0);
+        digest_ref(s, r);
+        CHECK(!memcmp(d, r, 32));
+        isec_vcs_share_free(s);
+        checks += 2;
+    }
+    /* canonical rows: every byte value in every position of 3 rows of widths 1..9 and 57..72
+     * (the vector steps); the result is what isec_vcs_pack_row makes of the pixels the bytes
+     * mean (00 = T; pad bits ignored) */
+    for (uint32_t w = 1; w <= 72; w = w == 9 ? 57 : w + 1) {
+        const size_t row = ISEC_VCS_PACKED_ROW(w);
+        int ok = row == (w + 3) / 4;
+        for (unsigned v = 0; v < 256; v++) {
+            uint8_t rows[54], px[72], want[18];
+            for (size_t i = 0; i < 3 * row; i++) rows[i] = (uint8_t)(v + 37 * i);
+            for (unsigned r = 0; r < 3; r++) {
+                for (uint32_t x = 0; x < w; x++) {
+                    const unsigned c = (rows[r * row + x / 4] >> (6 - 2 * (x % 4))) & 3;
+                    px[x] = c == 3 ? ISEC_VCS_PX_W : c == 1 ? ISEC_VCS_PX_K : ISEC_VCS_PX_T;
+                }
+                isec_vcs_pack_row(px, w, want);
+                isec_vcs_canon_rows(rows + r * row, 1, w);
+                ok &= !memcmp(rows + r * row, want, row);
+            }
+            for (size_t i = 0; i < 3 * row; i++) rows[i] = (uint8_t)(v + 37 * i);
+            uint8_t one[54];
+            memcpy(one, rows, 3 * row);
+            isec_vcs_canon_rows(one, 3, w); /* several rows at once: the same */
+            for (unsigned r = 0; r < 3; r++) isec_vcs_canon_rows(rows + r * row, 1, w);
+            ok &= !memcmp(one, rows, 3 * row);
+        }
+        CHECK(ok);
+        checks++;
+    }
 }
 
 static void test_secret_file(void)
@@ -465,8 +612,9 @@ int main(int argc, char **argv)
     else if (!strcmp(t, "planes")) test_planes();
     else if (!strcmp(t, "ids")) test_ids_digest();
     else if (!strcmp(t, "secret")) test_secret_file();
+    else if (!strcmp(t, "digest")) test_digest_v2();
     else {
-        fprintf(stderr, "usage: test_vcs_scheme dims|exact|planes|secure|exact_leaks|halftone|ids|secret\n");
+        fprintf(stderr, "usage: test_vcs_scheme dims|exact|planes|secure|exact_leaks|halftone|ids|secret|digest\n");
         return 2;
     }
     return tu_finish(t, checks);

@@ -5,6 +5,8 @@
 #include <tiffio.h>
 #include <unistd.h>
 
+#include <openssl/evp.h>
+
 #include "sheetio.h"
 #include "vcstest.h"
 
@@ -35,8 +37,10 @@ static int same(const isec_vcs_share *x, const isec_vcs_share *y)
            !memcmp(isec_vcs_share_get_info(x), isec_vcs_share_get_info(y), sizeof(isec_vcs_share_info));
 }
 
-/* isec_sheet_read_mem, checked against isec_sheet_digest_mem of the same bytes: the same code
- * and message, and on success the share's description and digest. */
+/* isec_sheet_read_mem, checked against isec_sheet_digest_mem and isec_sheet_read_mem_pair
+ * (with digests) of the same bytes: the same code and message, and on success the share's
+ * description and digest, which the three paths make differently (the share's pixels packed
+ * again; the page rows made canonical without a share; the same while filling a share). */
 static int rd_mem(const uint8_t *buf, size_t len, const isec_sheet_limits *lim,
                   isec_vcs_share **out, char *err, size_t errlen)
 {
@@ -53,6 +57,17 @@ static int rd_mem(const uint8_t *buf, size_t len, const isec_sheet_limits *lim,
         CHECK(!memcmp(d1, d2, sizeof d1));
         CHECK(!memcmp(&info, isec_vcs_share_get_info(*out), sizeof info));
     }
+    const uint8_t *const bufs[2] = {buf, buf};
+    const size_t lens[2] = {len, len};
+    isec_vcs_share *got[2] = {NULL, NULL};
+    uint8_t dig[2][ISEC_VCS_DIGEST_LEN];
+    int failed = -1;
+    const int rc3 = isec_sheet_read_mem_pair(bufs, lens, lim, got, dig, &failed, e2, sizeof e2);
+    CHECK(rc3 == rc);
+    CHECK(rc3 == 0 || failed == 0);
+    if (rc == 0 && rc3 == 0 && *out) CHECK(!memcmp(dig[0], d1, sizeof d1) && !memcmp(dig[1], d1, sizeof d1));
+    isec_vcs_share_free(got[0]);
+    isec_vcs_share_free(got[1]);
     return rc;
 }
 
@@ -302,6 +317,100 @@ static void test_bad(void)
     checks += 3;
 }
 
+/* 1-bit pages as any writer might make them: transparent pixels coded 00 as well as 10, and
+ * nonzero pad bits. A 1x4-page gray share of w x h from raw packed rows (rows[page][y*row..]);
+ * canonical: the same after isec_vcs_canon_rows. */
+static mbuf handmade1(uint32_t w, uint32_t h, const uint8_t *rows, uint16_t comp)
+{
+    mbuf m = {NULL, 0, 0};
+    TIFF *t = TIFFClientOpen("x", "w", &m, mb_read, mb_write, mb_seek, mb_close, mb_size, NULL, NULL);
+    const size_t row = ISEC_VCS_PACKED_ROW(w);
+    for (unsigned pg = 0; pg < 4; pg++) {
+        uint16_t extra = EXTRASAMPLE_UNASSALPHA;
+        TIFFSetField(t, TIFFTAG_IMAGEWIDTH, w);
+        TIFFSetField(t, TIFFTAG_IMAGELENGTH, h);
+        TIFFSetField(t, TIFFTAG_BITSPERSAMPLE, 1);
+        TIFFSetField(t, TIFFTAG_SAMPLESPERPIXEL, 2);
+        TIFFSetField(t, TIFFTAG_EXTRASAMPLES, 1, &extra);
+        TIFFSetField(t, TIFFTAG_PHOTOMETRIC, PHOTOMETRIC_MINISBLACK);
+        TIFFSetField(t, TIFFTAG_PLANARCONFIG, PLANARCONFIG_CONTIG);
+        TIFFSetField(t, TIFFTAG_COMPRESSION, comp);
+        TIFFSetField(t, TIFFTAG_ROWSPERSTRIP, 2); /* several strips, the last one short */
+        char d[600];
+        desc_for(pg, 1, d, sizeof d);
+        TIFFSetField(t, TIFFTAG_IMAGEDESCRIPTION, d);
+        uint8_t line[64];
+        for (uint32_t y = 0; y < h; y++) {
+            memcpy(line, rows + ((size_t)pg * h + y) * row, row);
+            TIFFWriteScanline(t, line, y, 0);
+        }
+        TIFFWriteDirectory(t);
+    }
+    TIFFClose(t);
+    return m;
+}
+
+/* The page-hash paths against the in-memory one on pages with 00 codes and pad bits, and
+ * against the digest's definition computed here from the raw page bytes: such a file hashes as
+ * the same pixels written canonically (by hand, and by isec_sheet_write_mem). */
+static void test_noncanonical(void)
+{
+    static const uint32_t widths[] = {1, 5, 13, 16, 70, 129};
+    uint64_t seed = 99;
+    char err[300];
+    for (unsigned wi = 0; wi < sizeof widths / sizeof widths[0]; wi++)
+        for (unsigned ci = 0; ci < 2; ci++) {
+            const uint32_t w = widths[wi], h = 5;
+            const size_t row = ISEC_VCS_PACKED_ROW(w), n = 4 * h * row;
+            uint8_t *raw = malloc(n), *canon = malloc(n);
+            for (size_t i = 0; i < n; i++) raw[i] = (uint8_t)vt_rand(&seed);
+            raw[0] = 0; /* 00 codes for sure, and pad bits set */
+            raw[row - 1] |= 0x01;
+            /* the canonical bytes from the definition: per pixel T 10, W 11, K 01; pad 0 */
+            memset(canon, 0, n);
+            for (size_t r = 0; r < 4 * (size_t)h; r++)
+                for (uint32_t x = 0; x < w; x++) {
+                    const unsigned c = (raw[r * row + x / 4] >> (6 - 2 * (x % 4))) & 3;
+                    const unsigned k = (c & 1) ? c : 2;
+                    canon[r * row + x / 4] |= (uint8_t)(k << (6 - 2 * (x % 4)));
+                }
+            const uint16_t comp = ci ? COMPRESSION_ZSTD : COMPRESSION_NONE;
+            mbuf m = handmade1(w, h, raw, comp), mc = handmade1(w, h, canon, comp);
+            isec_vcs_share *s = NULL, *sc = NULL;
+            isec_vcs_share_info info;
+            uint8_t d[32], dc[32], want[32];
+            CHECK_RC(rd_mem(m.buf, m.len, NULL, &s, err, sizeof err), 0);
+            CHECK_RC(rd_mem(mc.buf, mc.len, NULL, &sc, err, sizeof err), 0);
+            CHECK_RC(isec_sheet_digest_mem(m.buf, m.len, NULL, &info, d, err, sizeof err), 0);
+            CHECK_RC(isec_sheet_digest_mem(mc.buf, mc.len, NULL, &info, dc, err, sizeof err), 0);
+            CHECK(!memcmp(d, dc, 32) && (n == 0 || memcmp(raw, canon, n)));
+            /* label, header (w, h, B, gray, 1 plane, 4 sheets), the canonical rows */
+            EVP_MD_CTX *c = EVP_MD_CTX_new();
+            uint8_t head[12] = {(uint8_t)(w >> 24), (uint8_t)(w >> 16), (uint8_t)(w >> 8), (uint8_t)w,
+                                0, 0, 0, (uint8_t)h, 1, ISEC_VCS_LAYOUT_GRAY, 1, 4};
+            CHECK(c && EVP_DigestInit_ex(c, EVP_sha256(), NULL) == 1 &&
+                  EVP_DigestUpdate(c, "imgsec-vcs-share-v2", 19) == 1 &&
+                  EVP_DigestUpdate(c, head, 12) == 1 && EVP_DigestUpdate(c, canon, n) == 1 &&
+                  EVP_DigestFinal_ex(c, want, NULL) == 1);
+            EVP_MD_CTX_free(c);
+            CHECK(!memcmp(d, want, 32));
+            /* and as written by the library: the same page bytes as the canonical file */
+            uint8_t *wb = NULL;
+            size_t wl = 0;
+            CHECK(s && isec_sheet_write_mem(s, &wb, &wl, err, sizeof err) == 0);
+            CHECK_RC(isec_sheet_digest_mem(wb, wl, NULL, &info, dc, err, sizeof err), 0);
+            CHECK(!memcmp(d, dc, 32));
+            free(wb);
+            isec_vcs_share_free(s);
+            isec_vcs_share_free(sc);
+            free(m.buf);
+            free(mc.buf);
+            free(raw);
+            free(canon);
+            checks += 9;
+        }
+}
+
 /* Every file ever found by the fuzzer is read without crashing. */
 static void test_regress(const char *dir)
 {
@@ -517,6 +626,7 @@ int main(int argc, char **argv)
     else if (!strcmp(t, "format")) {
         test_format();
         test_pack_widths();
+        test_noncanonical();
     }
     else if (!strcmp(t, "regress") && argc > 2) test_regress(argv[2]);
     else {

@@ -156,8 +156,8 @@ core_scenarios() {
     expect 1 "$REGION" "$IMGSEC" vcs verify --server "$U" --trust "$ST/verifier.pem" --report-out "$W/f/breg.env" \
         "$W/s1/a.tiff" "$W/f/breg.tiff"
     expect 1 "$REGION" "$IMGSEC" vcs verify --server "$U" --trust "$ST/verifier.pem" "$W/f/areg.tiff" "$W/s1/b.tiff"
-    # The attested record itself says so: version 2, wrong > max-wrong, the other two limits met.
-    if grep -aq '^imgsec-vcs-report=2$' "$W/f/breg.env" && grep -aEq '^wrong=0\.0[3-9][0-9]{4}$' "$W/f/breg.env" &&
+    # The attested record itself says so: version 3, wrong > max-wrong, the other two limits met.
+    if grep -aq '^imgsec-vcs-report=3$' "$W/f/breg.env" && grep -aEq '^wrong=0\.0[3-9][0-9]{4}$' "$W/f/breg.env" &&
         grep -aq '^max-wrong=0\.020000$' "$W/f/breg.env" && grep -aq '^invalid=0\.000000$' "$W/f/breg.env" &&
         grep -aEq '^nc=(1\.000000|0\.9[0-9]{5})$' "$W/f/breg.env" && grep -aq '^verdict=not-genuine$' "$W/f/breg.env"; then
         ok "forged-region record: $(grep -a '^wrong=' "$W/f/breg.env")"

@@ -45,7 +45,7 @@ static isec_vreport sample(void)
 }
 
 static const char golden[] =
-    "imgsec-vcs-report=2\n"
+    "imgsec-vcs-report=3\n"
     "nonce=000102030405060708090a0b0c0d0e0f101112131415161718191a1b1c1d1e1f\n"
     "sheet-a=a0a1a2a3a4a5a6a7a8a9aaabacadaeafb0b1b2b3b4b5b6b7b8b9babbbcbdbebf\n"
     "sheet-b=b0b1b2b3b4b5b6b7b8b9babbbcbdbebfc0c1c2c3c4c5c6c7c8c9cacbcccdcecf\n"
@@ -94,8 +94,9 @@ static void test_record(void)
     T(decode_variant("backend=soft\n", "backend=soft") == ISEC_EFORMAT);
     T(decode_variant("nc=0.998512\nber=0.001488\n", "ber=0.001488\nnc=0.998512\n") == ISEC_EFORMAT);
     T(decode_variant("invalid=0.000000\n", "") == ISEC_EFORMAT); /* a missing field */
-    T(decode_variant("imgsec-vcs-report=2", "imgsec-vcs-report=1") == ISEC_EFORMAT);
-    T(decode_variant("imgsec-vcs-report=2", "imgsec-vcs-report=3") == ISEC_EFORMAT);
+    T(decode_variant("imgsec-vcs-report=3", "imgsec-vcs-report=1") == ISEC_EFORMAT);
+    T(decode_variant("imgsec-vcs-report=3", "imgsec-vcs-report=2") == ISEC_EFORMAT);
+    T(decode_variant("imgsec-vcs-report=3", "imgsec-vcs-report=4") == ISEC_EFORMAT);
     T(decode_variant("backend=soft", "backend=tpm2") == 0);
     T(decode_variant("nc=0.998512\n", "nc=1.000000\n") == 0);
     T(decode_variant("nc=0.998512", "nc=1.000001") == ISEC_EFORMAT); /* out of range */
@@ -193,7 +194,22 @@ static void test_envelope_soft(void)
     size_t sl1 = sign(k, (const uint8_t *)v1, sizeof v1 - 1, sig1);
     isec_venvelope e1 = {(const uint8_t *)v1, sizeof v1 - 1, ISEC_VBACKEND_SOFT, sig1, sl1, NULL, 0};
     T(sl1 > 0 && isec_venvelope_verify(&e1, k, -1, &out, why, sizeof why) == ISEC_EAUTH &&
-      strstr(why, "version-1 report") && strstr(why, "only version 2") && strstr(why, "wrong-block"));
+      strstr(why, "version-1 report") && strstr(why, "only version 3") && strstr(why, "wrong-block"));
+    /* A well-signed version-2 record (the same lines, but sheet hashes of share digest v1): refused
+     * with the reason, as is a record of a newer version. */
+    char v2[sizeof golden];
+    memcpy(v2, golden, sizeof golden);
+    v2[18] = '2';
+    uint8_t sig2[80];
+    size_t sl2 = sign(k, (const uint8_t *)v2, sizeof v2 - 1, sig2);
+    isec_venvelope e2 = {(const uint8_t *)v2, sizeof v2 - 1, ISEC_VBACKEND_SOFT, sig2, sl2, NULL, 0};
+    T(sl2 > 0 && isec_venvelope_verify(&e2, k, -1, &out, why, sizeof why) == ISEC_EAUTH &&
+      strstr(why, "version-2 report") && strstr(why, "only version 3") && strstr(why, "sheet hashes"));
+    v2[18] = '4';
+    sl2 = sign(k, (const uint8_t *)v2, sizeof v2 - 1, sig2);
+    e2.sig_len = sl2;
+    T(sl2 > 0 && isec_venvelope_verify(&e2, k, -1, &out, why, sizeof why) == ISEC_EAUTH &&
+      strstr(why, "version-4 report") && strstr(why, "newer verifier"));
     /* Every single-byte flip of the envelope is caught by the parser or the signature. */
     int caught = 0, total = 0;
     for (size_t i = 0; i < el; i++) {
@@ -400,12 +416,16 @@ static void test_trust(void)
 }
 
 /* Known answers: reports made by the real service (soft, and tpm2 on swtpm), with the trust
- * files it wrote, verified offline as the client does; then with one byte changed. */
+ * files it wrote, verified offline as the client does; then with one byte changed. The reports
+ * of the version-2 service (share digest v1, before 2026-11-23: soft-report.env,
+ * swtpm-report.env) are well attested but refused, with the reason. */
 static void test_vectors(const char *dir)
 {
-    static const char *const names[][2] = {{"soft-report.env", "soft-trust.pem"},
+    static const char *const names[][2] = {{"soft-report-v3.env", "soft-trust-v3.pem"},
+                                           {"swtpm-report-v3.env", "swtpm-trust-v3.pem"},
+                                           {"soft-report.env", "soft-trust.pem"},
                                            {"swtpm-report.env", "swtpm-trust.pem"}};
-    for (size_t i = 0; i < 2; i++) {
+    for (size_t i = 0; i < 4; i++) {
         char pe[1024], pt[1024];
         snprintf(pe, sizeof pe, "%s/%s", dir, names[i][0]);
         snprintf(pt, sizeof pt, "%s/%s", dir, names[i][1]);
@@ -419,6 +439,15 @@ static void test_vectors(const char *dir)
         char why[200];
         T(vf_trust_parse(tb, tl, &t) == 0);
         T(isec_venvelope_decode(env, el, &e) == 0 && e.backend == t.backend);
+        if (i >= 2) { /* version 2 */
+            T(isec_venvelope_verify(&e, t.key, t.pcr, &r, why, sizeof why) == ISEC_EAUTH &&
+              strstr(why, "version-2 report; this client accepts only version 3") &&
+              strstr(why, "sheet hashes"));
+            vf_trust_clear(&t);
+            free(env);
+            free(tb);
+            continue;
+        }
         T(isec_venvelope_verify(&e, t.key, t.pcr, &r, why, sizeof why) == 0);
         T(!memcmp(r.measurement, t.measurement, 32) && r.genuine && r.nc_ppm == 1000000);
         T(r.wrong_ppm == 0 && r.invalid_ppm == 0 && r.max_wrong_ppm == 20000 && r.max_invalid_ppm == 50000);

@@ -85,8 +85,8 @@ int main(int argc, char **argv)
                 for (size_t bx = 0; bx < w / 2; bx++) {
                     size_t i = 2 * by * w + 2 * bx, idx[4] = {i, i + 1, i + w, i + w + 1};
                     rs ^= rs << 13, rs ^= rs >> 7, rs ^= rs << 17;
-                    unsigned dr = 1 + (unsigned)(rs % 3), where[4];
-                    uint8_t val[4];
+                    unsigned dr = 1 + (unsigned)(rs % 3), where[4] = {0}; /* set below, or we return */
+                    uint8_t val[4] = {0};
                     /* A permutation matrix: exactly one opaque pixel per pixel position. */
                     for (unsigned j = 0; j < 4; j++) {
                         unsigned n = 0;
