@@ -316,6 +316,47 @@ static void run_pair(pair_job j[2], void *(*f)(void *))
     else f(&j[1]);
 }
 
+/* The first failed job's error copied to err (its index in *failed if not NULL): its rc, or 0
+ * when both succeeded. */
+static int pair_error(const pair_job j[2], int *failed, char *err, size_t errlen)
+{
+    for (int k = 0; k < 2; k++)
+        if (j[k].rc < 0) {
+            isec__sheet_err(err, errlen, "%s", j[k].err);
+            if (failed) *failed = k;
+            return j[k].rc;
+        }
+    return 0;
+}
+
+/* Jobs over two files in memory (digest: where each one's share digest goes, or NULL). */
+static void mem_jobs(pair_job j[2], const uint8_t *const buf[2], const size_t len[2],
+                     const isec_sheet_limits *lim, uint8_t (*digest)[ISEC_VCS_DIGEST_LEN])
+{
+    memset(j, 0, 2 * sizeof *j);
+    for (int k = 0; k < 2; k++) {
+        j[k].in = buf[k];
+        j[k].inlen = len[k];
+        j[k].lim = lim;
+        j[k].digest = digest ? digest[k] : NULL;
+    }
+}
+
+/* Hands both jobs' shares to out, or frees both if a job failed; the pair_error result. */
+static int pair_shares(const pair_job j[2], isec_vcs_share *out[2], int *failed, char *err,
+                       size_t errlen)
+{
+    out[0] = j[0].got;
+    out[1] = j[1].got;
+    int rc = pair_error(j, failed, err, errlen);
+    if (rc < 0) {
+        isec_vcs_share_free(out[0]);
+        isec_vcs_share_free(out[1]);
+        out[0] = out[1] = NULL;
+    }
+    return rc;
+}
+
 int isec_sheet_write_mem_pair(const isec_vcs_share *s[2], uint8_t *out[2], size_t out_len[2],
                               char *err, size_t errlen)
 {
@@ -328,17 +369,14 @@ int isec_sheet_write_mem_pair(const isec_vcs_share *s[2], uint8_t *out[2], size_
         out[k] = j[k].buf;
         out_len[k] = j[k].len;
     }
-    for (int k = 0; k < 2; k++)
-        if (j[k].rc < 0) {
-            isec__sheet_err(err, errlen, "%s", j[k].err);
-            for (int i = 0; i < 2; i++) {
-                free(out[i]);
-                out[i] = NULL;
-                out_len[i] = 0;
-            }
-            return j[k].rc;
+    int rc = pair_error(j, NULL, err, errlen);
+    if (rc < 0)
+        for (int i = 0; i < 2; i++) {
+            free(out[i]);
+            out[i] = NULL;
+            out_len[i] = 0;
         }
-    return 0;
+    return rc;
 }
 
 int isec_sheet_read_file_pair(const char *path[2], const isec_sheet_limits *lim,
@@ -350,17 +388,7 @@ int isec_sheet_read_file_pair(const char *path[2], const isec_sheet_limits *lim,
     j[1].path = path[1];
     j[0].lim = j[1].lim = lim;
     run_pair(j, read_job);
-    out[0] = j[0].got;
-    out[1] = j[1].got;
-    for (int k = 0; k < 2; k++)
-        if (j[k].rc < 0) {
-            isec__sheet_err(err, errlen, "%s", j[k].err);
-            isec_vcs_share_free(out[0]);
-            isec_vcs_share_free(out[1]);
-            out[0] = out[1] = NULL;
-            return j[k].rc;
-        }
-    return 0;
+    return pair_shares(j, out, NULL, err, errlen);
 }
 
 int isec_sheet_read_mem_pair(const uint8_t *const buf[2], const size_t len[2],
@@ -369,26 +397,9 @@ int isec_sheet_read_mem_pair(const uint8_t *const buf[2], const size_t len[2],
                              size_t errlen)
 {
     pair_job j[2];
-    memset(j, 0, sizeof j);
-    for (int k = 0; k < 2; k++) {
-        j[k].in = buf[k];
-        j[k].inlen = len[k];
-        j[k].lim = lim;
-        j[k].digest = digest ? digest[k] : NULL;
-    }
+    mem_jobs(j, buf, len, lim, digest);
     run_pair(j, read_mem_job);
-    out[0] = j[0].got;
-    out[1] = j[1].got;
-    for (int k = 0; k < 2; k++)
-        if (j[k].rc < 0) {
-            isec__sheet_err(err, errlen, "%s", j[k].err);
-            if (failed) *failed = k;
-            isec_vcs_share_free(out[0]);
-            isec_vcs_share_free(out[1]);
-            out[0] = out[1] = NULL;
-            return j[k].rc;
-        }
-    return 0;
+    return pair_shares(j, out, failed, err, errlen);
 }
 
 int isec_sheet_digest_mem_pair(const uint8_t *const buf[2], const size_t len[2],
@@ -397,20 +408,10 @@ int isec_sheet_digest_mem_pair(const uint8_t *const buf[2], const size_t len[2],
                                size_t errlen)
 {
     pair_job j[2];
-    memset(j, 0, sizeof j);
-    for (int k = 0; k < 2; k++) {
-        j[k].in = buf[k];
-        j[k].inlen = len[k];
-        j[k].lim = lim;
-        j[k].digest = digest[k];
-    }
+    mem_jobs(j, buf, len, lim, digest);
     run_pair(j, digest_mem_job);
-    for (int k = 0; k < 2; k++)
-        if (j[k].rc < 0) {
-            isec__sheet_err(err, errlen, "%s", j[k].err);
-            if (failed) *failed = k;
-            return j[k].rc;
-        }
+    int rc = pair_error(j, failed, err, errlen);
+    if (rc < 0) return rc;
     info[0] = j[0].info;
     info[1] = j[1].info;
     return 0;
