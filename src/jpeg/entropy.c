@@ -27,6 +27,7 @@ static inline int block_seq(isec_jpeg *c, struct vw *vw, int b, uint64_t *pos)
     const uint8_t *data = c->data;
     const struct huff *dc = &c->dc[s->td[b]], *ac = &c->ac[s->ta[b]];
     const uint32_t *multi = ac->multi; /* a base register: no address arithmetic on the chain */
+    const uint8_t *mlen = ac->mlen;
     int rc = OK;
     /* The hot loop: a 64-bit window w of the stream held in registers (and kept from one block
      * to the next); one lookup usually gives several symbols with their value bits. The value
@@ -100,12 +101,14 @@ static inline int block_seq(isec_jpeg *c, struct vw *vw, int b, uint64_t *pos)
         VM_FLUSH();
         WIN_REFILL();
         int kn;
+        uint64_t idx;
 #define MULTI_STEP()                                                                               \
-        e = multi[w >> (64 - SEQ_BITS)];                                                       \
+        idx = w >> (64 - SEQ_BITS);                                                                \
+        e = multi[idx];                                                                            \
         kn = k + (int)((e >> MULTI_ADV) & 127);                                                    \
         if (kn >= 64) goto edge;                                                                   \
         {                                                                                          \
-            unsigned tl = e & 63;                                                                  \
+            unsigned tl = mlen[idx];                                                               \
             acc = (acc << tl) | (e >> 16);                                                         \
             n += tl;                                                                               \
             cnt -= tl;                                                                             \

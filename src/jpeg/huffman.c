@@ -62,6 +62,7 @@ void isec__huff_build_multi(struct huff *h)
         }
         h->multi[i] = used ? used | adv << MULTI_ADV | (eob ? MULTI_EOB : 0) | mask << 16
                            : 127u << MULTI_ADV;
+        h->mlen[i] = (uint8_t)(h->multi[i] & 63);
     }
     h->have_multi = 1;
 }

@@ -47,6 +47,9 @@ struct huff {
      * 16-31 the value-bit mask; entries whose first symbol does not fit have advance 127 so
      * that they never pass the k < 64 test. Built only for sequential scans' AC tables. */
     uint32_t multi[1 << SEQ_BITS];
+    /* multi[]'s total lengths alone (bits 0-5), a quarter of the size: the one thing the hot
+     * loop's dependency chain (table load, shift of the window, next index) needs */
+    uint8_t mlen[1 << SEQ_BITS];
 };
 /* Builds h from the 16 counts and the symbols of a DHT table; -1 if the code is malformed.
  * multi[] is left for isec__huff_build_multi: only the AC tables of sequential scans use it,
