@@ -45,6 +45,7 @@
 #ifndef ISEC_SHEETIO_H
 #define ISEC_SHEETIO_H
 
+#include <pthread.h>
 #include <stddef.h>
 #include <stdint.h>
 
@@ -92,11 +93,9 @@ int isec_sheet_write_file(const isec_vcs_share *s, const char *path, int overwri
  * appear (fsync, rename). */
 int isec_sheet_write_fd(const isec_vcs_share *s, int fd, char *err, size_t errlen);
 
-/* Both participants' files at once, in two threads (the work is independent): write_mem_pair
- * makes the two TIFF buffers (out[k] for s[k]; on failure both NULL), read_file_pair reads two
- * files (out[k] from path[k]; on failure both NULL). err gets the first failure's message. */
-int isec_sheet_write_mem_pair(const isec_vcs_share *s[2], uint8_t *out[2], size_t out_len[2],
-                              char *err, size_t errlen);
+/* Both participants' files at once, in two threads (the work is independent): read_file_pair
+ * reads two files (out[k] from path[k]; on failure both NULL). err gets the first failure's
+ * message. */
 int isec_sheet_read_file_pair(const char *path[2], const isec_sheet_limits *lim,
                               isec_vcs_share *out[2], char *err, size_t errlen);
 /* The same from two buffers (buf[k], len[k] into out[k]); with digest not NULL, each thread
@@ -121,6 +120,11 @@ int isec_sheet_digest_mem_pair(const uint8_t *const buf[2], const size_t len[2],
                                const isec_sheet_limits *lim, isec_vcs_share_info info[2],
                                uint8_t (*digest)[ISEC_VCS_DIGEST_LEN], int *failed, char *err,
                                size_t errlen);
+
+/* Wipes and frees two shares (either may be NULL) in a thread of its own, A's and B's in
+ * parallel, so that wiping the sheets (50 MB for 24 planes) need not hold up the caller's
+ * output: 1 if started (join *t), else 0 and both were freed here. */
+int isec_sheet_free_pair_start(isec_vcs_share *a, isec_vcs_share *b, pthread_t *t);
 
 /* PNG export for printing on transparencies: one RGBA PNG per sheet (black (0,0,0,255), white
  * (255,255,255,255), transparent (0,0,0,0)); for the CMY layout black dots take the plane's ink

@@ -260,7 +260,6 @@ int isec__sheet_parse_desc(const char *d, isec_vcs_share_info *info, unsigned *p
 /* ---- both participants at once (two threads: the files are independent) ---- */
 
 typedef struct {
-    const isec_vcs_share *s;
     const char *path;
     const uint8_t *in;
     size_t inlen;
@@ -268,18 +267,9 @@ typedef struct {
     isec_vcs_share *got;
     uint8_t *digest; /* read_mem_job: the share's digest too, when not NULL */
     isec_vcs_share_info info; /* digest_mem_job */
-    uint8_t *buf;
-    size_t len;
     char err[300];
     int rc;
 } pair_job;
-
-static void *write_job(void *arg)
-{
-    pair_job *j = arg;
-    j->rc = isec_sheet_write_mem(j->s, &j->buf, &j->len, j->err, sizeof j->err);
-    return NULL;
-}
 
 static void *read_job(void *arg)
 {
@@ -357,28 +347,6 @@ static int pair_shares(const pair_job j[2], isec_vcs_share *out[2], int *failed,
     return rc;
 }
 
-int isec_sheet_write_mem_pair(const isec_vcs_share *s[2], uint8_t *out[2], size_t out_len[2],
-                              char *err, size_t errlen)
-{
-    pair_job j[2];
-    memset(j, 0, sizeof j);
-    j[0].s = s[0];
-    j[1].s = s[1];
-    run_pair(j, write_job);
-    for (int k = 0; k < 2; k++) {
-        out[k] = j[k].buf;
-        out_len[k] = j[k].len;
-    }
-    int rc = pair_error(j, NULL, err, errlen);
-    if (rc < 0)
-        for (int i = 0; i < 2; i++) {
-            free(out[i]);
-            out[i] = NULL;
-            out_len[i] = 0;
-        }
-    return rc;
-}
-
 int isec_sheet_read_file_pair(const char *path[2], const isec_sheet_limits *lim,
                               isec_vcs_share *out[2], char *err, size_t errlen)
 {
@@ -414,5 +382,44 @@ int isec_sheet_digest_mem_pair(const uint8_t *const buf[2], const size_t len[2],
     if (rc < 0) return rc;
     info[0] = j[0].info;
     info[1] = j[1].info;
+    return 0;
+}
+
+/* ---- freeing two shares off the caller's path ---- */
+
+static void *free_one(void *arg)
+{
+    isec_vcs_share_free(arg);
+    return NULL;
+}
+
+/* Frees both (A's in a second thread when both are there: wiping is the cost). */
+static void free_both(isec_vcs_share *a, isec_vcs_share *b)
+{
+    pthread_t t;
+    const int threaded = a && b && pthread_create(&t, NULL, free_one, a) == 0;
+    isec_vcs_share_free(b);
+    if (threaded) pthread_join(t, NULL);
+    else isec_vcs_share_free(a);
+}
+
+static void *free_pair_run(void *arg)
+{
+    isec_vcs_share **s = arg;
+    free_both(s[0], s[1]);
+    free(s);
+    return NULL;
+}
+
+int isec_sheet_free_pair_start(isec_vcs_share *a, isec_vcs_share *b, pthread_t *t)
+{
+    isec_vcs_share **pair = malloc(2 * sizeof *pair);
+    if (pair) {
+        pair[0] = a;
+        pair[1] = b;
+        if (pthread_create(t, NULL, free_pair_run, pair) == 0) return 1;
+        free(pair);
+    }
+    free_both(a, b);
     return 0;
 }

@@ -99,32 +99,6 @@ static int random_watermark(isec_vcs_watermark *wm, const isec_vcs_params *p)
     return 0;
 }
 
-/* Frees two shares (either may be NULL) in a thread of their own: wiping the sheets (50 MB for
- * 24 planes) need not hold up a command's output. 1 if started (join *t), else 0 and the shares
- * are freed here. */
-static void *free_shares_run(void *arg)
-{
-    isec_vcs_share **s = arg;
-    isec_vcs_share_free(s[0]);
-    isec_vcs_share_free(s[1]);
-    free(s);
-    return NULL;
-}
-
-static int free_shares_start(isec_vcs_share *s[2], pthread_t *t)
-{
-    isec_vcs_share **copy = malloc(2 * sizeof *copy);
-    if (copy) {
-        copy[0] = s[0];
-        copy[1] = s[1];
-        if (pthread_create(t, NULL, free_shares_run, copy) == 0) return 1;
-        free(copy);
-    }
-    isec_vcs_share_free(s[0]);
-    isec_vcs_share_free(s[1]);
-    return 0;
-}
-
 /* The split's three outputs, all or none: each written to a temporary file beside it and
  * fsync'ed, A's and B's sheet files in two threads that make their TIFF straight into the file
  * (isec_sheet_write_fd: the kernel writes each file back while the later pages are compressed,
@@ -483,9 +457,8 @@ static int cmd_stack(int argc, char **argv)
     else if ((rc = isec_vcs_stack(a, b, bits, px, n)) < 0)
         cli_err("vcs stack: %s", isec_strerror(rc));
     /* The sheets are done with: wiped and freed in a thread while the PNG is written. */
-    isec_vcs_share *both[2] = {a, b};
     pthread_t ft;
-    const int freeing = free_shares_start(both, &ft);
+    const int freeing = isec_sheet_free_pair_start(a, b, &ft);
     if (!px || rc < 0) {
     } else if ((rc = isec_png_write8(out, width, height, (unsigned)(n / ((size_t)width * height)),
                                      px, 0, err, sizeof err)) < 0) {
@@ -659,9 +632,8 @@ static int cmd_watermark(int argc, char **argv)
     OPENSSL_cleanse(key, sizeof key);
     isec_vcs_watermark_clear(&wm);
     /* a wiped and freed in a thread while b is here */
-    isec_vcs_share *one[2] = {a, NULL};
     pthread_t ft;
-    const int freeing = free_shares_start(one, &ft);
+    const int freeing = isec_sheet_free_pair_start(a, NULL, &ft);
     isec_vcs_share_free(b);
     if (freeing) pthread_join(ft, NULL);
     return code;

@@ -103,12 +103,6 @@ static void *digest_run(void *arg)
     return NULL;
 }
 
-static void *share_free_run(void *arg)
-{
-    isec_vcs_share_free(arg);
-    return NULL;
-}
-
 /* A request's two shares are wiped and freed (50 MB for 24 planes; A's and B's in two threads)
  * in a thread of their own that outlives the handler, so the reply goes out without waiting
  * for the wiping; the next request that makes shares waits for it first (the server handles one
@@ -116,18 +110,6 @@ static void *share_free_run(void *arg)
  * reuse (share.c) when the next pair is made. */
 static pthread_t wipe_thread;
 static int wipe_pending;
-
-static void *wipe_run(void *arg)
-{
-    isec_vcs_share **both = arg;
-    pthread_t t;
-    const int threaded = pthread_create(&t, NULL, share_free_run, both[0]) == 0;
-    isec_vcs_share_free(both[1]);
-    if (threaded) pthread_join(t, NULL);
-    else isec_vcs_share_free(both[0]);
-    free(both);
-    return NULL;
-}
 
 static void wipe_wait(void)
 {
@@ -138,18 +120,8 @@ static void wipe_wait(void)
 static void wipe_later(isec_vcs_share *a, isec_vcs_share *b)
 {
     wipe_wait();
-    isec_vcs_share **both = malloc(2 * sizeof *both);
-    if (both) {
-        both[0] = a;
-        both[1] = b;
-        if (pthread_create(&wipe_thread, NULL, wipe_run, both) == 0) {
-            wipe_pending = 1;
-            return;
-        }
-        free(both);
-    }
-    isec_vcs_share_free(a); /* no thread: here, before the reply */
-    isec_vcs_share_free(b);
+    /* without a thread they are freed here, before the reply */
+    wipe_pending = isec_sheet_free_pair_start(a, b, &wipe_thread);
 }
 
 /* vf_verify_shares once the shares' digests (dig[0] A's, dig[1] B's) are known. */
