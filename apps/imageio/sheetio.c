@@ -470,15 +470,6 @@ static int read_core(const uint8_t *buf, size_t len, const isec_sheet_limits *li
     return 0;
 }
 
-int isec_sheet_read_mem(const uint8_t *buf, size_t len, const isec_sheet_limits *lim,
-                        isec_vcs_share **out, char *err, size_t errlen)
-{
-    if (!out) return ISEC_EINVAL;
-    *out = NULL;
-    if (!buf) return ISEC_EINVAL;
-    return read_core(buf, len, lim, out, NULL, NULL, err, errlen);
-}
-
 /* isec_sheet_read_mem and isec_vcs_share_digest at once (for isec_sheet_read_mem_pair). */
 int isec__sheet_read_mem_digest(const uint8_t *buf, size_t len, const isec_sheet_limits *lim,
                                 isec_vcs_share **out, uint8_t digest[ISEC_VCS_DIGEST_LEN],
@@ -488,6 +479,12 @@ int isec__sheet_read_mem_digest(const uint8_t *buf, size_t len, const isec_sheet
     *out = NULL;
     if (!buf) return ISEC_EINVAL;
     return read_core(buf, len, lim, out, NULL, digest, err, errlen);
+}
+
+int isec_sheet_read_mem(const uint8_t *buf, size_t len, const isec_sheet_limits *lim,
+                        isec_vcs_share **out, char *err, size_t errlen)
+{
+    return isec__sheet_read_mem_digest(buf, len, lim, out, NULL, err, errlen);
 }
 
 int isec_sheet_digest_mem(const uint8_t *buf, size_t len, const isec_sheet_limits *lim,
@@ -544,18 +541,23 @@ static unsigned write_compression(void)
     }
 }
 
+/* A share's pixels as the pages store them, before compression. */
+static uint64_t packed_bytes(const isec_vcs_share_info *in)
+{
+    return (uint64_t)in->nplanes * ISEC_VCS_SHEETS * ISEC_VCS_PACKED_ROW(in->width) * in->height;
+}
+
 /* The TIFF of a share into m (memory, or its file). */
 static int write_core(const isec_vcs_share *s, memio *m, char *err, size_t errlen)
 {
     const isec_vcs_share_info *in = isec_vcs_share_get_info(s);
     const uint32_t w = in->width, h = in->height;
-    const size_t row = ((size_t)w * 2 + 7) / 8;
+    const size_t row = ISEC_VCS_PACKED_ROW(w);
     /* Strips of at most 1 MiB each, written whole (libtiff then deflates with libdeflate). */
     const uint32_t rps = row >= ((size_t)1 << 20) ? 1 : (uint32_t)(((size_t)1 << 20) / row) < h
                                                          ? (uint32_t)(((size_t)1 << 20) / row)
                                                          : h;
-    uint64_t raw = (uint64_t)in->nplanes * ISEC_VCS_SHEETS * row * h;
-    TIFF *t = open_mem(m, raw > ((uint64_t)3 << 30) ? "w8" : "w", 0);
+    TIFF *t = open_mem(m, packed_bytes(in) > ((uint64_t)3 << 30) ? "w8" : "w", 0);
     if (!t) {
         isec__sheet_err(err, errlen, "cannot start a TIFF: %s", m->msg);
         return m->ioerr ? ISEC_EIO : ISEC_ENOMEM;
@@ -614,9 +616,7 @@ int isec_sheet_write_mem(const isec_vcs_share *s, uint8_t **out, size_t *out_len
     if (!s || !out || !out_len) return ISEC_EINVAL;
     *out = NULL;
     *out_len = 0;
-    const isec_vcs_share_info *in = isec_vcs_share_get_info(s);
-    const uint64_t raw = (uint64_t)in->nplanes * ISEC_VCS_SHEETS * (((size_t)in->width * 2 + 7) / 8) *
-                         in->height;
+    const uint64_t raw = packed_bytes(isec_vcs_share_get_info(s));
     memio m;
     memset(&m, 0, sizeof m);
     m.writable = 1;

@@ -406,7 +406,6 @@ done:
     free(jb->in.buf);
     if (jb->obuf[0]) munmap(jb->obuf[0], jb->obufmap);
     cli_in_close(jb->in.f);
-    memset(jb, 0, sizeof *jb);
     return status;
 }
 
