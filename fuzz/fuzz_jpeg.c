@@ -1,5 +1,6 @@
 /* libFuzzer target: walk + encrypt + decrypt of arbitrary bytes, whole-buffer and split in two
- * pushes at an input-chosen point (with the second thread when the last byte is odd). Asserts the cipher's promises on whatever it accepts:
+ * pushes at an input-chosen point (with the second thread, and so its helper decode, when the
+ * last byte is odd): the same verdict both ways. Asserts the cipher's promises on whatever it accepts:
  * same size, decrypt(encrypt(x)) == x, no 0xFF created or destroyed, analyze changes nothing. */
 #include <stdint.h>
 #include <stdlib.h>
@@ -47,7 +48,7 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
     int rc = isec_jpeg_crypt(ISEC_JPEG_ENCRYPT, key, data, size, a, NULL, 0);
     size_t cut = size ? (data[size - 1] * 131u) % size : 0;
     int rc2 = push_split(data, size, cut, s, size && (data[size - 1] & 1) ? 2 : 1);
-    if ((rc == 0) != (rc2 == 0)) abort();
+    if (rc != rc2) abort(); /* the same verdict, whatever the split and threads */
     if (rc == 0) {
         if (memcmp(a, s, size)) abort();
         for (size_t i = 0; i < size; i++)

@@ -2,6 +2,8 @@
 #ifndef ISEC_JPEG_INTERNAL_H
 #define ISEC_JPEG_INTERNAL_H
 
+#include <pthread.h>
+#include <stdatomic.h>
 #include <stdint.h>
 #include <string.h>
 
@@ -168,7 +170,27 @@ struct isec_jpeg {
 
     isec_jpeg_info info;
     struct isec__pipe *pipe; /* the second thread (pipeline.c), or NULL */
+    struct isec__spec *spec; /* the helper decoder (spec.c), or NULL */
 };
+
+/* The walker's helper decode for sequential scans without a restart interval (entropy.c has
+ * the why): the second part of a decode round, from a guessed MCU start, done by the pipeline's
+ * worker thread before its next chunk. Exists only with a pipe. The job's fields are the
+ * walker's until isec__spec_post and again once done is 1. */
+#define SPEC_CAP 65536u /* MCU boundaries one job records at most */
+struct isec__spec {
+    int out;              /* the walker's: a job is posted and not yet collected */
+    uint64_t from, limit; /* the job: decode from bit `from` until a block passes `limit` */
+    uint8_t *vm;          /* value bits, as the walker's vm[] */
+    uint32_t *starts;     /* MCU boundaries of the chain, [0, n): all MCUs between complete */
+    uint32_t n, cap;
+    uint32_t next; /* the walker's: first of starts[] not yet behind it */
+    atomic_int done, cancel;
+};
+void isec__spec_post(isec_jpeg *c, uint64_t from, uint64_t limit);    /* pipeline.c */
+void isec__spec_collect(isec_jpeg *c); /* cancels the job if it still runs; waits for it */
+/* entropy.c: the helper's decode (on the helper thread) */
+void isec__spec_decode(isec_jpeg *c, struct isec__spec *sp);
 
 /* c->cipher keyed for a chunk with nonce iv (32-bit block counter 0, then the nonce); the first
  * call also selects ChaCha20, whose first fetch in a process costs about half a millisecond:

@@ -21,6 +21,7 @@
 
 #include "internal.h"
 
+
 #define SLOTS 16
 #define SLOTBYTES CHUNK   /* OP_ABSORB's copy of the bytes, allocated on first use */
 #define BATCH 2           /* flush rounds per wake-up of the worker */
@@ -48,7 +49,10 @@ struct bufset {
 struct isec__pipe {
     pthread_t thread;
     pthread_mutex_t lock;
-    pthread_cond_t more, room; /* more: a slot was filled or quit; room: a slot was freed */
+    pthread_cond_t more, room; /* more: a slot was filled, a helper decode posted, or quit;
+                                * room: a slot was freed */
+    pthread_cond_t specdone;   /* the helper decode (c->spec) is done */
+    int spec_posted;           /* a helper decode waits to be started */
     struct slot slot[SLOTS];
     uint64_t head, tail; /* slots [head, tail) are waiting or in work */
     uint64_t staged;     /* slots [tail, tail + staged) are filled, not yet handed over (the
@@ -100,7 +104,20 @@ static void *worker(void *arg)
     struct isec__pipe *p = c->pipe;
     for (;;) {
         pthread_mutex_lock(&p->lock);
-        while (p->head == p->tail && !p->quit) pthread_cond_wait(&p->more, &p->lock);
+        while (p->head == p->tail && !p->quit && !p->spec_posted)
+            pthread_cond_wait(&p->more, &p->lock);
+        if (p->spec_posted) {
+            /* the walker's helper decode goes before any chunk: the walker waits for it, and
+             * chunks are not waited for until the walker drains */
+            p->spec_posted = 0;
+            pthread_mutex_unlock(&p->lock);
+            isec__spec_decode(c, c->spec);
+            pthread_mutex_lock(&p->lock);
+            atomic_store_explicit(&c->spec->done, 1, memory_order_release);
+            pthread_cond_signal(&p->specdone);
+            pthread_mutex_unlock(&p->lock);
+            continue;
+        }
         if (p->head == p->tail) { /* quit, and nothing left */
             pthread_mutex_unlock(&p->lock);
             return NULL;
@@ -135,15 +152,34 @@ int isec__pipe_start(isec_jpeg *c)
     p->scratch = malloc(4 * CHUNK);
     int ok = p->scratch != NULL;
     if (ok && pthread_mutex_init(&p->lock, NULL) != 0) ok = 0;
-    if (ok && (pthread_cond_init(&p->more, NULL) != 0 || pthread_cond_init(&p->room, NULL) != 0))
+    if (ok && (pthread_cond_init(&p->more, NULL) != 0 || pthread_cond_init(&p->room, NULL) != 0 ||
+               pthread_cond_init(&p->specdone, NULL) != 0))
         ok = 0; /* (a failed init here leaks nothing that needs destroying on Linux) */
+    struct isec__spec *sp = NULL;
+    if (ok && !getenv("IMGSEC_NO_SPECULATION")) { /* the walker's helper decode (entropy.c) */
+        sp = calloc(1, sizeof *sp);
+        if (sp) {
+            sp->vm = malloc(RAWCAP + PAD + 8);
+            sp->starts = malloc(sizeof *sp->starts * SPEC_CAP);
+            sp->cap = SPEC_CAP;
+        }
+        if (!sp || !sp->vm || !sp->starts) ok = 0;
+    }
     if (ok) {
         c->pipe = p;
+        c->spec = sp;
         if (pthread_create(&p->thread, NULL, worker, c) == 0) return 0;
         c->pipe = NULL;
+        c->spec = NULL;
         pthread_cond_destroy(&p->more);
         pthread_cond_destroy(&p->room);
+        pthread_cond_destroy(&p->specdone);
         pthread_mutex_destroy(&p->lock);
+    }
+    if (sp) {
+        free(sp->vm);
+        free(sp->starts);
+        free(sp);
     }
     for (int i = 0; i < SLOTS; i++) free(p->slot[i].buf);
     free(p->scratch);
@@ -155,6 +191,7 @@ void isec__pipe_stop(isec_jpeg *c)
 {
     struct isec__pipe *p = c->pipe;
     if (!p) return;
+    isec__spec_collect(c);
     pthread_mutex_lock(&p->lock);
     p->quit = 1;
     pthread_cond_signal(&p->more);
@@ -162,7 +199,14 @@ void isec__pipe_stop(isec_jpeg *c)
     pthread_join(p->thread, NULL);
     pthread_cond_destroy(&p->more);
     pthread_cond_destroy(&p->room);
+    pthread_cond_destroy(&p->specdone);
     pthread_mutex_destroy(&p->lock);
+    if (c->spec) {
+        free(c->spec->vm);
+        free(c->spec->starts);
+        free(c->spec);
+        c->spec = NULL;
+    }
     for (int i = 0; i < SLOTS; i++) free(p->slot[i].buf);
     /* the walker keeps the set it is on (freed with the context); the pool frees the others */
     for (int i = 0; i < p->nsets; i++) {
@@ -323,6 +367,36 @@ int isec__pipe_rotate(isec_jpeg *c, uint32_t nraw, uint32_t ndata)
     c->vm = b->vm;
     c->xm = b->xm;
     return 0;
+}
+
+void isec__spec_post(isec_jpeg *c, uint64_t from, uint64_t limit)
+{
+    struct isec__pipe *p = c->pipe;
+    struct isec__spec *sp = c->spec;
+    sp->from = from;
+    sp->limit = limit;
+    sp->n = 0;
+    sp->next = 0;
+    atomic_store_explicit(&sp->cancel, 0, memory_order_relaxed);
+    atomic_store_explicit(&sp->done, 0, memory_order_relaxed);
+    sp->out = 1;
+    pthread_mutex_lock(&p->lock);
+    p->spec_posted = 1;
+    pthread_cond_signal(&p->more);
+    pthread_mutex_unlock(&p->lock);
+}
+
+void isec__spec_collect(isec_jpeg *c)
+{
+    struct isec__spec *sp = c->spec;
+    if (!sp || !sp->out) return;
+    struct isec__pipe *p = c->pipe;
+    atomic_store_explicit(&sp->cancel, 1, memory_order_relaxed);
+    pthread_mutex_lock(&p->lock);
+    while (!atomic_load_explicit(&sp->done, memory_order_acquire))
+        pthread_cond_wait(&p->specdone, &p->lock);
+    pthread_mutex_unlock(&p->lock);
+    sp->out = 0;
 }
 
 int isec__pipe_drain(isec_jpeg *c)

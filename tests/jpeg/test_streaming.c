@@ -135,6 +135,105 @@ static int regress(const char *dir)
     return tu_finish("jpeg.regress", cases);
 }
 
+/* One run through a context with `threads` threads, the input in pieces of at most `piece`
+ * bytes: rc, the error detail and the output; helper_mcus from the context's info. */
+static int run_threads(const uint8_t *in, size_t len, unsigned threads, size_t piece,
+                       uint8_t *out, char detail[256], uint64_t *helper_mcus)
+{
+    isec_jpeg *c;
+    int rc = isec_jpeg_new(&c, ISEC_JPEG_ENCRYPT, key);
+    if (rc) return rc;
+    rc = isec_jpeg_set_threads(c, threads);
+    size_t done = 0, w = 0;
+    uint8_t *tmp = malloc(isec_jpeg_update_bound(piece));
+    while (rc == 0 && done < len) {
+        size_t take = len - done < piece ? len - done : piece, got = 0;
+        rc = isec_jpeg_update(c, in + done, take, tmp, isec_jpeg_update_bound(take), &got);
+        memcpy(out + w, tmp, got);
+        w += got;
+        done += take;
+    }
+    if (rc == 0) {
+        size_t got = 0;
+        rc = isec_jpeg_final(c, tmp, isec_jpeg_final_bound(), &got);
+        memcpy(out + w, tmp, got);
+        w += got;
+        if (rc == 0 && w != len) rc = ISEC_ESTATE;
+    }
+    snprintf(detail, 256, "%s", isec_jpeg_detail(c));
+    *helper_mcus = isec_jpeg_get_info(c)->helper_mcus;
+    free(tmp);
+    isec_jpeg_free(c);
+    return rc;
+}
+
+/* The second thread's speculative decode of sequential scans (entropy.c) must change nothing:
+ * the same bytes, or the same error at the same offset, as one thread. `engaged`: the file is
+ * one where the helper must have done part of the work (else the test would prove nothing). */
+static void check_helper(const char *name, const uint8_t *in, size_t len, int engaged)
+{
+    uint8_t *o1 = malloc(len + 1), *o2 = malloc(len + 1), *o3 = malloc(len + 1);
+    char d1[256], d2[256], d3[256];
+    uint64_t h1 = 0, h2 = 0, h3 = 0;
+    int r1 = run_threads(in, len, 1, len, o1, d1, &h1);
+    int r2 = run_threads(in, len, 2, len, o2, d2, &h2);
+    int r3 = run_threads(in, len, 2, 300000, o3, d3, &h3);
+    cases++;
+    if (r1 != r2 || r1 != r3 || strcmp(d1, d2) || strcmp(d1, d3)) {
+        fprintf(stderr, "FAIL %s: one thread: %d (%s); two: %d (%s); two, in pieces: %d (%s)\n",
+                name, r1, d1, r2, d2, r3, d3);
+        tu_failures++;
+    } else if (r1 == 0 && (memcmp(o1, o2, len) || memcmp(o1, o3, len))) {
+        fprintf(stderr, "FAIL %s: two threads give other bytes than one\n", name);
+        tu_failures++;
+    }
+    if (h1 != 0) {
+        fprintf(stderr, "FAIL %s: one thread, yet %llu MCUs by a helper\n", name,
+                (unsigned long long)h1);
+        tu_failures++;
+    }
+    if (engaged && (h2 == 0 || h3 == 0)) {
+        fprintf(stderr, "FAIL %s: the helper decoded nothing (%llu, %llu MCUs)\n", name,
+                (unsigned long long)h2, (unsigned long long)h3);
+        tu_failures++;
+    }
+    free(o1);
+    free(o2);
+    free(o3);
+}
+
+/* check_helper on a big sequential JPEG, then on copies damaged where the helper works: runs of
+ * stuffed 0xFF bytes (64 one bits hold no valid Huffman code, whatever the tables) at points in
+ * its second half, and truncations there. */
+static void check_helper_file(const char *name, const uint8_t *j, size_t len)
+{
+    check_helper(name, j, len, 1);
+    size_t sos = 0, eoi = len - 2;
+    for (size_t i = 2; i + 1 < len; i++)
+        if (j[i] == 0xFF && j[i + 1] == 0xDA) {
+            sos = i + 2 + ((size_t)j[i + 2] << 8 | j[i + 3]);
+            break;
+        }
+    CHECK(sos > 0 && sos < eoi);
+    uint8_t *bad = malloc(len);
+    char what[160];
+    for (int k = 1; k <= 7; k++) {
+        size_t at = sos + (eoi - sos) * (size_t)(8 + k) / 16;
+        memcpy(bad, j, len);
+        while (at > sos && bad[at - 1] == 0xFF) at--; /* not after a 0xFF: keep the stuffing whole */
+        for (int b = 0; b < 8; b++) {
+            bad[at + 2 * (size_t)b] = 0xFF;
+            bad[at + 2 * (size_t)b + 1] = 0x00;
+        }
+        if (bad[at + 16] == 0x00) bad[at + 16] = 0x01; /* not a stray stuffing byte after them */
+        snprintf(what, sizeof what, "%s, 64 one bits at %zu", name, at);
+        check_helper(what, bad, len, 0);
+        snprintf(what, sizeof what, "%s, cut at %zu", name, at);
+        check_helper(what, j, at, 0);
+    }
+    free(bad);
+}
+
 int main(int argc, char **argv)
 {
     uint8_t k[32] = {1, 2, 3};
@@ -160,6 +259,24 @@ int main(int argc, char **argv)
         if (!j) continue;
         check_splits(names[i], j, len);
         if (len < 100000) check_prefixes(names[i], j, len);
+        free(j);
+    }
+    /* big sequential scans, where a second thread shares the decode */
+    jt_params big[] = {
+        {.width = 2000, .height = 1500, .ncomp = 3, .quality = 95, .seed = 5},
+        {.width = 1600, .height = 1200, .ncomp = 3, .quality = 90, .seed = 6, .h0 = 1, .v0 = 1},
+        {.width = 2048, .height = 1536, .ncomp = 1, .quality = 92, .seed = 7},
+        {.width = 1800, .height = 1400, .ncomp = 3, .quality = 97, .seed = 8, .h0 = 2, .v0 = 1,
+         .optimize = 1},
+    };
+    const char *bignames[] = {"baseline 4:2:0 2000x1500", "baseline 4:4:4 1600x1200",
+                              "gray 2048x1536", "optimized 4:2:2 1800x1400"};
+    for (size_t i = 0; i < sizeof big / sizeof big[0]; i++) {
+        size_t len;
+        uint8_t *j = jt_make(&big[i], &len);
+        CHECK(j != NULL);
+        if (!j) continue;
+        check_helper_file(bignames[i], j, len);
         free(j);
     }
     isec_key_free(key);
