@@ -94,8 +94,9 @@ typedef struct {
     uint64_t file_size;      /* bytes walked so far (all of them after final) */
     uint64_t entropy_bytes, eligible_bytes, eligible_bits;
     uint64_t extraneous_bytes; /* bytes after the last MCU of an interval, before its marker */
-    /* MCUs whose bits the second thread classified (isec_jpeg_set_threads(c, 2), sequential
-     * scans without restarts; see docs/jpeg-cipher.md); a diagnostic: the output is the same */
+    /* MCUs whose bits the second thread classified (isec_jpeg_set_threads(c, 2); sequential,
+     * DC first and AC first scans without restarts; docs/jpeg-cipher.md); a diagnostic: the
+     * output is the same bytes with one thread */
     uint64_t helper_mcus;
     uint64_t trailer_bytes;    /* bytes after EOI (including embedded MPF images) */
     int has_eoi;

@@ -106,6 +106,10 @@ static inline uint64_t band(int from, int to)
  * nonzero history); OK or a block error. */
 int isec__block_ac_first(isec_jpeg *c, struct vw *vw, uint64_t *nz, uint64_t *pos);
 int isec__block_ac_refine(isec_jpeg *c, struct vw *vw, uint64_t *nz, uint64_t *pos);
+/* The same first-scan block for the helper decode (entropy.c): not inside an EOB run; EOBn
+ * extension bits go to xm, the run it starts to *eobrun, the new nonzero places to *nz. */
+int isec__spec_block_ac_first(const isec_jpeg *c, struct vw *vw, uint8_t *xm, uint32_t *eobrun,
+                              uint64_t *nz, uint64_t *pos);
 /* The correction bits of up to n blocks inside an EOB run of a refinement scan, from block
  * c->d.mcu at c->d.pos, stopping before a block that would pass bit `limit`: the number of
  * blocks passed (c->d.pos moved past them). */

@@ -197,20 +197,23 @@ static inline int block_dc_first(isec_jpeg *c, struct vw *vw, int b, uint64_t *p
 
 /* ---------------------------------------------------------------- the helper decode
  *
- * With a second thread (the pipeline's worker, pipeline.c), a decode round of a sequential scan
- * without a restart interval is shared: while the walker decodes the first part of what it
- * holds, the worker decodes the rest from a guess, that an MCU begins at a byte boundary
- * (spec_from), and the walker takes the worker's work over from the first MCU boundary they
- * share (spec_take).
+ * With a second thread (the pipeline's worker, pipeline.c), a decode round of a scan without a
+ * restart interval is shared, if it is sequential, a DC first scan or an AC first scan: while the
+ * walker decodes the first part of what it holds, the worker decodes the rest from a guess, that
+ * an MCU begins at a byte boundary (spec_from), and the walker takes the worker's work over from
+ * the first boundary they share (spec_take).
  *
  * Why a guess is enough: a Huffman-coded stream decoded from the wrong bit soon falls into step
  * with the real parse, and the walker's whole decoder state at an MCU boundary of such a scan is
- * the bit position (coefficient values, and so the DC predictions, are never reconstructed). So
- * when the walker, decoding from the true start, stands at an MCU boundary where the helper also
- * stood at one, everything the helper did from there on is what the walker would have done, bit
- * for bit, and only what the helper did before that point is thrown away. If they never meet
- * (the guess never fell into step, or the helper was late) the walker decodes everything itself:
- * the output is the same either way, only the time differs.
+ * the bit position (coefficient values, and so the DC predictions, are never reconstructed; in an
+ * AC first scan, the position and an EOB run of 0, and the nonzero history only gains bits, so
+ * the helper's are ORed in by block number once it is known). So when the walker, decoding from
+ * the true start, stands at a boundary where the helper also stood at one, everything the helper
+ * did from there on is what the walker would have done, bit for bit, and only what the helper did
+ * before that point is thrown away. If they never meet (the guess never fell into step, or the
+ * helper was late) the walker decodes everything itself: the output is the same either way, only
+ * the time differs. AC refinement scans cannot be shared so: how many correction bits a block
+ * holds depends on which block it is.
  *
  * The helper's chain of MCU boundaries is unbroken: a decode error (from a wrong guess, or damage
  * in the file) starts a new chain at the next byte, so a chain holds no error and damage is always
@@ -228,30 +231,48 @@ static inline int block_dc_first(isec_jpeg *c, struct vw *vw, int b, uint64_t *p
 void isec__spec_decode(isec_jpeg *c, struct isec__spec *sp)
 {
     const struct scan *s = &c->sc;
+    const int first = s->kind == SCAN_AC_FIRST;
     uint64_t pos = sp->from, limit = sp->limit;
-    uint32_t n = 0;
+    uint32_t n = 0, rel = 0, eobrun = 0;
     struct vw vw;
+    if (first) /* xm[] is ORed into; what a job may reach must start clear */
+        memset(sp->xm + (pos >> 3), 0, (size_t)((limit >> 3) - (pos >> 3)) + PAD);
     vw_open(&vw, sp->vm, pos);
-    sp->starts[n++] = (uint32_t)pos;
-    while (n < sp->cap && !atomic_load_explicit(&sp->cancel, memory_order_relaxed)) {
+    sp->starts[n] = (uint32_t)pos;
+    sp->rel[n++] = 0;
+    while (n < SPEC_CAP && !atomic_load_explicit(&sp->cancel, memory_order_relaxed)) {
         int rc = OK;
-        for (int b = 0; b < s->nblk; b++) {
-            rc = block_seq(c, &vw, s->blkcomp[b], &pos);
-            if (rc != OK) break;
-            if (pos > limit) {
-                rc = 1;
-                break;
+        uint64_t z = 0;
+        if (first) {
+            rc = isec__spec_block_ac_first(c, &vw, sp->xm, &eobrun, &z, &pos);
+            if (rc == OK && pos > limit) rc = 1;
+        } else {
+            for (int b = 0; b < s->nblk; b++) {
+                rc = s->kind == SCAN_SEQ ? block_seq(c, &vw, s->blkcomp[b], &pos)
+                                         : block_dc_first(c, &vw, s->blkcomp[b], &pos);
+                if (rc != OK) break;
+                if (pos > limit) {
+                    rc = 1;
+                    break;
+                }
             }
         }
         if (rc == 1) break; /* the data ends inside this MCU: the chain ends before it */
         if (rc != OK) {
-            /* not a real MCU boundary after all (or damage): a new chain at the next byte */
+            /* not a real boundary after all (or damage): a new chain at the next byte */
             pos = (pos + 8) & ~(uint64_t)7;
             if (pos >= limit) break;
-            n = 0;
+            n = rel = eobrun = 0;
             vw_open(&vw, sp->vm, pos);
+            sp->starts[n] = (uint32_t)pos;
+            sp->rel[n++] = 0;
+            continue;
         }
-        sp->starts[n++] = (uint32_t)pos;
+        rel += 1 + eobrun; /* an EOB run's blocks hold no bits: the next boundary is after it */
+        eobrun = 0;
+        sp->starts[n] = (uint32_t)pos;
+        sp->rel[n] = rel;
+        sp->z[n++] = z;
     }
     sp->n = n;
 }
@@ -272,10 +293,10 @@ static void copy_bits(uint8_t *dst, const uint8_t *src, uint64_t from, uint64_t 
     if (tail) dst[b1] &= (uint8_t)(0xFF00u >> tail);
 }
 
-/* The walker stands at an MCU boundary (c->d.pos) past the helper's starting point: if the
- * helper is done and also stood at this boundary, takes the helper's MCUs from here to the end
- * of its chain (or of the scan) and returns 1. Clears *active when there is nothing more to hope
- * for this round (the job itself is collected by isec__entropy_decode). */
+/* The walker stands at a boundary (c->d.pos, outside an EOB run) past the helper's starting
+ * point: if the helper is done and also stood at this boundary, takes the helper's work from here
+ * to the end of its chain (or of the scan) and returns 1. Clears *active when there is nothing
+ * more to hope for this round (the job itself is collected by isec__entropy_decode). */
 static int spec_take(isec_jpeg *c, struct vw *va, int *active)
 {
     struct isec__spec *sp = c->spec;
@@ -289,12 +310,27 @@ static int spec_take(isec_jpeg *c, struct vw *va, int *active)
         return 0;
     }
     if (sp->starts[j] != pos) return 0;
-    uint64_t take = n - 1 - j, room = c->sc.total - c->d.mcu;
-    if (take > room) take = room;
     *active = 0;
-    if (take == 0) return 0;
-    uint64_t q = sp->starts[j + take];
+    /* the last boundary within the scan */
+    uint64_t room = c->sc.total - c->d.mcu;
+    uint32_t k = n - 1;
+    if (sp->rel[k] - sp->rel[j] > room) {
+        uint32_t lo = j, hi = k; /* rel[lo] - rel[j] <= room < rel[hi] - rel[j] */
+        while (hi - lo > 1) {
+            uint32_t mid = lo + (hi - lo) / 2;
+            if (sp->rel[mid] - sp->rel[j] <= room) lo = mid;
+            else hi = mid;
+        }
+        k = lo;
+    }
+    if (k == j) return 0;
+    uint64_t q = sp->starts[k], take = sp->rel[k] - sp->rel[j];
     copy_bits(c->vm, sp->vm, pos, q);
+    if (c->sc.kind == SCAN_AC_FIRST) {
+        copy_bits(c->xm, sp->xm, pos, q);
+        uint64_t *nz = c->comp[c->sc.ci[0]].nz + c->d.mcu - sp->rel[j];
+        for (uint32_t i = j + 1; i <= k; i++) nz[sp->rel[i - 1]] |= sp->z[i];
+    }
     c->info.helper_mcus += take;
     c->d.pos = q;
     c->d.mcu += take;
@@ -391,17 +427,18 @@ static int decode_run(isec_jpeg *c, struct vw *va)
 {
     const struct scan *s = &c->sc;
     uint64_t avail = (uint64_t)c->datalen * 8;
-    /* a sequential scan without restarts, with enough ahead: the helper takes the last part */
+    /* a scan without restarts whose decoder state between blocks is the bit position (and
+     * the EOB run), with enough ahead: the helper takes the last part */
     int spec = 0;
     uint64_t spec_from = 0;
-    if (c->spec && s->kind == SCAN_SEQ && !s->ri && c->d.mcu < s->total &&
-        avail > c->d.pos + SPEC_MIN_BITS) {
+    if (c->spec && (s->kind == SCAN_SEQ || s->kind == SCAN_DC_FIRST || s->kind == SCAN_AC_FIRST) &&
+        !s->ri && c->d.mcu < s->total && avail > c->d.pos + SPEC_MIN_BITS) {
         spec_from = (c->d.pos + (avail - c->d.pos) / 8 * (8 - SPEC_EIGHTHS)) & ~(uint64_t)7;
         isec__spec_post(c, spec_from, avail);
         spec = 1;
     }
     while (c->d.mcu < s->total) {
-        if (spec && c->d.pos >= spec_from && spec_take(c, va, &spec)) continue;
+        if (spec && c->d.pos >= spec_from && !c->d.eobrun && spec_take(c, va, &spec)) continue;
         if (s->ri && c->d.mcu && c->d.mcu % s->ri == 0 && !c->d.restarted) {
             if (c->bhead == c->btail) {
                 if (!c->region_ended) return 0;
@@ -466,6 +503,7 @@ static int decode_run(isec_jpeg *c, struct vw *va)
                 if (rc != OK) break;
                 mcu++;
                 if (c->d.eobrun) break;
+                if (spec && pos >= spec_from) break; /* the helper's work may start here */
             }
             if (rc != OK) {
                 c->d.pos = pos;

@@ -177,13 +177,19 @@ struct isec_jpeg {
  * the why): the second part of a decode round, from a guessed MCU start, done by the pipeline's
  * worker thread before its next chunk. Exists only with a pipe. The job's fields are the
  * walker's until isec__spec_post and again once done is 1. */
-#define SPEC_CAP 65536u /* MCU boundaries one job records at most */
+#define SPEC_CAP 32768u /* block boundaries one job records at most */
 struct isec__spec {
     int out;              /* the walker's: a job is posted and not yet collected */
     uint64_t from, limit; /* the job: decode from bit `from` until a block passes `limit` */
-    uint8_t *vm;          /* value bits, as the walker's vm[] */
-    uint32_t *starts;     /* MCU boundaries of the chain, [0, n): all MCUs between complete */
-    uint32_t n, cap;
+    uint8_t *vm, *xm;     /* value and structure bits, as the walker's vm[] and xm[] */
+    /* The chain, [0, n): boundaries where the decoder's state is the bit position alone
+     * (between MCUs; in an AC first scan, between blocks and outside an EOB run), with what
+     * lies between two of them complete: starts[k] the position, rel[k] the MCUs since the
+     * chain's start, z[k] (AC first scans) the nonzero places of the one coded block of
+     * (rel[k-1], rel[k]] (the others are in an EOB run and have none). */
+    uint32_t *starts, *rel;
+    uint64_t *z;
+    uint32_t n;
     uint32_t next; /* the walker's: first of starts[] not yet behind it */
     atomic_int done, cancel;
 };

@@ -145,6 +145,17 @@ static void *worker(void *arg)
     }
 }
 
+static void spec_free(struct isec__spec *sp)
+{
+    if (!sp) return;
+    free(sp->vm);
+    free(sp->xm);
+    free(sp->starts);
+    free(sp->rel);
+    free(sp->z);
+    free(sp);
+}
+
 int isec__pipe_start(isec_jpeg *c)
 {
     struct isec__pipe *p = calloc(1, sizeof *p);
@@ -159,11 +170,13 @@ int isec__pipe_start(isec_jpeg *c)
     if (ok && !getenv("IMGSEC_NO_SPECULATION")) { /* the walker's helper decode (entropy.c) */
         sp = calloc(1, sizeof *sp);
         if (sp) {
-            sp->vm = malloc(RAWCAP + PAD + 8);
+            sp->vm = malloc(DATACAP);
+            sp->xm = malloc(DATACAP);
             sp->starts = malloc(sizeof *sp->starts * SPEC_CAP);
-            sp->cap = SPEC_CAP;
+            sp->rel = malloc(sizeof *sp->rel * SPEC_CAP);
+            sp->z = malloc(sizeof *sp->z * SPEC_CAP);
         }
-        if (!sp || !sp->vm || !sp->starts) ok = 0;
+        if (!sp || !sp->vm || !sp->xm || !sp->starts || !sp->rel || !sp->z) ok = 0;
     }
     if (ok) {
         c->pipe = p;
@@ -176,11 +189,7 @@ int isec__pipe_start(isec_jpeg *c)
         pthread_cond_destroy(&p->specdone);
         pthread_mutex_destroy(&p->lock);
     }
-    if (sp) {
-        free(sp->vm);
-        free(sp->starts);
-        free(sp);
-    }
+    spec_free(sp);
     for (int i = 0; i < SLOTS; i++) free(p->slot[i].buf);
     free(p->scratch);
     free(p);
@@ -201,12 +210,8 @@ void isec__pipe_stop(isec_jpeg *c)
     pthread_cond_destroy(&p->room);
     pthread_cond_destroy(&p->specdone);
     pthread_mutex_destroy(&p->lock);
-    if (c->spec) {
-        free(c->spec->vm);
-        free(c->spec->starts);
-        free(c->spec);
-        c->spec = NULL;
-    }
+    spec_free(c->spec);
+    c->spec = NULL;
     for (int i = 0; i < SLOTS; i++) free(p->slot[i].buf);
     /* the walker keeps the set it is on (freed with the context); the pool frees the others */
     for (int i = 0; i < p->nsets; i++) {

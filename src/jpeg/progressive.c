@@ -114,22 +114,23 @@ static inline int bc_symbol(const struct huff *h, const struct bc *b, unsigned *
 
 /* EOBn extension bits at a filled cursor: structure, never enciphered (changing them changes
  * the parse). */
-static inline uint32_t bc_eob_bits(isec_jpeg *c, struct bc *b, unsigned r)
+static inline uint32_t bc_eob_bits(uint8_t *xm, struct bc *b, unsigned r)
 {
     if (!r) return 0;
     uint32_t v = (uint32_t)(b->w >> (64 - r));
-    orbits(c->xm, b->p, (1u << r) - 1, r);
+    orbits(xm, b->p, (1u << r) - 1, r);
     bc_take(b, r, 0);
     return v;
 }
 
-int isec__block_ac_first(isec_jpeg *c, struct vw *vw, uint64_t *nz, uint64_t *pos)
+/* One block of an AC first scan at *pos, not inside an EOB run: its new nonzero coefficients
+ * go into *nz, EOBn extension bits into xm[], the run that an EOBn starts into *eobrun. The
+ * walker's blocks (c->xm, c->d.eobrun) and the helper's (entropy.c: its own xm, no block
+ * index) come through here, so both decode alike. */
+static inline int ac_first(const isec_jpeg *c, struct vw *vw, uint8_t *xm, uint32_t *eobrun,
+                           uint64_t *nz, uint64_t *pos)
 {
     const struct scan *s = &c->sc;
-    if (c->d.eobrun) {
-        c->d.eobrun--;
-        return OK;
-    }
     const struct huff *ac = &c->ac[s->ta[0]];
     const uint64_t *pm = c->firstmulti;
     const int se = s->se; /* a local: vm[] stores may alias anything in memory */
@@ -178,7 +179,7 @@ int isec__block_ac_first(isec_jpeg *c, struct vw *vw, uint64_t *nz, uint64_t *po
             k += 15;
         } else {
             bc_fill(&b);
-            c->d.eobrun = (1u << r) + bc_eob_bits(c, &b, (unsigned)r) - 1;
+            *eobrun = (1u << r) + bc_eob_bits(xm, &b, (unsigned)r) - 1;
             break;
         }
     }
@@ -186,6 +187,21 @@ int isec__block_ac_first(isec_jpeg *c, struct vw *vw, uint64_t *nz, uint64_t *po
     *nz = z;
     *pos = b.p;
     return rc;
+}
+
+int isec__block_ac_first(isec_jpeg *c, struct vw *vw, uint64_t *nz, uint64_t *pos)
+{
+    if (c->d.eobrun) {
+        c->d.eobrun--;
+        return OK;
+    }
+    return ac_first(c, vw, c->xm, &c->d.eobrun, nz, pos);
+}
+
+int isec__spec_block_ac_first(const isec_jpeg *c, struct vw *vw, uint8_t *xm, uint32_t *eobrun,
+                              uint64_t *nz, uint64_t *pos)
+{
+    return ac_first(c, vw, xm, eobrun, nz, pos);
 }
 
 
@@ -361,7 +377,7 @@ int isec__block_ac_refine(isec_jpeg *c, struct vw *vw, uint64_t *nz, uint64_t *p
             bc_take(&b, tl, (uint32_t)sz); /* code, then the sign of a new coefficient */
             if (!sz && r != 15) {
                 bc_fill(&b);
-                c->d.eobrun = (1u << r) + bc_eob_bits(c, &b, (unsigned)r);
+                c->d.eobrun = (1u << r) + bc_eob_bits(c->xm, &b, (unsigned)r);
                 break;
             }
             /* Pass already-nonzero coefficients (a correction bit each) up to the (r+1)-th

@@ -261,16 +261,19 @@ int main(int argc, char **argv)
         if (len < 100000) check_prefixes(names[i], j, len);
         free(j);
     }
-    /* big sequential scans, where a second thread shares the decode */
+    /* big scans, where a second thread shares the decode (sequential, DC first, AC first) */
     jt_params big[] = {
         {.width = 2000, .height = 1500, .ncomp = 3, .quality = 95, .seed = 5},
         {.width = 1600, .height = 1200, .ncomp = 3, .quality = 90, .seed = 6, .h0 = 1, .v0 = 1},
         {.width = 2048, .height = 1536, .ncomp = 1, .quality = 92, .seed = 7},
         {.width = 1800, .height = 1400, .ncomp = 3, .quality = 97, .seed = 8, .h0 = 2, .v0 = 1,
          .optimize = 1},
+        {.width = 2400, .height = 1800, .ncomp = 3, .quality = 95, .seed = 9, .progressive = 1},
+        {.width = 2048, .height = 1536, .ncomp = 1, .quality = 97, .seed = 10, .progressive = 1},
     };
     const char *bignames[] = {"baseline 4:2:0 2000x1500", "baseline 4:4:4 1600x1200",
-                              "gray 2048x1536", "optimized 4:2:2 1800x1400"};
+                              "gray 2048x1536", "optimized 4:2:2 1800x1400",
+                              "progressive 4:2:0 2400x1800", "progressive gray 2048x1536"};
     for (size_t i = 0; i < sizeof big / sizeof big[0]; i++) {
         size_t len;
         uint8_t *j = jt_make(&big[i], &len);
