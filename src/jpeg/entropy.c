@@ -293,6 +293,16 @@ static void copy_bits(uint8_t *dst, const uint8_t *src, uint64_t from, uint64_t 
     if (tail) dst[b1] &= (uint8_t)(0xFF00u >> tail);
 }
 
+/* Whether this round goes to the helper: not while it sits out rounds after late jobs. */
+static inline int spec_turn(struct isec__spec *sp)
+{
+    if (sp->skip) {
+        sp->skip--;
+        return 0;
+    }
+    return 1;
+}
+
 /* The walker stands at a boundary (c->d.pos, outside an EOB run) past the helper's starting
  * point: if the helper is done and also stood at this boundary, takes the helper's work from here
  * to the end of its chain (or of the scan) and returns 1. Clears *active when there is nothing
@@ -300,7 +310,10 @@ static void copy_bits(uint8_t *dst, const uint8_t *src, uint64_t from, uint64_t 
 static int spec_take(isec_jpeg *c, struct vw *va, int *active)
 {
     struct isec__spec *sp = c->spec;
-    if (!atomic_load_explicit(&sp->done, memory_order_acquire)) return 0; /* not yet */
+    if (!atomic_load_explicit(&sp->done, memory_order_acquire)) {
+        if (!sp->wait) return 0; /* not yet: the walker goes on meanwhile */
+        isec__spec_wait(c);
+    }
     uint64_t pos = c->d.pos;
     uint32_t j = sp->next, n = sp->n;
     while (j < n && sp->starts[j] < pos) j++;
@@ -332,6 +345,7 @@ static int spec_take(isec_jpeg *c, struct vw *va, int *active)
         for (uint32_t i = j + 1; i <= k; i++) nz[sp->rel[i - 1]] |= sp->z[i];
     }
     c->info.helper_mcus += take;
+    sp->took = 1;
     c->d.pos = q;
     c->d.mcu += take;
     c->d.restarted = 0;
@@ -432,7 +446,7 @@ static int decode_run(isec_jpeg *c, struct vw *va)
     int spec = 0;
     uint64_t spec_from = 0;
     if (c->spec && (s->kind == SCAN_SEQ || s->kind == SCAN_DC_FIRST || s->kind == SCAN_AC_FIRST) &&
-        !s->ri && c->d.mcu < s->total && avail > c->d.pos + SPEC_MIN_BITS) {
+        !s->ri && c->d.mcu < s->total && avail > c->d.pos + SPEC_MIN_BITS && spec_turn(c->spec)) {
         spec_from = (c->d.pos + (avail - c->d.pos) / 8 * (8 - SPEC_EIGHTHS)) & ~(uint64_t)7;
         isec__spec_post(c, spec_from, avail);
         spec = 1;

@@ -178,6 +178,7 @@ struct isec_jpeg {
  * worker thread before its next chunk. Exists only with a pipe. The job's fields are the
  * walker's until isec__spec_post and again once done is 1. */
 #define SPEC_CAP 32768u /* block boundaries one job records at most */
+#define SPEC_BACKOFF_MAX 16u /* rounds left to the walker alone after repeated late jobs, at most */
 struct isec__spec {
     int out;              /* the walker's: a job is posted and not yet collected */
     uint64_t from, limit; /* the job: decode from bit `from` until a block passes `limit` */
@@ -192,7 +193,14 @@ struct isec__spec {
     uint32_t n;
     uint32_t next; /* the walker's: first of starts[] not yet behind it */
     atomic_int done, cancel;
+    /* the walker's: whether this job's work was taken; rounds to leave to the walker alone
+     * (skip), doubled (backoff) after each job whose work was not taken */
+    int took;
+    uint32_t skip, backoff;
+    int wait; /* IMGSEC_SPEC_WAIT set: the walker waits for the job where it could take it over
+               * (for tests: which work is taken then depends on the data alone, not timing) */
 };
+void isec__spec_wait(isec_jpeg *c); /* pipeline.c: waits until the posted job is done */
 void isec__spec_post(isec_jpeg *c, uint64_t from, uint64_t limit);    /* pipeline.c */
 void isec__spec_collect(isec_jpeg *c); /* cancels the job if it still runs; waits for it */
 /* entropy.c: the helper's decode (on the helper thread) */

@@ -177,6 +177,7 @@ int isec__pipe_start(isec_jpeg *c)
             sp->z = malloc(sizeof *sp->z * SPEC_CAP);
         }
         if (!sp || !sp->vm || !sp->xm || !sp->starts || !sp->rel || !sp->z) ok = 0;
+        else sp->wait = getenv("IMGSEC_SPEC_WAIT") != NULL;
     }
     if (ok) {
         c->pipe = p;
@@ -382,6 +383,7 @@ void isec__spec_post(isec_jpeg *c, uint64_t from, uint64_t limit)
     sp->limit = limit;
     sp->n = 0;
     sp->next = 0;
+    sp->took = 0;
     atomic_store_explicit(&sp->cancel, 0, memory_order_relaxed);
     atomic_store_explicit(&sp->done, 0, memory_order_relaxed);
     sp->out = 1;
@@ -391,17 +393,30 @@ void isec__spec_post(isec_jpeg *c, uint64_t from, uint64_t limit)
     pthread_mutex_unlock(&p->lock);
 }
 
+void isec__spec_wait(isec_jpeg *c)
+{
+    struct isec__pipe *p = c->pipe;
+    pthread_mutex_lock(&p->lock);
+    while (!atomic_load_explicit(&c->spec->done, memory_order_acquire))
+        pthread_cond_wait(&p->specdone, &p->lock);
+    pthread_mutex_unlock(&p->lock);
+}
+
 void isec__spec_collect(isec_jpeg *c)
 {
     struct isec__spec *sp = c->spec;
     if (!sp || !sp->out) return;
-    struct isec__pipe *p = c->pipe;
     atomic_store_explicit(&sp->cancel, 1, memory_order_relaxed);
-    pthread_mutex_lock(&p->lock);
-    while (!atomic_load_explicit(&sp->done, memory_order_acquire))
-        pthread_cond_wait(&p->specdone, &p->lock);
-    pthread_mutex_unlock(&p->lock);
+    isec__spec_wait(c);
     sp->out = 0;
+    if (sp->took) {
+        sp->backoff = 0;
+    } else {
+        /* its work came too late (the worker had no core, or was busy) or never fell into
+         * step: leave the next rounds to the walker alone, the more the more often it happens */
+        sp->backoff = sp->backoff ? (sp->backoff < SPEC_BACKOFF_MAX ? 2 * sp->backoff : sp->backoff) : 1;
+        sp->skip = sp->backoff;
+    }
 }
 
 int isec__pipe_drain(isec_jpeg *c)
