@@ -341,8 +341,8 @@ static int spec_take(isec_jpeg *c, struct vw *va, int *active)
     copy_bits(c->vm, sp->vm, pos, q);
     if (c->sc.kind == SCAN_AC_FIRST) {
         copy_bits(c->xm, sp->xm, pos, q);
-        uint64_t *nz = c->comp[c->sc.ci[0]].nz + c->d.mcu - sp->rel[j];
-        for (uint32_t i = j + 1; i <= k; i++) nz[sp->rel[i - 1]] |= sp->z[i];
+        uint64_t *nz = c->comp[c->sc.ci[0]].nz + c->d.mcu;
+        for (uint32_t i = j + 1; i <= k; i++) nz[sp->rel[i - 1] - sp->rel[j]] |= sp->z[i];
     }
     c->info.helper_mcus += take;
     sp->took = 1;
