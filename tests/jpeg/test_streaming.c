@@ -20,24 +20,35 @@ static unsigned next_rand(void)
     return rng >> 8;
 }
 
-/* Feeds in pieces drawn by pick(); returns rc and the output. */
-static int feed(int mode, const uint8_t *in, size_t len, uint8_t *out, size_t (*pick)(void),
-                size_t *maxlag)
+/* How feed() runs a context: pieces drawn by pick(), or of `piece` bytes when pick is NULL;
+ * with `threads` threads; and what it found besides rc and the output. */
+struct feeding {
+    size_t (*pick)(void);
+    size_t piece;
+    unsigned threads;
+    size_t maxlag;     /* the most input not yet answered by output, over the run */
+    char detail[256];  /* the context's error detail */
+    uint64_t helper_mcus;
+};
+
+/* Feeds the input through a new context; returns rc and the output. */
+static int feed_with(int mode, const uint8_t *in, size_t len, uint8_t *out, struct feeding *f)
 {
     isec_jpeg *c;
     int rc = isec_jpeg_new(&c, mode, key);
     if (rc) return rc;
+    if (f->threads) rc = isec_jpeg_set_threads(c, f->threads);
     size_t done = 0, w = 0;
-    uint8_t *tmp = malloc(isec_jpeg_update_bound(len));
+    uint8_t *tmp = malloc(isec_jpeg_update_bound(f->pick ? len : f->piece));
     while (rc == 0 && done < len) {
-        size_t take = pick();
+        size_t take = f->pick ? f->pick() : f->piece;
         if (take > len - done) take = len - done;
         size_t got = 0;
         rc = isec_jpeg_update(c, in + done, take, tmp, isec_jpeg_update_bound(take), &got);
         memcpy(out + w, tmp, got);
         w += got;
         done += take;
-        if (done - w > *maxlag) *maxlag = done - w;
+        if (done - w > f->maxlag) f->maxlag = done - w;
     }
     if (rc == 0) {
         size_t got = 0;
@@ -46,11 +57,23 @@ static int feed(int mode, const uint8_t *in, size_t len, uint8_t *out, size_t (*
         w += got;
         if (rc == 0 && w != len) rc = ISEC_ESTATE;
     }
+    snprintf(f->detail, sizeof f->detail, "%s", isec_jpeg_detail(c));
+    f->helper_mcus = isec_jpeg_get_info(c)->helper_mcus;
     /* after an error or the end, the context refuses further use */
     size_t got;
     if (isec_jpeg_update(c, in, 1, tmp, isec_jpeg_update_bound(1), &got) != ISEC_ESTATE) rc = -100;
     free(tmp);
     isec_jpeg_free(c);
+    return rc;
+}
+
+/* Feeds in pieces drawn by pick(), one thread; returns rc and the output. */
+static int feed(int mode, const uint8_t *in, size_t len, uint8_t *out, size_t (*pick)(void),
+                size_t *maxlag)
+{
+    struct feeding f = {.pick = pick, .maxlag = *maxlag};
+    int rc = feed_with(mode, in, len, out, &f);
+    *maxlag = f.maxlag;
     return rc;
 }
 
@@ -135,35 +158,14 @@ static int regress(const char *dir)
     return tu_finish("jpeg.regress", cases);
 }
 
-/* One run through a context with `threads` threads, the input in pieces of at most `piece`
- * bytes: rc, the error detail and the output; helper_mcus from the context's info. */
+/* One encryption with `threads` threads, the input in pieces of at most `piece` bytes. */
 static int run_threads(const uint8_t *in, size_t len, unsigned threads, size_t piece,
                        uint8_t *out, char detail[256], uint64_t *helper_mcus)
 {
-    isec_jpeg *c;
-    int rc = isec_jpeg_new(&c, ISEC_JPEG_ENCRYPT, key);
-    if (rc) return rc;
-    rc = isec_jpeg_set_threads(c, threads);
-    size_t done = 0, w = 0;
-    uint8_t *tmp = malloc(isec_jpeg_update_bound(piece));
-    while (rc == 0 && done < len) {
-        size_t take = len - done < piece ? len - done : piece, got = 0;
-        rc = isec_jpeg_update(c, in + done, take, tmp, isec_jpeg_update_bound(take), &got);
-        memcpy(out + w, tmp, got);
-        w += got;
-        done += take;
-    }
-    if (rc == 0) {
-        size_t got = 0;
-        rc = isec_jpeg_final(c, tmp, isec_jpeg_final_bound(), &got);
-        memcpy(out + w, tmp, got);
-        w += got;
-        if (rc == 0 && w != len) rc = ISEC_ESTATE;
-    }
-    snprintf(detail, 256, "%s", isec_jpeg_detail(c));
-    *helper_mcus = isec_jpeg_get_info(c)->helper_mcus;
-    free(tmp);
-    isec_jpeg_free(c);
+    struct feeding f = {.piece = piece, .threads = threads};
+    int rc = feed_with(ISEC_JPEG_ENCRYPT, in, len, out, &f);
+    memcpy(detail, f.detail, sizeof f.detail);
+    *helper_mcus = f.helper_mcus;
     return rc;
 }
 
