@@ -32,8 +32,8 @@ static void usage(FILE *f)
             "  '-' is stdin/stdout. Output files appear only when complete; inputs are never\n"
             "  modified. Options: --passphrase-file FILE (for passphrase key files; or\n"
             "  $IMGSEC_PASSPHRASE), -q (no progress line), --threads 1|2 (default 2 when a\n"
-            "  second CPU is online and the input is 1 MB or more, or a pipe: hashing and\n"
-            "  keystream on a second thread).\n");
+            "  second CPU is online and the input is 1 MB or more, or a pipe: hashing,\n"
+            "  keystream and part of the decoding on a second thread).\n");
 }
 
 static const char *kind_name(int k)
