@@ -547,6 +547,11 @@ static int decode_run(isec_jpeg *c, struct vw *va)
                 if (nzp) *nzp = nz_saved;
                 return 0;
             }
+            /* An error this close to the interval's end may have been decided by bits past it
+             * (the next interval's data, or zeros if that has not arrived yet): the MCU does not
+             * fit in its interval, whatever lies beyond. So the verdict never depends on how
+             * the input was split into update() calls (fuzz_jpeg found one that did). */
+            if (rc < 0 && errpos + 32 >= limit) rc = 1;
             if (rc == 1)
                 return isec__jpeg_fail(c, ISEC_ETRUNC, isec__data_offset(c, saved.pos >> 3),
                                        "scan data ends inside MCU %llu of %llu",

@@ -146,6 +146,20 @@ static int regress(const char *dir)
             CHECK_RC(isec_jpeg_crypt(ISEC_JPEG_DECRYPT, key, a, len, b, detail, sizeof detail), 0);
             CHECK(memcmp(b, in, len) == 0);
         }
+        /* the same verdict and bytes pushed in pieces of `cut` bytes, with one thread and with
+         * two: the cut fuzz_jpeg makes (its first piece) and eight more */
+        for (int k = 0; k <= 8; k++) {
+            size_t cut = k == 0 ? (len ? (in[len - 1] * 131u) % len : 0) : len * (size_t)k / 9;
+            for (unsigned t = 1; t <= 2; t++) {
+                struct feeding f = {.piece = cut ? cut : len, .threads = t};
+                int rc2 = feed_with(ISEC_JPEG_ENCRYPT, in, len, b, &f);
+                if (rc2 != rc || (rc == 0 && memcmp(a, b, len))) {
+                    fprintf(stderr, "FAIL %s: whole buffer %d (%s), pieces of %zu, %u thread(s): %d (%s)\n",
+                            e->d_name, rc, rc ? detail : "", cut, t, rc2, f.detail);
+                    tu_failures++;
+                }
+            }
+        }
         rc = isec_jpeg_crypt(ISEC_JPEG_ANALYZE, NULL, in, len, a, detail, sizeof detail);
         CHECK(rc != 0 || memcmp(a, in, len) == 0);
         printf("%s: %s\n", e->d_name, rc ? detail : "ok");
