@@ -1,7 +1,8 @@
 /* libFuzzer target: walk + encrypt + decrypt of arbitrary bytes, whole-buffer and split in two
  * pushes at an input-chosen point (with the second thread, and so its helper decode, when the
- * last byte is odd): the same verdict both ways. Asserts the cipher's promises on whatever it accepts:
- * same size, decrypt(encrypt(x)) == x, no 0xFF created or destroyed, analyze changes nothing. */
+ * last byte is odd): the same verdict both ways. Asserts the cipher's promises on whatever it
+ * accepts: same size, decrypt(encrypt(x)) == x, no 0xFF created or destroyed, analyze changes
+ * nothing. */
 #include <stdint.h>
 #include <stdlib.h>
 #include <string.h>

@@ -219,8 +219,8 @@ static inline int block_dc_first(isec_jpeg *c, struct vw *vw, int b, uint64_t *p
  * in the file) starts a new chain at the next byte, so a chain holds no error and damage is always
  * found and reported by the walker itself, at the same offset as with one thread.
  *
- * Measured on a 12 MP q92 baseline photo (docs/jpeg-cipher.md): the walker meets the helper in
- * nearly every round, a few hundred bytes after the helper's start. */
+ * Measured on a 12 MP q92 baseline photo (docs/jpeg-cipher.md): the walker took the helper's
+ * work in 147-150 of 154 rounds, on average less than 1 KB past the helper's start. */
 
 /* Rounds with less than this ahead of the walker are not shared: a hand-over costs a wake-up. */
 #define SPEC_MIN_BITS (16384u * 8u)
@@ -283,12 +283,8 @@ static void copy_bits(uint8_t *dst, const uint8_t *src, uint64_t from, uint64_t 
 {
     size_t b0 = (size_t)(from >> 3), b1 = (size_t)((to - 1) >> 3);
     uint8_t keep = (uint8_t)(0xFF00u >> (from & 7)); /* dst's bits before `from` in byte b0 */
-    if (b1 > b0) {
-        dst[b0] = (uint8_t)((dst[b0] & keep) | (src[b0] & ~keep));
-        memcpy(dst + b0 + 1, src + b0 + 1, b1 - b0);
-    } else {
-        dst[b0] = (uint8_t)((dst[b0] & keep) | (src[b0] & ~keep));
-    }
+    dst[b0] = (uint8_t)((dst[b0] & keep) | (src[b0] & ~keep));
+    if (b1 > b0) memcpy(dst + b0 + 1, src + b0 + 1, b1 - b0);
     unsigned tail = (unsigned)(to & 7); /* bits of byte b1 that are before `to` (0: all 8) */
     if (tail) dst[b1] &= (uint8_t)(0xFF00u >> tail);
 }

@@ -2,7 +2,6 @@
 #ifndef ISEC_JPEG_INTERNAL_H
 #define ISEC_JPEG_INTERNAL_H
 
-#include <pthread.h>
 #include <stdatomic.h>
 #include <stdint.h>
 #include <string.h>
@@ -170,13 +169,13 @@ struct isec_jpeg {
 
     isec_jpeg_info info;
     struct isec__pipe *pipe; /* the second thread (pipeline.c), or NULL */
-    struct isec__spec *spec; /* the helper decoder (spec.c), or NULL */
+    struct isec__spec *spec; /* the helper decode's job (entropy.c, pipeline.c), or NULL */
 };
 
-/* The walker's helper decode for sequential scans without a restart interval (entropy.c has
- * the why): the second part of a decode round, from a guessed MCU start, done by the pipeline's
- * worker thread before its next chunk. Exists only with a pipe. The job's fields are the
- * walker's until isec__spec_post and again once done is 1. */
+/* The walker's helper decode for sequential, DC first and AC first scans without a restart
+ * interval (entropy.c has the why): the last part of a decode round, from a guessed MCU start,
+ * done by the pipeline's worker thread before its next chunk. Exists only with a pipe. The
+ * job's fields are the walker's until isec__spec_post and again once done is 1. */
 #define SPEC_CAP 32768u /* block boundaries one job records at most */
 #define SPEC_BACKOFF_MAX 16u /* rounds left to the walker alone after repeated late jobs, at most */
 struct isec__spec {

@@ -15,12 +15,17 @@
  * the old set, then zeroes its vm and xm (the walker relies on zeros past its held marks; data[]
  * need not be: the walker zeroes the PAD bytes past its held data before every decode)
  * and frees it. Hand-over is a ring of SLOTS descriptors, BATCH flush rounds at a time; memory
- * stays bounded (about 1.8 MB) whatever the image size. */
+ * stays bounded (about 1.8 MB, and 0.7 MB for the helper decode) whatever the image size.
+ *
+ * The worker also runs the walker's helper decode (entropy.c: the last part of a decode round,
+ * from a guessed MCU start) whenever one is posted, before its next chunk: the walker may be
+ * waiting for it, while chunks are only waited for when the walker drains. During a job the
+ * worker reads the walker's current data[] (which the walker does not change until it has
+ * collected the job) and writes only the job's own arrays. */
 #include <pthread.h>
 #include <stdlib.h>
 
 #include "internal.h"
-
 
 #define SLOTS 16
 #define SLOTBYTES CHUNK   /* OP_ABSORB's copy of the bytes, allocated on first use */
@@ -414,7 +419,8 @@ void isec__spec_collect(isec_jpeg *c)
     } else {
         /* its work came too late (the worker had no core, or was busy) or never fell into
          * step: leave the next rounds to the walker alone, the more the more often it happens */
-        sp->backoff = sp->backoff ? (sp->backoff < SPEC_BACKOFF_MAX ? 2 * sp->backoff : sp->backoff) : 1;
+        if (!sp->backoff) sp->backoff = 1;
+        else if (sp->backoff < SPEC_BACKOFF_MAX) sp->backoff *= 2;
         sp->skip = sp->backoff;
     }
 }

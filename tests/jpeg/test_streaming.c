@@ -154,7 +154,8 @@ static int regress(const char *dir)
                 struct feeding f = {.piece = cut ? cut : len, .threads = t};
                 int rc2 = feed_with(ISEC_JPEG_ENCRYPT, in, len, b, &f);
                 if (rc2 != rc || (rc == 0 && memcmp(a, b, len))) {
-                    fprintf(stderr, "FAIL %s: whole buffer %d (%s), pieces of %zu, %u thread(s): %d (%s)\n",
+                    fprintf(stderr,
+                            "FAIL %s: whole buffer %d (%s), pieces of %zu, %u thread(s): %d (%s)\n",
                             e->d_name, rc, rc ? detail : "", cut, t, rc2, f.detail);
                     tu_failures++;
                 }
@@ -251,7 +252,7 @@ static void check_helper_file(const char *name, const uint8_t *j, size_t len)
     for (int k = 1; k <= 7; k++) {
         size_t at = sos + (eoi - sos) * (size_t)(8 + k) / 16;
         memcpy(bad, j, len);
-        while (at > sos && bad[at - 1] == 0xFF) at--; /* not after a 0xFF: keep the stuffing whole */
+        while (at > sos && bad[at - 1] == 0xFF) at--; /* not after a 0xFF: stuffing stays whole */
         for (int b = 0; b < 8; b++) {
             bad[at + 2 * (size_t)b] = 0xFF;
             bad[at + 2 * (size_t)b + 1] = 0x00;
