@@ -1,5 +1,6 @@
-/* Byte-wise passes over a chunk of entropy-coded data, shared by the walker (walker.c) and its
- * second thread (pipeline.c): the FSP masks, and moving data bytes to their raw places. */
+/* A chunk of entropy-coded data enciphered (isec__chunk_crypt), the same on the walker's thread
+ * (walker.c) and on its second thread (pipeline.c): the byte-wise passes (FSP masks, moving data
+ * bytes to their raw places, the masked XOR) and the keystream between them. */
 #include "internal.h"
 
 /* The FSP rule: a byte is enciphered when it holds value bits and at least one Huffman code
@@ -12,8 +13,10 @@ static inline uint8_t fsp_mask(uint8_t byte, uint8_t vm, uint8_t xm)
 }
 
 
-void isec__to_raw(uint8_t *dst, const uint8_t *src, const uint8_t *other, const uint8_t *isdata,
-                  uint32_t nraw)
+/* Lays the data bytes src[] out as raw bytes dst[0, nraw) (isdata says which raw bytes are
+ * data); the others come from other[]. */
+static void to_raw(uint8_t *dst, const uint8_t *src, const uint8_t *other, const uint8_t *isdata,
+                   uint32_t nraw)
 {
     for (uint32_t i = 0, k = 0; i < nraw;) {
         const uint8_t *nd = memchr(isdata + i, 0, nraw - i);
@@ -22,7 +25,7 @@ void isec__to_raw(uint8_t *dst, const uint8_t *src, const uint8_t *other, const 
         i += run;
         k += run;
         if (i < nraw) {
-            if (other) dst[i] = other[i];
+            dst[i] = other[i];
             i++;
         }
     }
@@ -36,8 +39,10 @@ static inline uint8_t popcount8(uint8_t b)
     return (uint8_t)((b + (b >> 4)) & 0x0F);
 }
 
-void isec__chunk_masks(const uint8_t *data, const uint8_t *vm, const uint8_t *xm, uint32_t ndata,
-                       uint8_t *em, uint8_t *inv, uint64_t *ebytes, uint64_t *ebits)
+/* FSP masks of a chunk's data bytes: em (bits to encipher), inv (value bits cleared) and the
+ * eligible byte and bit counts (added to *ebytes, *ebits). */
+static void chunk_masks(const uint8_t *data, const uint8_t *vm, const uint8_t *xm, uint32_t ndata,
+                        uint8_t *em, uint8_t *inv, uint64_t *ebytes, uint64_t *ebits)
 {
     for (uint32_t k = 0; k < ndata; k++) {
         em[k] = fsp_mask(data[k], vm[k], xm[k]);
@@ -70,8 +75,9 @@ void isec__chunk_masks(const uint8_t *data, const uint8_t *vm, const uint8_t *xm
     *ebits += nbits;
 }
 
-void isec__xor_masked(uint8_t *restrict data, const uint8_t *restrict ks,
-                      const uint8_t *restrict em, uint32_t n)
+/* data[k] ^= ks[k] & em[k] for k < n (the three do not overlap) */
+static void xor_masked(uint8_t *restrict data, const uint8_t *restrict ks,
+                       const uint8_t *restrict em, uint32_t n)
 {
     for (uint32_t k = 0; k < n; k++)
         data[k] = (uint8_t)(data[k] ^ (ks[k] & em[k]));
@@ -90,4 +96,32 @@ uint32_t isec__count_data(const uint8_t *isdata, uint32_t n)
     }
     for (; i < n; i++) count += isdata[i];
     return count;
+}
+
+int isec__chunk_crypt(isec_jpeg *c, const uint8_t *raw, const uint8_t *isdata, uint32_t nraw,
+                      uint8_t *data, const uint8_t *vm, const uint8_t *xm, uint32_t ndata,
+                      uint8_t *dest, uint8_t *scratch, uint64_t *ebytes, uint64_t *ebits)
+{
+    /* em: the bits to encipher in each data byte; inv: the byte with its value bits cleared,
+     * laid out as raw bytes into view, what the running hash and so the keystream's nonce cover */
+    uint8_t *view = scratch, *em = view + CHUNK, *ks = em + CHUNK, *inv = ks + CHUNK;
+    chunk_masks(data, vm, xm, ndata, em, inv, ebytes, ebits);
+    if (c->keyed) {
+        to_raw(view, inv, raw, isdata, nraw);
+        uint8_t dg[32], iv[16] = {0};
+        unsigned int dlen = 0;
+        int outl = 0;
+        if (EVP_DigestUpdate(c->hash, view, nraw) != 1 ||
+            EVP_MD_CTX_copy_ex(c->tmphash, c->hash) != 1 ||
+            EVP_DigestFinal_ex(c->tmphash, dg, &dlen) != 1)
+            return ISEC_ECRYPTO;
+        memcpy(iv + 4, dg, 12); /* 32-bit block counter 0, 96-bit nonce from the digest */
+        memset(ks, 0, ndata);
+        if (isec__chacha_init(c, iv) < 0 ||
+            EVP_EncryptUpdate(c->cipher, ks, &outl, ks, (int)ndata) != 1)
+            return ISEC_ECRYPTO;
+        xor_masked(data, ks, em, ndata);
+    }
+    to_raw(dest, data, raw, isdata, nraw);
+    return 0;
 }

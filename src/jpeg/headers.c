@@ -95,12 +95,11 @@ static int alloc_entropy(isec_jpeg *c)
     if (c->raw) return 0;
     c->raw = malloc(RAWCAP);
     c->isdata = malloc(RAWCAP);
-    c->tmp = malloc(2 * RAWCAP); /* the keystream or raw invariant view, then inv[] */
-    c->em = malloc(RAWCAP);
+    c->scratch = malloc(CHUNK_SCRATCH);
     c->data = calloc(RAWCAP + PAD + 8, 1);
     c->vm = calloc(RAWCAP + PAD + 8, 1);
     c->xm = calloc(RAWCAP + PAD + 8, 1);
-    if (!c->raw || !c->isdata || !c->tmp || !c->em || !c->data || !c->vm || !c->xm)
+    if (!c->raw || !c->isdata || !c->scratch || !c->data || !c->vm || !c->xm)
         return isec__jpeg_fail(c, ISEC_ENOMEM, c->segoff, "out of memory");
     return 0;
 }

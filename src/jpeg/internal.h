@@ -143,8 +143,8 @@ struct isec_jpeg {
     isec_jpeg_scan *scaninfo;
     /* raw[k] is the k-th held byte of the stream only where isdata[k] is 0 (stuffing, RST
      * markers, fill bytes): the data bytes are in data[] alone, and are laid out again when a
-     * chunk is emitted (isec__to_raw) */
-    uint8_t *raw, *isdata, *data, *vm, *xm, *tmp, *em;
+     * chunk is emitted (isec__chunk_crypt); scratch is isec__chunk_crypt's (one thread) */
+    uint8_t *raw, *isdata, *data, *vm, *xm, *scratch;
     uint32_t rawlen, datalen;
     uint64_t rawoff;     /* stream offset of raw[0] */
     uint64_t scan_start; /* stream offset of the scan's first entropy-coded byte */
@@ -243,19 +243,16 @@ int isec__exif_thumbnail(isec_jpeg *c, const uint8_t *p, size_t n, size_t *start
 /* Reads the MPF index of an APP2 payload whose TIFF header lies at stream offset tiffoff. */
 int isec__mpf_parse(isec_jpeg *c, const uint8_t *p, size_t n, uint64_t tiffoff);
 
-/* FSP masks of a chunk's data bytes: em (bits to encipher), inv (value bits cleared) and the
- * eligible byte and bit counts (added to *ebytes, *ebits). */
-void isec__chunk_masks(const uint8_t *data, const uint8_t *vm, const uint8_t *xm, uint32_t ndata,
-                       uint8_t *em, uint8_t *inv, uint64_t *ebytes, uint64_t *ebits);
-/* Lays the data bytes src[] out as raw bytes dst[0, nraw) (isdata says which raw bytes are
- * data); the others come from other[], or stay as they are when other is NULL. */
-void isec__to_raw(uint8_t *dst, const uint8_t *src, const uint8_t *other, const uint8_t *isdata,
-                  uint32_t nraw);
-
-/* data[k] ^= ks[k] & em[k] for k < n (the three do not overlap). Here in chunk.c, which is
- * built with -O3 and so vectorised, rather than inline in pipeline.c, which is not. */
-void isec__xor_masked(uint8_t *restrict data, const uint8_t *restrict ks,
-                      const uint8_t *restrict em, uint32_t n);
+/* A chunk (nraw raw bytes, ndata of them data) enciphered, in the one way the format has:
+ * its FSP masks (eligible counts added to *ebytes, *ebits); if c is keyed, its invariant view
+ * into c->hash, a ChaCha20 keystream with a nonce from the digest so far, XORed into the
+ * eligible bits of data[]; then the raw bytes laid into dest (data bytes from data[], the others
+ * from raw[]). scratch: CHUNK_SCRATCH bytes, holding keystream afterwards (wipe it on free).
+ * 0 or ISEC_ECRYPTO. */
+#define CHUNK_SCRATCH (4u * CHUNK)
+int isec__chunk_crypt(isec_jpeg *c, const uint8_t *raw, const uint8_t *isdata, uint32_t nraw,
+                      uint8_t *data, const uint8_t *vm, const uint8_t *xm, uint32_t ndata,
+                      uint8_t *dest, uint8_t *scratch, uint64_t *ebytes, uint64_t *ebits);
 
 /* How many of isdata[0, n) are 1 (the others are 0). */
 uint32_t isec__count_data(const uint8_t *isdata, uint32_t n);

@@ -75,27 +75,10 @@ struct isec__pipe {
 
 static int hash_chunk(isec_jpeg *c, struct isec__pipe *p, struct slot *s)
 {
-    uint32_t nraw = s->nraw, ndata = s->ndata;
-    const uint8_t *raw = s->raw, *isdata = s->isdata, *vm = s->vm, *xm = s->xm;
-    uint8_t *data = s->data;
-    uint8_t *view = p->scratch, *em = view + CHUNK, *ks = em + CHUNK, *inv = ks + CHUNK;
     uint64_t ebytes = 0, ebits = 0;
-    isec__chunk_masks(data, vm, xm, ndata, em, inv, &ebytes, &ebits);
-    isec__to_raw(view, inv, raw, isdata, nraw);
-    uint8_t dg[32], iv[16] = {0};
-    unsigned int dlen = 0;
-    int outl = 0;
-    if (EVP_DigestUpdate(c->hash, view, nraw) != 1 ||
-        EVP_MD_CTX_copy_ex(c->tmphash, c->hash) != 1 ||
-        EVP_DigestFinal_ex(c->tmphash, dg, &dlen) != 1)
-        return ISEC_ECRYPTO;
-    memcpy(iv + 4, dg, 12); /* as in walker.c's flush_chunk: the format is the same */
-    memset(ks, 0, ndata);
-    if (isec__chacha_init(c, iv) < 0 ||
-        EVP_EncryptUpdate(c->cipher, ks, &outl, ks, (int)ndata) != 1)
-        return ISEC_ECRYPTO;
-    isec__xor_masked(data, ks, em, ndata);
-    isec__to_raw(s->dest, data, raw, isdata, nraw);
+    int rc = isec__chunk_crypt(c, s->raw, s->isdata, s->nraw, s->data, s->vm, s->xm, s->ndata,
+                               s->dest, p->scratch, &ebytes, &ebits);
+    if (rc < 0) return rc;
     s->scaninfo->eligible_bytes += ebytes;
     s->scaninfo->eligible_bits += ebits;
     p->ebytes += ebytes;
@@ -165,7 +148,7 @@ int isec__pipe_start(isec_jpeg *c)
 {
     struct isec__pipe *p = calloc(1, sizeof *p);
     if (!p) return ISEC_ENOMEM;
-    p->scratch = malloc(4 * CHUNK);
+    p->scratch = malloc(CHUNK_SCRATCH);
     int ok = p->scratch != NULL;
     if (ok && pthread_mutex_init(&p->lock, NULL) != 0) ok = 0;
     if (ok && (pthread_cond_init(&p->more, NULL) != 0 || pthread_cond_init(&p->room, NULL) != 0 ||
@@ -228,7 +211,7 @@ void isec__pipe_stop(isec_jpeg *c)
         free(p->set[i].vm);
         free(p->set[i].xm);
     }
-    OPENSSL_cleanse(p->scratch, 4 * CHUNK); /* it held keystream */
+    OPENSSL_cleanse(p->scratch, CHUNK_SCRATCH); /* it held keystream */
     free(p->scratch);
     free(p);
     c->pipe = NULL;

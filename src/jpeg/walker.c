@@ -168,8 +168,8 @@ void isec_jpeg_free(isec_jpeg *c)
     free(c->data);
     free(c->vm);
     free(c->xm);
-    free(c->tmp);
-    free(c->em);
+    if (c->scratch) OPENSSL_cleanse(c->scratch, CHUNK_SCRATCH); /* it held keystream */
+    free(c->scratch);
     EVP_MD_CTX_free(c->hash);
     EVP_MD_CTX_free(c->tmphash);
     EVP_CIPHER_CTX_free(c->cipher);
@@ -323,41 +323,25 @@ static int process_segment(isec_jpeg *c)
 /* Enciphers raw[ro, ro + nraw) (holding data[dk, dk + ndata), all classified) and emits it. */
 static int flush_chunk(isec_jpeg *c, uint32_t ro, uint32_t nraw, uint32_t dk, uint32_t ndata)
 {
-    uint8_t *raw = c->raw + ro, *tmp = c->tmp, *em = c->em, *data = c->data + dk;
-    const uint8_t *isdata = c->isdata + ro, *vm = c->vm + dk, *xm = c->xm + dk;
+    const uint8_t *raw = c->raw + ro, *isdata = c->isdata + ro, *vm = c->vm + dk, *xm = c->xm + dk;
+    uint8_t *data = c->data + dk;
+    /* straight into the output: data bytes from data[], the others from raw[] */
+    if (c->outcap - c->outlen < nraw)
+        return isec__jpeg_fail(c, ISEC_EBUFFER, c->off, "output buffer too small");
+    uint8_t *dest = c->out + c->outlen;
     if (c->pipe) { /* the worker does the rest; its output goes where ours would */
-        if (c->outcap - c->outlen < nraw)
-            return isec__jpeg_fail(c, ISEC_EBUFFER, c->off, "output buffer too small");
-        uint8_t *dest = c->out + c->outlen;
         c->outlen += nraw;
         return isec__pipe_chunk(c, raw, isdata, nraw, data, vm, xm, ndata, dest);
     }
     uint64_t ebytes = 0, ebits = 0;
-    /* em: the bits to encipher in each data byte; inv: the byte with its value bits cleared,
-     * what the keystream's nonce covers */
-    uint8_t *inv = tmp + RAWCAP;
-    isec__chunk_masks(data, vm, xm, ndata, em, inv, &ebytes, &ebits);
-    if (c->keyed) {
-        isec__to_raw(tmp, inv, raw, isdata, nraw);
-        uint8_t dg[32], iv[16] = {0};
-        int outl = 0;
-        if (absorb(c, tmp, nraw) < 0 || snapshot(c, dg) < 0) return c->rc;
-        memcpy(iv + 4, dg, 12); /* 32-bit block counter 0, 96-bit nonce from the digest */
-        memset(tmp, 0, ndata);
-        if (isec__chacha_init(c, iv) < 0 ||
-            EVP_EncryptUpdate(c->cipher, tmp, &outl, tmp, (int)ndata) != 1)
-            return isec__jpeg_fail(c, ISEC_ECRYPTO, c->off, "ChaCha20 failed");
-        isec__xor_masked(data, tmp, em, ndata);
-    }
+    if (isec__chunk_crypt(c, raw, isdata, nraw, data, vm, xm, ndata, dest, c->scratch, &ebytes,
+                          &ebits) < 0)
+        return isec__jpeg_fail(c, ISEC_ECRYPTO, c->off, "SHA-256 or ChaCha20 failed");
+    c->outlen += nraw;
     c->scaninfo->eligible_bytes += ebytes;
     c->scaninfo->eligible_bits += ebits;
     c->info.eligible_bytes += ebytes;
     c->info.eligible_bits += ebits;
-    /* straight into the output: data bytes from data[], the others from raw[] */
-    if (c->outcap - c->outlen < nraw)
-        return isec__jpeg_fail(c, ISEC_EBUFFER, c->off, "output buffer too small");
-    isec__to_raw(c->out + c->outlen, data, raw, isdata, nraw);
-    c->outlen += nraw;
     return 0;
 }
 
