@@ -350,17 +350,17 @@ static void resp_emit(void *arg, const uint8_t *p, size_t n)
     if (c->cli) chunk_out(bufferevent_get_output(c->cli), c->resp_chunked, p, n);
 }
 
-static int ix_get(void *arg, const uint8_t key[PX_DIGEST], uint64_t *len, uint8_t full[PX_DIGEST])
+static int ix_get(void *arg, const uint8_t key[PX_DIGEST], uint64_t *len, uint8_t view[PX_DIGEST])
 {
     struct conn *c = arg;
-    return c->s->ix ? px_index_get(c->s->ix, key, len, full) : 0;
+    return c->s->ix ? px_index_get(c->s->ix, key, len, view) : 0;
 }
 
 static int ix_put(void *arg, const uint8_t key[PX_DIGEST], uint64_t plen, uint64_t tlen,
-                  const uint8_t full[PX_DIGEST])
+                  const uint8_t view[PX_DIGEST])
 {
     struct conn *c = arg;
-    return c->s->ix ? px_index_put(c->s->ix, key, plen, tlen, full, c->rhost) : 0;
+    return c->s->ix ? px_index_put(c->s->ix, key, plen, tlen, view, c->rhost) : 0;
 }
 
 /* Throughput: no Nagle delay on the small writes that end a message (a 40 ms stall each with the

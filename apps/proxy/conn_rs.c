@@ -23,17 +23,17 @@ void px_conn_rs_release(struct conn *c)
 }
 
 static int rs_ix_get(void *arg, const uint8_t key[PX_DIGEST], uint64_t *len,
-                     uint8_t full[PX_DIGEST])
+                     uint8_t view[PX_DIGEST])
 {
     px_server *s = arg;
-    return s->ix ? px_index_get(s->ix, key, len, full) : 0;
+    return s->ix ? px_index_get(s->ix, key, len, view) : 0;
 }
 
 static int rs_ix_put(void *arg, const uint8_t key[PX_DIGEST], uint64_t plen, uint64_t tlen,
-                     const uint8_t full[PX_DIGEST])
+                     const uint8_t view[PX_DIGEST])
 {
     px_server *s = arg;
-    return s->ix ? px_index_put(s->ix, key, plen, tlen, full, "resumable") : 0;
+    return s->ix ? px_index_put(s->ix, key, plen, tlen, view, "resumable") : 0;
 }
 
 static int rs_request(struct conn *c, http_parser *p, const char *path, char *extra, size_t cap)

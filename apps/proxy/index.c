@@ -1,8 +1,11 @@
 /* The index of ciphertexts this proxy produced (STATE/index.sqlite), keyed by the index key of
  * proxy.h (SHA-256 of the first P bytes). The proxy decrypts a response only when its key is
  * here, and never encrypts a request body whose key is here. One row per ciphertext:
- *   key BLOB PRIMARY KEY, prefix_len, total_len, full (SHA-256 of the whole ciphertext),
- *   host, created (Unix time).
+ *   key BLOB PRIMARY KEY, prefix_len, total_len, view (the ciphertext's view digest,
+ *   isec_jpeg_view_digest: NULL in rows from before it was kept), host, created (Unix time).
+ * PRAGMA user_version 1; version 0 (no pragma set) kept a SHA-256 of the whole ciphertext in
+ * `full` instead, which would not compare with a view digest: such a table is rebuilt on open
+ * with its rows' view NULL (their downloads are still decrypted; only the end check is lost).
  * WAL mode, synchronous=NORMAL: a crash can lose the last rows, never corrupt the file; a lost
  * row means that image downloads as ciphertext (it stays decryptable with `imgsec jpeg decrypt`).
  * One connection shared by the worker threads under a mutex: a lookup or an insert takes tens of
@@ -27,6 +30,45 @@ struct px_index {
     sqlite3_stmt *put, *get;
 };
 
+static int user_version(sqlite3 *db)
+{
+    sqlite3_stmt *st = NULL;
+    int version = -1;
+    if (sqlite3_prepare_v2(db, "PRAGMA user_version", -1, &st, NULL) == SQLITE_OK &&
+        sqlite3_step(st) == SQLITE_ROW)
+        version = sqlite3_column_int(st, 0);
+    sqlite3_finalize(st);
+    return version;
+}
+
+/* A version 0 table (see the top) becomes version 1. Looked at inside the write transaction, so
+ * that two proxies starting on one state dir do not both rebuild it. */
+static int migrate(sqlite3 *db)
+{
+    if (user_version(db) > 0) return 0;
+    if (sqlite3_exec(db, "BEGIN IMMEDIATE", NULL, NULL, NULL) != SQLITE_OK) return -1;
+    int version = user_version(db), rc = 0;
+    sqlite3_stmt *st = NULL;
+    int old = version == 0 &&
+              sqlite3_prepare_v2(db, "SELECT full FROM ciphertexts LIMIT 0", -1, &st, NULL) == SQLITE_OK;
+    sqlite3_finalize(st);
+    if (version < 0) rc = -1;
+    if (old && sqlite3_exec(db,
+                            "CREATE TABLE ciphertexts_v1 ("
+                            " key BLOB PRIMARY KEY, prefix_len INTEGER NOT NULL,"
+                            " total_len INTEGER NOT NULL, view BLOB, host TEXT,"
+                            " created INTEGER NOT NULL);"
+                            "INSERT INTO ciphertexts_v1 SELECT key, prefix_len, total_len, NULL,"
+                            " host, created FROM ciphertexts;"
+                            "DROP TABLE ciphertexts;"
+                            "ALTER TABLE ciphertexts_v1 RENAME TO ciphertexts;"
+                            "PRAGMA user_version = 1;",
+                            NULL, NULL, NULL) != SQLITE_OK)
+        rc = -1;
+    if (sqlite3_exec(db, rc == 0 ? "COMMIT" : "ROLLBACK", NULL, NULL, NULL) != SQLITE_OK) rc = -1;
+    return rc;
+}
+
 int px_index_open(px_index **out, const char *path, char *err, size_t errcap)
 {
     px_index *ix = calloc(1, sizeof *ix);
@@ -35,18 +77,20 @@ int px_index_open(px_index **out, const char *path, char *err, size_t errcap)
     if (sqlite3_open_v2(path, &ix->db, SQLITE_OPEN_READWRITE | SQLITE_OPEN_CREATE, NULL) != SQLITE_OK)
         goto bad;
     sqlite3_busy_timeout(ix->db, 2000);
-    if (sqlite3_exec(ix->db,
-                     "PRAGMA journal_mode=WAL; PRAGMA synchronous=NORMAL;"
+    if (sqlite3_exec(ix->db, "PRAGMA journal_mode=WAL; PRAGMA synchronous=NORMAL;", NULL, NULL,
+                     NULL) != SQLITE_OK ||
+        migrate(ix->db) < 0 ||
+        sqlite3_exec(ix->db,
                      "CREATE TABLE IF NOT EXISTS ciphertexts ("
                      " key BLOB PRIMARY KEY, prefix_len INTEGER NOT NULL,"
-                     " total_len INTEGER NOT NULL, full BLOB NOT NULL, host TEXT,"
-                     " created INTEGER NOT NULL)",
+                     " total_len INTEGER NOT NULL, view BLOB, host TEXT,"
+                     " created INTEGER NOT NULL); PRAGMA user_version = 1",
                      NULL, NULL, NULL) != SQLITE_OK)
         goto bad;
     if (sqlite3_prepare_v2(ix->db,
                            "INSERT OR REPLACE INTO ciphertexts VALUES (?1, ?2, ?3, ?4, ?5, ?6)",
                            -1, &ix->put, NULL) != SQLITE_OK ||
-        sqlite3_prepare_v2(ix->db, "SELECT total_len, full FROM ciphertexts WHERE key = ?1", -1,
+        sqlite3_prepare_v2(ix->db, "SELECT total_len, view FROM ciphertexts WHERE key = ?1", -1,
                            &ix->get, NULL) != SQLITE_OK)
         goto bad;
     *out = ix;
@@ -68,14 +112,14 @@ void px_index_close(px_index *ix)
 }
 
 static int put_locked(px_index *ix, const uint8_t key[PX_DIGEST], uint64_t prefix_len,
-                 uint64_t total_len, const uint8_t full[PX_DIGEST], const char *host)
+                 uint64_t total_len, const uint8_t view[PX_DIGEST], const char *host)
 {
     sqlite3_stmt *s = ix->put;
     sqlite3_reset(s);
     sqlite3_bind_blob(s, 1, key, PX_DIGEST, SQLITE_STATIC);
     sqlite3_bind_int64(s, 2, (sqlite3_int64)prefix_len);
     sqlite3_bind_int64(s, 3, (sqlite3_int64)total_len);
-    sqlite3_bind_blob(s, 4, full, PX_DIGEST, SQLITE_STATIC);
+    sqlite3_bind_blob(s, 4, view, PX_DIGEST, SQLITE_STATIC);
     sqlite3_bind_text(s, 5, host ? host : "", -1, SQLITE_STATIC);
     sqlite3_bind_int64(s, 6, (sqlite3_int64)time(NULL));
     int rc = sqlite3_step(s);
@@ -84,7 +128,7 @@ static int put_locked(px_index *ix, const uint8_t key[PX_DIGEST], uint64_t prefi
 }
 
 static int get_locked(px_index *ix, const uint8_t key[PX_DIGEST], uint64_t *total_len,
-                 uint8_t full[PX_DIGEST])
+                 uint8_t view[PX_DIGEST])
 {
     sqlite3_stmt *s = ix->get;
     sqlite3_reset(s);
@@ -94,8 +138,10 @@ static int get_locked(px_index *ix, const uint8_t key[PX_DIGEST], uint64_t *tota
     if (rc == SQLITE_ROW) {
         *total_len = (uint64_t)sqlite3_column_int64(s, 0);
         const void *b = sqlite3_column_blob(s, 1);
-        if (b && sqlite3_column_bytes(s, 1) == PX_DIGEST) {
-            memcpy(full, b, PX_DIGEST);
+        if (sqlite3_column_type(s, 1) == SQLITE_NULL) {
+            ret = 2;
+        } else if (b && sqlite3_column_bytes(s, 1) == PX_DIGEST) {
+            memcpy(view, b, PX_DIGEST);
             ret = 1;
         }
     } else if (rc == SQLITE_DONE) {
@@ -106,19 +152,19 @@ static int get_locked(px_index *ix, const uint8_t key[PX_DIGEST], uint64_t *tota
 }
 
 int px_index_put(px_index *ix, const uint8_t key[PX_DIGEST], uint64_t prefix_len,
-                 uint64_t total_len, const uint8_t full[PX_DIGEST], const char *host)
+                 uint64_t total_len, const uint8_t view[PX_DIGEST], const char *host)
 {
     pthread_mutex_lock(&ix->mu);
-    int rc = put_locked(ix, key, prefix_len, total_len, full, host);
+    int rc = put_locked(ix, key, prefix_len, total_len, view, host);
     pthread_mutex_unlock(&ix->mu);
     return rc;
 }
 
 int px_index_get(px_index *ix, const uint8_t key[PX_DIGEST], uint64_t *total_len,
-                 uint8_t full[PX_DIGEST])
+                 uint8_t view[PX_DIGEST])
 {
     pthread_mutex_lock(&ix->mu);
-    int rc = get_locked(ix, key, total_len, full);
+    int rc = get_locked(ix, key, total_len, view);
     pthread_mutex_unlock(&ix->mu);
     return rc;
 }

@@ -99,12 +99,13 @@ X509 *px_ca_cert(px_ca *ca);
 typedef struct px_index px_index;
 int px_index_open(px_index **out, const char *path, char *err, size_t errcap);
 void px_index_close(px_index *ix);
-/* Records a ciphertext this proxy produced. */
+/* Records a ciphertext this proxy produced; view: its view digest (isec_jpeg_view_digest). */
 int px_index_put(px_index *ix, const uint8_t key[PX_DIGEST], uint64_t prefix_len,
-                 uint64_t total_len, const uint8_t full[PX_DIGEST], const char *host);
-/* 1 found (fills total_len, full), 0 not found, <0 error. */
+                 uint64_t total_len, const uint8_t view[PX_DIGEST], const char *host);
+/* 1 found (fills total_len, view), 2 found in a row from before view digests were kept (fills
+ * total_len only), 0 not found, <0 error. */
 int px_index_get(px_index *ix, const uint8_t key[PX_DIGEST], uint64_t *total_len,
-                 uint8_t full[PX_DIGEST]);
+                 uint8_t view[PX_DIGEST]);
 
 /* ---------------------------------------------------------------- jstream.c */
 
@@ -113,9 +114,9 @@ typedef void (*px_emit_fn)(void *arg, const uint8_t *p, size_t n);
 /* What the JPEG streams ask of the index (NULL functions: nothing is indexed). */
 typedef struct {
     int (*get)(void *arg, const uint8_t key[PX_DIGEST], uint64_t *total_len,
-               uint8_t full[PX_DIGEST]);
+               uint8_t view[PX_DIGEST]);
     int (*put)(void *arg, const uint8_t key[PX_DIGEST], uint64_t prefix_len, uint64_t total_len,
-               const uint8_t full[PX_DIGEST]);
+               const uint8_t view[PX_DIGEST]);
     void *arg;
 } px_index_ops;
 
@@ -165,8 +166,8 @@ typedef struct {
     size_t head_len, head_cap;
     px_prefix in_key, out_key;
     int have_out_key;
-    EVP_MD_CTX *full;   /* whole ciphertext digest */
-    uint8_t full_want[PX_DIGEST];
+    uint8_t view_want[PX_DIGEST]; /* response: the indexed view digest (if have_view) */
+    int have_view;
     uint64_t want_len;
     uint8_t *pend; /* raw input not yet output by the cipher (kept to fall back on) */
     size_t pend_off, pend_len, pend_cap;

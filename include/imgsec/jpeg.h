@@ -127,6 +127,14 @@ int isec_jpeg_update(isec_jpeg *c, const uint8_t *in, size_t inlen, uint8_t *out
  * incomplete. */
 int isec_jpeg_final(isec_jpeg *c, uint8_t *out, size_t outcap, size_t *outlen);
 
+/* After a successful final, in ENCRYPT or DECRYPT mode: the digest of H at the end of the file
+ * (docs/jpeg-cipher.md, Keystream), SHA-256 over the cipher's domain header and the file's
+ * invariant view, which is every byte but the value bits of scan data (trailer bytes included).
+ * A plaintext and its ciphertext have the same one, and the cipher hashes the view anyway, so it
+ * fingerprints both for free: files with equal view digests differ at most in value bits.
+ * ISEC_EINVAL without a key, ISEC_ESTATE before final or after an error. */
+ISEC_MUST_CHECK int isec_jpeg_view_digest(isec_jpeg *c, uint8_t out[32]);
+
 /* What went wrong, one line with the byte offset ("" if nothing). */
 const char *isec_jpeg_detail(const isec_jpeg *c);
 /* What the walk found so far (complete after a successful final). */

@@ -751,6 +751,13 @@ int isec_jpeg_final(isec_jpeg *c, uint8_t *out, size_t outcap, size_t *outlen)
     return 0;
 }
 
+int isec_jpeg_view_digest(isec_jpeg *c, uint8_t out[32])
+{
+    if (!c || !out || !c->keyed) return ISEC_EINVAL;
+    if (c->rc < 0 || c->state != ST_DONE) return ISEC_ESTATE;
+    return snapshot(c, out); /* the running hash H itself goes on unchanged */
+}
+
 int isec_jpeg_crypt(int mode, const isec_key *key, const uint8_t *in, size_t len, uint8_t *out,
                     char *detail, size_t detailcap)
 {

@@ -330,6 +330,71 @@ static void test_keystream_binding(void)
     free(cb);
 }
 
+/* The view digest of a context after final (enc: encrypt, else decrypt with key k); rc out. */
+static int view_of(int enc, const isec_key *k, const uint8_t *in, size_t len, uint8_t dg[32],
+                   int before_final)
+{
+    isec_jpeg *c = NULL;
+    int rc = isec_jpeg_new(&c, enc ? ISEC_JPEG_ENCRYPT : ISEC_JPEG_DECRYPT, k);
+    if (rc < 0) return rc;
+    uint8_t *out = malloc(isec_jpeg_update_bound(len));
+    size_t got = 0, fin = 0;
+    rc = isec_jpeg_update(c, in, len, out, isec_jpeg_update_bound(len), &got);
+    if (rc == 0 && before_final) rc = isec_jpeg_view_digest(c, dg);
+    else if (rc == 0) rc = isec_jpeg_final(c, out + got, ISEC_JPEG_MAX_HELD, &fin);
+    if (rc == 0 && !before_final) rc = isec_jpeg_view_digest(c, dg);
+    free(out);
+    isec_jpeg_free(c);
+    return rc;
+}
+
+/* isec_jpeg_view_digest: the same for a plaintext, its ciphertext (either key) and the decryption
+ * of that; different for another photo and for a change outside value bits (a trailer byte);
+ * refused before final and without a key. */
+static void test_view_digest(void)
+{
+    jt_params a = {.width = 640, .height = 480, .ncomp = 3, .quality = 90, .seed = 3};
+    jt_params b = a;
+    b.seed = 4;
+    size_t la, lb;
+    uint8_t *ja = jt_make(&a, &la), *jb = jt_make(&b, &lb);
+    int rc;
+    char d[256];
+    uint8_t *ca = crypt(ISEC_JPEG_ENCRYPT, key1, ja, la, &rc, d);
+    CHECK_RC(rc, 0);
+    uint8_t vp[32], vc[32], vd[32], v2[32], vb[32], vt[32];
+    CHECK_RC(view_of(1, key1, ja, la, vp, 0), 0);
+    CHECK_RC(view_of(0, key1, ca, la, vc, 0), 0);
+    CHECK_RC(view_of(1, key2, ja, la, v2, 0), 0);
+    CHECK_RC(view_of(1, key1, ca, la, vd, 0), 0); /* encrypting the ciphertext decrypts it */
+    CHECK(!memcmp(vp, vc, 32) && !memcmp(vp, v2, 32) && !memcmp(vp, vd, 32));
+    CHECK_RC(view_of(1, key1, jb, lb, vb, 0), 0);
+    CHECK(memcmp(vp, vb, 32) != 0);
+    /* a byte after EOI is in the view: 'A' and 'B' there give two other digests */
+    uint8_t *t1 = malloc(la + 1), *t2 = malloc(la + 1);
+    memcpy(t1, ja, la);
+    memcpy(t2, ja, la);
+    t1[la] = 'A';
+    t2[la] = 'B';
+    CHECK_RC(view_of(1, key1, t1, la + 1, vt, 0), 0);
+    CHECK(memcmp(vt, vp, 32) != 0);
+    CHECK_RC(view_of(1, key1, t2, la + 1, vb, 0), 0);
+    CHECK(memcmp(vt, vb, 32) != 0);
+    /* the value bits are not in it: a ciphertext is the plaintext with value bits changed */
+    CHECK(memcmp(ca, ja, la) != 0);
+    CHECK_RC(view_of(1, key1, ja, la, vt, 1), ISEC_ESTATE);
+    isec_jpeg *c = NULL;
+    CHECK_RC(isec_jpeg_new(&c, ISEC_JPEG_ANALYZE, NULL), 0);
+    CHECK_RC(isec_jpeg_view_digest(c, vt), ISEC_EINVAL);
+    isec_jpeg_free(c);
+    cases += 2;
+    free(t1);
+    free(t2);
+    free(ja);
+    free(jb);
+    free(ca);
+}
+
 static void test_keys(void)
 {
     char dir[] = "/tmp/imgsec-test-XXXXXX", path[300], path2[300];
@@ -380,6 +445,7 @@ int main(void)
     test_embedded();
     test_damage();
     test_keystream_binding();
+    test_view_digest();
     test_keys();
     isec_key_free(key1);
     isec_key_free(key2);
