@@ -31,7 +31,7 @@ static inline int block_seq(isec_jpeg *c, struct vw *vw, int b, uint64_t *pos)
     int rc = OK;
     /* The hot loop: a 64-bit window w of the stream held in registers (and kept from one block
      * to the next); one lookup usually gives several symbols with their value bits. The value
-     * mask collects in acc and goes to vm[] only at a refill (at most 43 bits pending), which
+     * mask collects in acc and goes to vm[] only at a refill (at most 61 bits pending), which
      * keeps the per-lookup work to a shift and an OR. */
     uint8_t *vm = vw->vm;
     uint64_t acc = vw->acc, vbyte = vw->byte;
@@ -96,8 +96,8 @@ static inline int block_seq(isec_jpeg *c, struct vw *vw, int b, uint64_t *pos)
     int k = 1;
     for (;;) {
         /* A refill every three lookups, unconditionally: after it at least 56 bits are real,
-         * three multi-symbol lookups take at most 39 of them and leave 17... too few for a
-         * long symbol, so the one-symbol path refills for itself. */
+         * and a lookup takes at most 18 of them (LONG_MAX_BITS: a long code with its value
+         * bits, see isec__huff_build_multi); the one-symbol path refills for itself. */
         VM_FLUSH();
         WIN_REFILL();
         int kn;

@@ -45,8 +45,10 @@ struct huff {
      * (with their value bits) as fit in SEQ_BITS, stopping after an EOB: bits 0-5 total length
      * (so a shift by the entry itself takes them: x86 masks the count), 6-12 the sum of the
      * coefficient advances (r + 1, 16 for ZRL, 0 for EOB), bit 13 (MULTI_EOB) ends the block,
-     * 16-31 the value-bit mask; entries whose first symbol does not fit have advance 127 so
-     * that they never pass the k < 64 test. Built only for sequential scans' AC tables. */
+     * 16-31 the value-bit mask. An entry whose first symbol does not fit holds that symbol
+     * alone if its code fits in SEQ_BITS and it takes at most 18 bits with its value bits
+     * (huffman.c, LONG_MAX_BITS); else it has advance 127 so that it never passes the k < 64
+     * test. Built only for sequential scans' AC tables. */
     uint32_t multi[1 << SEQ_BITS];
     /* multi[]'s total lengths alone (bits 0-5), a quarter of the size: the one thing the hot
      * loop's dependency chain (table load, shift of the window, next index) needs */
