@@ -6,7 +6,7 @@
 # (and drain-timeout or a second SIGTERM end the drain on every worker).
 # Usage: test_workers.sh IMGSEC PROXYTOOL
 . "$(dirname "$0")/lib.sh"
-need nginx curl openssl
+need nginx curl openssl sqlite3
 make_pki
 start_nginx
 cat > "$T/proxy.conf" <<CONF
@@ -42,7 +42,8 @@ for i in $(seq 1 12); do cmp -s "$T/got$i.jpg" "$T/p$(( (i - 1) % 4 + 1 )).jpg" 
 check "all 12 downloads decrypted to the originals ($ok_dec)" '[ $ok_dec = 12 ]'
 nw=$(workers_of GET par)
 check "the downloads ran on all 3 workers ($nw)" '[ "$nw" = 3 ]'
-check "one index row per ciphertext (4 pictures)" '[ "$(sqlite3 "$STATE/index.sqlite" "select count(*) from ciphertexts" 2>/dev/null || echo 4)" = 4 ]'
+rows=$(sqlite3 "$STATE/index.sqlite" "select count(*), sum(length(view) = 32) from ciphertexts; pragma user_version" 2>&1 | tr '\n' ' ')
+check "one index row per ciphertext, each with its view digest, index version 1 ($rows)" '[ "$rows" = "4|4 1 " ]'
 
 # SIGHUP reaches every worker: with max-header-bytes 1024 from the file, a 2 KB head gets 431 on
 # every new connection, whichever thread takes it; back to the default, it passes again
