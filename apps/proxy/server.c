@@ -25,6 +25,7 @@
 #include <event2/buffer.h>
 #include <event2/thread.h>
 #include <openssl/err.h>
+#include <openssl/x509v3.h>
 
 #include "server.h"
 
@@ -98,6 +99,14 @@ SSL_CTX *px_make_upstream_ctx(const px_config *cfg, char *err, size_t errcap)
         snprintf(err, errcap, "%s: cannot load upstream CA certificates", cfg->upstream_ca);
         SSL_CTX_free(ctx);
         return NULL;
+    }
+    /* The worker threads verify against these certificates at once, and OpenSSL 3.0 fills a
+     * certificate's extension cache on first use with a check of its flag outside the lock
+     * (ThreadSanitizer reported the race in proxy.workers): fill them here, on one thread. */
+    STACK_OF(X509_OBJECT) *objs = X509_STORE_get0_objects(SSL_CTX_get_cert_store(ctx));
+    for (int i = 0; i < sk_X509_OBJECT_num(objs); i++) {
+        X509 *x = X509_OBJECT_get0_X509(sk_X509_OBJECT_value(objs, i));
+        if (x) X509_check_purpose(x, -1, 0);
     }
     static const unsigned char alpn[] = "\x08http/1.1";
     SSL_CTX_set_alpn_protos(ctx, alpn, sizeof alpn - 1);
