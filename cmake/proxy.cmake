@@ -28,6 +28,7 @@ target_sources(imgsec_ext PRIVATE
   apps/proxy/conn.c
   apps/proxy/conn_rs.c
   apps/proxy/server.c
+  apps/proxy/upsess.c
   apps/proxy/worker.c
   apps/imgsec/cmd_proxy.c
   apps/imgsec/cmd_ca.c

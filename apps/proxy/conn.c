@@ -44,6 +44,21 @@ static void under_out_cb(struct evbuffer *buf, const struct evbuffer_cb_info *in
 
 /* ------------------------------------------------------------------ helpers */
 
+/* Frees the upstream connection after an exchange ended normally (not on an error). A TLS one
+ * with nothing left to send first says close_notify: OpenSSL marks the session of a TLS
+ * connection freed without it as not resumable, and upsess.c keeps it for the next
+ * connection to the same name. */
+static void up_close(struct conn *c)
+{
+    if (!c->up) return;
+    if (c->up_tls && c->up_connected && !evbuffer_get_length(bufferevent_get_output(c->up))) {
+        SSL *ssl = bufferevent_openssl_get_ssl(c->up);
+        if (ssl && SSL_is_init_finished(ssl) && SSL_shutdown(ssl) < 0) ERR_clear_error();
+    }
+    bufferevent_free(c->up);
+    c->up = NULL;
+}
+
 static void conn_free(struct conn *c)
 {
     px_server *s = c->s;
@@ -58,7 +73,7 @@ static void conn_free(struct conn *c)
         if (u) evbuffer_remove_cb(bufferevent_get_output(u), under_out_cb, c);
     }
     if (c->cli) bufferevent_free(c->cli);
-    if (c->up) bufferevent_free(c->up);
+    up_close(c);
     if (c->resume_ev) event_free(c->resume_ev);
     if (c->hdr_timer) event_free(c->hdr_timer);
     if (c->close_timer) event_free(c->close_timer);
@@ -265,10 +280,7 @@ static void close_when_flushed(struct conn *c)
 {
     c->state = C_CLOSING;
     evtimer_del(c->hdr_timer);
-    if (c->up) {
-        bufferevent_free(c->up);
-        c->up = NULL;
-    }
+    up_close(c);
     if (cli_pending(c) == 0) {
         finish_close(c);
         return;
@@ -412,8 +424,9 @@ static int up_connect(struct conn *c, const char *host, unsigned port, int tls)
         if (!ssl) return -1;
         int is_ip = strchr(host, ':') || strspn(host, "0123456789.") == strlen(host);
         if (!is_ip) SSL_set_tlsext_host_name(ssl, host);
-        if (is_ip ? X509_VERIFY_PARAM_set1_ip_asc(SSL_get0_param(ssl), host) != 1
-                  : SSL_set1_host(ssl, host) != 1) {
+        if ((is_ip ? X509_VERIFY_PARAM_set1_ip_asc(SSL_get0_param(ssl), host) != 1
+                   : SSL_set1_host(ssl, host) != 1) ||
+            px_upsess_attach(ssl, host, port) < 0) {
             SSL_free(ssl);
             return -1;
         }
@@ -741,10 +754,7 @@ static int on_req_headers(http_parser *p)
     c->req_in_body = 1;
     if (rs == RS_LOCAL) {
         c->rs_local = 1; /* the body goes into the session only; the proxy answers */
-        if (c->up) { /* an idle keep-alive upstream closing meanwhile must not fail this */
-            bufferevent_free(c->up);
-            c->up = NULL;
-        }
+        up_close(c); /* an idle keep-alive upstream closing meanwhile must not fail this */
         if (p->http_major == 1 && p->http_minor >= 1 && px_head_has_token(&c->reqh, "Expect", "100-continue"))
             evbuffer_add_printf(bufferevent_get_output(c->cli), "HTTP/1.1 100 Continue\r\n\r\n");
         return 0;
@@ -1006,10 +1016,7 @@ static int on_resp_complete(http_parser *p)
     }
     log_exchange(c);
     if (!http_should_keep_alive(p) || c->resp_eof_body) c->keepalive = 0;
-    if (!http_should_keep_alive(p) && c->up) {
-        bufferevent_free(c->up);
-        c->up = NULL;
-    }
+    if (!http_should_keep_alive(p) && c->up) up_close(c);
     c->resp_started = 0;
     if (c->reqb_on) px_body_free(&c->reqb);
     if (c->resb_on) px_body_free(&c->resb);

@@ -112,6 +112,11 @@ SSL_CTX *px_make_upstream_ctx(const px_config *cfg, char *err, size_t errcap)
     SSL_CTX_set_alpn_protos(ctx, alpn, sizeof alpn - 1);
     SSL_CTX_set_mode(ctx, SSL_MODE_RELEASE_BUFFERS);
     px_tls_ctx_tune(ctx); /* read-ahead: conn.c takes the records OpenSSL buffered */
+    if (px_upsess_setup(ctx) < 0) {
+        snprintf(err, errcap, "cannot set up the upstream TLS session cache");
+        SSL_CTX_free(ctx);
+        return NULL;
+    }
     return ctx;
 }
 

@@ -80,6 +80,14 @@ void px_log(px_server *s, const char *fmt, ...) __attribute__((format(printf, 2,
 /* A connection of s is gone: counts it out (worker and process). */
 void px_server_conn_gone(px_server *s);
 SSL_CTX *px_make_upstream_ctx(const px_config *cfg, char *err, size_t errcap);
+
+/* upsess.c: upstream TLS sessions kept for resumption, per upstream SSL_CTX (see there) */
+#define PX_UPSESS_KEY 300 /* "host:port" */
+int px_upsess_setup(SSL_CTX *ctx);
+/* Before the handshake of an upstream connection to host:port (the name it is verified
+ * against): names the connection's sessions and offers the newest one kept for that name.
+ * 1 offered, 0 none, -1 out of memory. */
+int px_upsess_attach(SSL *ssl, const char *host, unsigned port);
 static inline void px_rs_lock(px_server *s) { pthread_mutex_lock(&s->sh->rs_mu); }
 static inline void px_rs_unlock(px_server *s) { pthread_mutex_unlock(&s->sh->rs_mu); }
 

@@ -67,7 +67,9 @@ pid $T/nginx.pid;
 error_log $T/nginx-error.log;
 events { worker_connections 256; }
 http {
-    access_log $T/nginx-access.log;
+    # the combined format, and whether the client resumed a TLS session (r) or not (.)
+    log_format px '\$remote_addr - \$remote_user [\$time_local] "\$request" \$status \$body_bytes_sent reused=\$ssl_session_reused';
+    access_log $T/nginx-access.log px;
     client_body_temp_path $T/tmp;
     proxy_temp_path $T/tmp; fastcgi_temp_path $T/tmp; uwsgi_temp_path $T/tmp; scgi_temp_path $T/tmp;
     client_max_body_size 0;

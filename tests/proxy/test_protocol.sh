@@ -67,5 +67,26 @@ after=$(grep -c '"GET /close' "$T/nginx-access.log")
 check "on a fresh connection: not retried ($((after - before)) try)" '[ $((after - before)) = 1 ]'
 
 stop_proxy
+
+# upstream TLS sessions are resumed, per name: each curl is a new CONNECT and so a new upstream
+# connection; the first to photos.test makes a full handshake, the second resumes its session;
+# other.test (the same nginx server) is not resumed with photos.test's session (upsess.c keys by
+# name; OpenSSL would refuse it too); after SIGHUP (a new upstream context, a new table) nothing
+# made before is resumed (a table shared across contexts makes that check fail)
+start_proxy --target-host other.test
+reused() { grep -F "\"GET $1 " "$T/nginx-access.log" | tail -1 | sed -n 's/.* reused=\(.\)$/\1/p'; }
+pcurl "$U/a.jpg?rs=1" -o /dev/null && pcurl "$U/a.jpg?rs=2" -o /dev/null
+pcurl "https://other.test:$SPORT/a.jpg?rs=3" -o /dev/null
+check "upstream: first connection to a name makes a full handshake ($(reused "/a.jpg?rs=1"))" '[ "$(reused "/a.jpg?rs=1")" = . ]'
+check "upstream: the next one to that name resumes its session ($(reused "/a.jpg?rs=2"))" '[ "$(reused "/a.jpg?rs=2")" = r ]'
+check "upstream: another name is not offered it ($(reused "/a.jpg?rs=3"))" '[ "$(reused "/a.jpg?rs=3")" = . ]'
+kill -HUP "$PROXY_PID"
+i=0
+while [ "$(grep -c "reloaded" "$T/proxy.log")" = 0 ] && [ $i -lt 50 ]; do sleep 0.1; i=$((i + 1)); done
+sleep 0.3
+pcurl "$U/a.jpg?rs=4" -o /dev/null && pcurl "$U/a.jpg?rs=5" -o /dev/null
+check "upstream: after SIGHUP no older session is resumed ($(reused "/a.jpg?rs=4"))" '[ "$(reused "/a.jpg?rs=4")" = . ]'
+check "upstream: ... and new ones are ($(reused "/a.jpg?rs=5"))" '[ "$(reused "/a.jpg?rs=5")" = r ]'
+stop_proxy
 if [ "$fail" -ne 0 ]; then echo "--- proxy log"; tail -30 "$T/proxy.log"; fi
 finish
