@@ -44,10 +44,10 @@ static void under_out_cb(struct evbuffer *buf, const struct evbuffer_cb_info *in
 
 /* ------------------------------------------------------------------ helpers */
 
-/* Frees the upstream connection after an exchange ended normally (not on an error). A TLS one
- * with nothing left to send first says close_notify: OpenSSL marks the session of a TLS
- * connection freed without it as not resumable, and upsess.c keeps it for the next
- * connection to the same name. */
+/* Frees the upstream connection where the proxy itself ends it (not where the connection
+ * failed: those are freed as they are). A TLS one with nothing left to send first says
+ * close_notify: OpenSSL marks the session of a TLS connection freed without it as not
+ * resumable, and upsess.c keeps it for the next connection to the same name. */
 static void up_close(struct conn *c)
 {
     if (!c->up) return;
