@@ -168,6 +168,16 @@ dcurl() {
         --resolve "other.test:$SPORT:127.0.0.1" "$@"
 }
 
+# hup_wait PATTERN: SIGHUP to the proxy, then wait (10 s at most) for one more log line with
+# PATTERN; the workers take the new configuration from their queues just after
+hup_wait() {
+    local n i=0
+    n=$(grep -c "$1" "$T/proxy.log")
+    kill -HUP "$PROXY_PID"
+    while [ "$(grep -c "$1" "$T/proxy.log")" = "$n" ] && [ $i -lt 100 ]; do sleep 0.1; i=$((i + 1)); done
+    sleep 0.2
+}
+
 # stop_proxy: SIGTERM, then checks it exited 0 with no sanitizer report (ASan builds)
 stop_proxy() {
     kill -TERM "$PROXY_PID"

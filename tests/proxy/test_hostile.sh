@@ -80,10 +80,10 @@ check "after the crowd leaves, served again" alive
 
 # SIGHUP: reload the config file; a bad one keeps the old configuration
 printf 'target-host = nothing.test\n' >> "$T/proxy.conf"
-kill -HUP "$PROXY_PID"; sleep 0.3
+hup_wait "configuration reloaded"
 check "SIGHUP reloaded" 'grep -q "configuration reloaded" "$T/proxy.log"'
 printf 'bogus-setting 1\n' >> "$T/proxy.conf"
-kill -HUP "$PROXY_PID"; sleep 0.3
+hup_wait "reload failed"
 check "bad config on SIGHUP keeps the old one" 'grep -q "reload failed" "$T/proxy.log" && alive'
 
 # SIGTERM drains: a throttled download in flight completes

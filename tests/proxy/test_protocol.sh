@@ -80,10 +80,7 @@ pcurl "https://other.test:$SPORT/a.jpg?rs=3" -o /dev/null
 check "upstream: first connection to a name makes a full handshake ($(reused "/a.jpg?rs=1"))" '[ "$(reused "/a.jpg?rs=1")" = . ]'
 check "upstream: the next one to that name resumes its session ($(reused "/a.jpg?rs=2"))" '[ "$(reused "/a.jpg?rs=2")" = r ]'
 check "upstream: another name is not offered it ($(reused "/a.jpg?rs=3"))" '[ "$(reused "/a.jpg?rs=3")" = . ]'
-kill -HUP "$PROXY_PID"
-i=0
-while [ "$(grep -c "reloaded" "$T/proxy.log")" = 0 ] && [ $i -lt 50 ]; do sleep 0.1; i=$((i + 1)); done
-sleep 0.3
+hup_wait "configuration reloaded"
 pcurl "$U/a.jpg?rs=4" -o /dev/null && pcurl "$U/a.jpg?rs=5" -o /dev/null
 check "upstream: after SIGHUP no older session is resumed ($(reused "/a.jpg?rs=4"))" '[ "$(reused "/a.jpg?rs=4")" = . ]'
 check "upstream: ... and new ones are ($(reused "/a.jpg?rs=5"))" '[ "$(reused "/a.jpg?rs=5")" = r ]'

@@ -48,13 +48,7 @@ check "one index row per ciphertext, each with its view digest, index version 1 
 # SIGHUP reaches every worker: with max-header-bytes 1024 from the file, a 2 KB head gets 431 on
 # every new connection, whichever thread takes it; back to the default, it passes again
 hdr=$(head -c 2000 /dev/zero | tr '\0' a)
-reload() {
-    local n
-    n=$(grep -c "configuration reloaded" "$T/proxy.log")
-    kill -HUP "$PROXY_PID"
-    i=0; while [ "$(grep -c "configuration reloaded" "$T/proxy.log")" = "$n" ] && [ $i -lt 50 ]; do sleep 0.1; i=$((i + 1)); done
-    sleep 0.2 # the workers take the new config from their queue
-}
+reload() { hup_wait "configuration reloaded"; }
 codes() { for i in 1 2 3 4 5 6; do pcurl -H "X-Big: $hdr" "$U/par/1.jpg" -o /dev/null -w "%{http_code}\n"; sleep 0.1; done | sort | uniq -c | tr -s ' '; }
 c0=$(codes)
 check "before: a 2 KB head is served on every connection ($c0)" '[ "$c0" = " 6 200" ]'
