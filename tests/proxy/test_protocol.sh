@@ -84,6 +84,11 @@ hup_wait "configuration reloaded"
 pcurl "$U/a.jpg?rs=4" -o /dev/null && pcurl "$U/a.jpg?rs=5" -o /dev/null
 check "upstream: after SIGHUP no older session is resumed ($(reused "/a.jpg?rs=4"))" '[ "$(reused "/a.jpg?rs=4")" = . ]'
 check "upstream: ... and new ones are ($(reused "/a.jpg?rs=5"))" '[ "$(reused "/a.jpg?rs=5")" = r ]'
+# and the client's side: a client reconnecting through CONNECT resumes its TLS session with the
+# proxy (TLS 1.2 by session id or ticket; OpenSSL's server cache, shared by the workers)
+nres=$(echo | timeout 30 openssl s_client -proxy "127.0.0.1:$PPORT" -connect "photos.test:$SPORT" \
+    -servername photos.test -CAfile "$STATE/ca.pem" -tls1_2 -reconnect 2>/dev/null | grep -c "^Reused, ")
+check "client: reconnections resume their TLS session with the proxy ($nres of 5)" '[ "$nres" -ge 4 ]'
 stop_proxy
 if [ "$fail" -ne 0 ]; then echo "--- proxy log"; tail -30 "$T/proxy.log"; fi
 finish
