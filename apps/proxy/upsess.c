@@ -12,15 +12,19 @@
  * here; a resumed connection keeps its session's verification result. A session is taken out
  * when it is used (TLS 1.3 tickets are meant for one use; the server sends new ones) and the
  * newest session of a name replaces the older; when the table is full the least recently stored
- * goes. */
+ * goes. A session older than UPSESS_MAX_AGE (or than its own lifetime) is not offered: the
+ * system's trust store can change without a SIGHUP, and a resumed session is not verified
+ * again. */
 #include <pthread.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <time.h>
 
 #include "server.h"
 
 #define UPSESS_MAX 256
+#define UPSESS_MAX_AGE 3600 /* seconds */
 
 struct upsess_ent {
     char key[PX_UPSESS_KEY];
@@ -138,6 +142,12 @@ int px_upsess_attach(SSL *ssl, const char *host, unsigned port)
     }
     pthread_mutex_unlock(&t->mu);
     if (!sess) return 0;
+    long age = (long)time(NULL) - (long)SSL_SESSION_get_time(sess);
+    long life = SSL_SESSION_get_timeout(sess);
+    if (age < 0 || age >= UPSESS_MAX_AGE || age >= life) {
+        SSL_SESSION_free(sess);
+        return 0;
+    }
     int rc = SSL_set_session(ssl, sess); /* takes its own reference */
     SSL_SESSION_free(sess);
     return rc == 1 ? 1 : 0;
