@@ -1,7 +1,7 @@
 /* Canonical Huffman tables (ITU T.81 Annex C) with a 9-bit lookahead for the walker. */
 #include <stddef.h>
 
-#include "internal.h"
+#include "bits.h"
 
 int isec__huff_build(struct huff *h, const uint8_t counts[16], const uint8_t *vals, size_t nvals)
 {
@@ -71,17 +71,9 @@ void isec__huff_build_multi(struct huff *h)
              * are skipped unseen); else advance 127: the one-symbol path. Without these entries
              * the hot loop left for that path once a block on a q94 photo, with them once in
              * nine blocks (12 MP q98: 502K to 33K times), 9-13% less time on both. */
-            unsigned len = 0;
-            int sym = -1;
-            for (unsigned l = 1; l <= SEQ_BITS; l++) { /* canonical decode, as huff_symbol */
-                int32_t v = (int32_t)(i >> (SEQ_BITS - l));
-                if (v <= h->maxcode[l]) {
-                    sym = h->vals[h->valoff[l] + v];
-                    len = l;
-                    break;
-                }
-            }
-            if (sym >= 0 && len + ((unsigned)sym & 15) <= LONG_MAX_BITS) {
+            unsigned len = 0; /* the window's bits, zero-padded to 16 (see above) */
+            int sym = huff_symbol(h, i << (16 - SEQ_BITS), &len);
+            if (sym >= 0 && len <= SEQ_BITS && len + ((unsigned)sym & 15) <= LONG_MAX_BITS) {
                 unsigned size = (unsigned)sym & 15, run = (unsigned)sym >> 4;
                 adv = size ? run + 1 : run == 15 ? 16 : 0;
                 eob = !size && run != 15;
