@@ -41,28 +41,28 @@ static int user_version(sqlite3 *db)
     return version;
 }
 
+/* Version 1's table, made on a new file and by the rebuild of a version 0 one. */
+#define CREATE_V1                                                                                  \
+    "CREATE TABLE IF NOT EXISTS ciphertexts (key BLOB PRIMARY KEY, prefix_len INTEGER NOT NULL,"  \
+    " total_len INTEGER NOT NULL, view BLOB, host TEXT, created INTEGER NOT NULL);"               \
+    "PRAGMA user_version = 1;"
+
 /* A version 0 table (see the top) becomes version 1. Looked at inside the write transaction, so
  * that two proxies starting on one state dir do not both rebuild it. */
 static int migrate(sqlite3 *db)
 {
     if (user_version(db) > 0) return 0;
     if (sqlite3_exec(db, "BEGIN IMMEDIATE", NULL, NULL, NULL) != SQLITE_OK) return -1;
-    int version = user_version(db), rc = 0;
+    int version = user_version(db), rc = version < 0 ? -1 : 0;
     sqlite3_stmt *st = NULL;
     int old = version == 0 &&
               sqlite3_prepare_v2(db, "SELECT full FROM ciphertexts LIMIT 0", -1, &st, NULL) == SQLITE_OK;
     sqlite3_finalize(st);
-    if (version < 0) rc = -1;
     if (old && sqlite3_exec(db,
-                            "CREATE TABLE ciphertexts_v1 ("
-                            " key BLOB PRIMARY KEY, prefix_len INTEGER NOT NULL,"
-                            " total_len INTEGER NOT NULL, view BLOB, host TEXT,"
-                            " created INTEGER NOT NULL);"
-                            "INSERT INTO ciphertexts_v1 SELECT key, prefix_len, total_len, NULL,"
-                            " host, created FROM ciphertexts;"
-                            "DROP TABLE ciphertexts;"
-                            "ALTER TABLE ciphertexts_v1 RENAME TO ciphertexts;"
-                            "PRAGMA user_version = 1;",
+                            "ALTER TABLE ciphertexts RENAME TO ciphertexts_v0;" CREATE_V1
+                            "INSERT INTO ciphertexts SELECT key, prefix_len, total_len, NULL,"
+                            " host, created FROM ciphertexts_v0;"
+                            "DROP TABLE ciphertexts_v0;",
                             NULL, NULL, NULL) != SQLITE_OK)
         rc = -1;
     if (sqlite3_exec(db, rc == 0 ? "COMMIT" : "ROLLBACK", NULL, NULL, NULL) != SQLITE_OK) rc = -1;
@@ -79,13 +79,7 @@ int px_index_open(px_index **out, const char *path, char *err, size_t errcap)
     sqlite3_busy_timeout(ix->db, 2000);
     if (sqlite3_exec(ix->db, "PRAGMA journal_mode=WAL; PRAGMA synchronous=NORMAL;", NULL, NULL,
                      NULL) != SQLITE_OK ||
-        migrate(ix->db) < 0 ||
-        sqlite3_exec(ix->db,
-                     "CREATE TABLE IF NOT EXISTS ciphertexts ("
-                     " key BLOB PRIMARY KEY, prefix_len INTEGER NOT NULL,"
-                     " total_len INTEGER NOT NULL, view BLOB, host TEXT,"
-                     " created INTEGER NOT NULL); PRAGMA user_version = 1",
-                     NULL, NULL, NULL) != SQLITE_OK)
+        migrate(ix->db) < 0 || sqlite3_exec(ix->db, CREATE_V1, NULL, NULL, NULL) != SQLITE_OK)
         goto bad;
     if (sqlite3_prepare_v2(ix->db,
                            "INSERT OR REPLACE INTO ciphertexts VALUES (?1, ?2, ?3, ?4, ?5, ?6)",
