@@ -77,10 +77,17 @@ static int find(const struct upsess *t, const char *key)
     return -1;
 }
 
+/* Takes entry i out of t (under t->mu); its reference goes to the caller. */
+static SSL_SESSION *take(struct upsess *t, unsigned i)
+{
+    SSL_SESSION *sess = t->e[i].sess;
+    t->e[i] = t->e[--t->n];
+    return sess;
+}
+
 static void drop(struct upsess *t, unsigned i)
 {
-    SSL_SESSION_free(t->e[i].sess);
-    t->e[i] = t->e[--t->n];
+    SSL_SESSION_free(take(t, i));
 }
 
 /* OpenSSL's new-session callback: 1 keeps the reference it passes. */
@@ -136,10 +143,7 @@ int px_upsess_attach(SSL *ssl, const char *host, unsigned port)
     SSL_SESSION *sess = NULL;
     pthread_mutex_lock(&t->mu);
     int i = find(t, key);
-    if (i >= 0) {
-        sess = t->e[i].sess;
-        t->e[i] = t->e[--t->n]; /* the reference moves to sess */
-    }
+    if (i >= 0) sess = take(t, (unsigned)i);
     pthread_mutex_unlock(&t->mu);
     if (!sess) return 0;
     long age = (long)time(NULL) - (long)SSL_SESSION_get_time(sess);
