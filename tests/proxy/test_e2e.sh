@@ -32,6 +32,10 @@ check "stored picture is noise (PSNR $psnr dB < 15)" '[ "${psnr%.*}" -lt 15 ]'
 # GET through the proxy gives back the original; direct GET gives the ciphertext
 check "GET through the proxy returns the original bytes" 'pcurl "$U/a.jpg" -o "$T/got.jpg" && cmp -s "$T/got.jpg" "$T/photo.jpg"'
 check "GET straight from the server returns ciphertext" 'dcurl "$U/a.jpg" -o "$T/direct.jpg" && cmp -s "$T/direct.jpg" "$T/expect.jpg"'
+# a range request for an indexed image (docs/proxy.md, Range requests): the server would answer
+# 206 with ciphertext bytes; through the proxy the client gets 200 and the whole original
+check "range request straight to the server: 206, 100 bytes" '[ "$(dcurl -r 0-99 "$U/a.jpg" -o "$T/r-direct" -w "%{http_code}")" = 206 ] && [ "$(stat -c %s "$T/r-direct")" = 100 ]'
+check "range request through the proxy: 200 and the whole original" '[ "$(pcurl -r 0-99 "$U/a.jpg" -o "$T/r-proxy" -w "%{http_code}")" = 200 ] && cmp -s "$T/r-proxy" "$T/photo.jpg"'
 check "HEAD through the proxy" 'pcurl -I "$U/a.jpg" -o "$T/head.txt" && grep -qi "^content-length: $size" "$T/head.txt"'
 
 # thumbnails the server makes from what it stores: noise
