@@ -5,6 +5,8 @@
  *   proxytool contains HAYSTACK NEEDLE          exit 0 if NEEDLE's bytes occur in HAYSTACK
  *   proxytool split FILE N OUTPREFIX            cuts FILE into N pieces OUTPREFIX.0 ...
  *   proxytool freeport                          prints a TCP port free on 127.0.0.1 now
+ *   proxytool hold SECONDS                      listens on a free port (printed) and never
+ *                                               accepts or answers, for SECONDS
  *   proxytool raw PORT INFILE OUTFILE            sends INFILE to 127.0.0.1:PORT in one write,
  *                                               saves all that comes back until EOF (10 s max)
  *   proxytool listen1 OUTFILE                    prints a port, takes one connection, saves the
@@ -20,6 +22,22 @@
 #include <string.h>
 
 #include "jpegtool.h"
+
+/* A TCP socket bound to a free port on 127.0.0.1 (its number in *port), or -1. */
+static int bind_loopback(unsigned *port)
+{
+    int fd = socket(AF_INET, SOCK_STREAM, 0);
+    struct sockaddr_in a = {0};
+    a.sin_family = AF_INET;
+    a.sin_addr.s_addr = htonl(INADDR_LOOPBACK);
+    socklen_t al = sizeof a;
+    if (fd < 0 || bind(fd, (struct sockaddr *)&a, sizeof a) || getsockname(fd, (struct sockaddr *)&a, &al)) {
+        if (fd >= 0) close(fd);
+        return -1;
+    }
+    *port = ntohs(a.sin_port);
+    return fd;
+}
 
 static uint8_t *slurp(const char *path, size_t *len)
 {
@@ -106,14 +124,21 @@ int main(int argc, char **argv)
         return 0;
     }
     if (argc == 2 && !strcmp(argv[1], "freeport")) {
-        int fd = socket(AF_INET, SOCK_STREAM, 0);
-        struct sockaddr_in a = {0};
-        a.sin_family = AF_INET;
-        a.sin_addr.s_addr = htonl(INADDR_LOOPBACK);
-        socklen_t al = sizeof a;
-        if (fd < 0 || bind(fd, (struct sockaddr *)&a, sizeof a) || getsockname(fd, (struct sockaddr *)&a, &al))
-            return 1;
-        printf("%u\n", (unsigned)ntohs(a.sin_port));
+        unsigned port;
+        int fd = bind_loopback(&port);
+        if (fd < 0) return 1;
+        printf("%u\n", port);
+        close(fd);
+        return 0;
+    }
+    if (argc == 3 && !strcmp(argv[1], "hold")) {
+        /* a server that never answers: the kernel completes the connections, nobody accepts */
+        unsigned port;
+        int fd = bind_loopback(&port);
+        if (fd < 0 || listen(fd, 16)) return 1;
+        printf("%u\n", port);
+        fflush(stdout);
+        sleep((unsigned)atoi(argv[2]));
         close(fd);
         return 0;
     }
@@ -141,15 +166,10 @@ int main(int argc, char **argv)
         return 0;
     }
     if (argc == 3 && !strcmp(argv[1], "listen1")) {
-        int fd = socket(AF_INET, SOCK_STREAM, 0);
-        struct sockaddr_in a = {0};
-        a.sin_family = AF_INET;
-        a.sin_addr.s_addr = htonl(INADDR_LOOPBACK);
-        socklen_t al = sizeof a;
-        if (fd < 0 || bind(fd, (struct sockaddr *)&a, sizeof a) || listen(fd, 1) ||
-            getsockname(fd, (struct sockaddr *)&a, &al))
-            return 1;
-        printf("%u\n", (unsigned)ntohs(a.sin_port));
+        unsigned port;
+        int fd = bind_loopback(&port);
+        if (fd < 0 || listen(fd, 1)) return 1;
+        printf("%u\n", port);
         fflush(stdout);
         struct timeval tv = {10, 0};
         setsockopt(fd, SOL_SOCKET, SO_RCVTIMEO, &tv, sizeof tv);

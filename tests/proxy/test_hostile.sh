@@ -1,6 +1,7 @@
 #!/bin/bash
 # Hostile clients and upstreams: malformed request lines and headers, a huge head, a slowloris
-# client, a client vanishing mid-upload, an upstream dying mid-response, too many connections.
+# client, a client vanishing mid-upload, an upstream dying mid-response, an upstream that never
+# answers (upstream-timeout), too many connections.
 # The proxy answers or closes cleanly, keeps serving others, leaks nothing (ASan builds), and
 # SIGHUP reloads its config file. Usage: test_hostile.sh IMGSEC PROXYTOOL
 . "$(dirname "$0")/lib.sh"
@@ -11,9 +12,15 @@ cat > "$T/proxy.conf" <<CONF
 # test config: short timeouts
 header-timeout = 2
 client-timeout 5
+upstream-timeout 2
 max-connections 20
 CONF
-start_proxy -c "$T/proxy.conf"
+# an upstream that takes connections (the kernel does) but never answers
+"$TOOL" hold 120 > "$T/hold.port" &
+HOLD_PID=$!
+i=0; while [ ! -s "$T/hold.port" ] && [ $i -lt 50 ]; do sleep 0.1; i=$((i + 1)); done
+start_proxy -c "$T/proxy.conf" --target-host hang.test \
+    --upstream-connect-to "hang.test::127.0.0.1:$(cat "$T/hold.port")"
 U="https://photos.test:$SPORT"
 "$TOOL" mkjpeg 1600 1200 95 3 "$T/photo.jpg"
 "$IMGSEC" jpeg encrypt -k "$STATE/key" -o "$T/expect.jpg" "$T/photo.jpg"
@@ -77,6 +84,18 @@ check "refused with a 503" 'head -1 <&$fd_30 | grep -q "^HTTP/1.1 503"'
 for i in $(seq 1 30); do eval "exec {fd_$i}>&-"; done
 sleep 0.3
 check "after the crowd leaves, served again" alive
+
+# an upstream that never answers: the client gets a 502 naming the timeout after
+# upstream-timeout (2 s here), and the proxy serves others meanwhile
+t0=$(date +%s)
+code=$(curl -sS --max-time 30 --proxy "http://127.0.0.1:$PPORT" --cacert "$STATE/ca.pem" \
+    "https://hang.test:$SPORT/x" -o "$T/hang.out" -w "%{http_code}" 2>/dev/null)
+t1=$(date +%s)
+# (with the default of 60 s, curl gives up at 30 and the check fails)
+check "silent upstream: 502 after upstream-timeout ($code in $((t1 - t0)) s)" '[ "$code" = 502 ]'
+check "silent upstream: the answer says it timed out" 'grep -q "timed out" "$T/hang.out"'
+check "still serving after a silent upstream" alive
+kill "$HOLD_PID" 2>/dev/null; wait "$HOLD_PID" 2>/dev/null
 
 # SIGHUP: reload the config file; a bad one keeps the old configuration
 printf 'target-host = nothing.test\n' >> "$T/proxy.conf"
