@@ -80,6 +80,18 @@ check "keep-alive: two requests, one connection" 'pcurl "$U/a.jpg" -o "$T/k1.jpg
 # the log: one line per request with host, method, bytes, JPEG counts, time
 check "log line per request" 'grep -q "host=photos.test.*method=PUT.*path=/a.jpg.*status=201.*up_bytes=$size.*jpeg_enc=1.*ms=" "$T/proxy.log" && grep -q "method=GET path=/a.jpg status=200.*jpeg_dec=1" "$T/proxy.log"'
 
+# the leaf the proxy minted for photos.test: ECDSA P-256, the name in its SAN, valid 30 days,
+# signed by the proxy's CA, and the same one on a second connection (cached)
+leaf() { echo | timeout 20 openssl s_client -proxy "127.0.0.1:$PPORT" -connect "photos.test:$SPORT" \
+    -servername photos.test 2>/dev/null | openssl x509 -noout "$@"; }
+leaf -text > "$T/leaf.txt"
+check "leaf: ECDSA P-256" 'grep -q "ASN1 OID: prime256v1" "$T/leaf.txt"'
+check "leaf: the host in its SAN" 'grep -q "DNS:photos.test" "$T/leaf.txt"'
+days=$(leaf -enddate | sed 's/notAfter=//' | { read -r d; echo $(( ($(date -d "$d" +%s) - $(date +%s)) / 86400 )); })
+check "leaf: short validity ($days days left)" '[ "$days" -ge 28 ] && [ "$days" -le 31 ]'
+check "leaf: signed by the proxy's CA" 'echo | timeout 20 openssl s_client -proxy "127.0.0.1:$PPORT" -connect "photos.test:$SPORT" -servername photos.test -CAfile "$STATE/ca.pem" -verify_return_error 2>/dev/null | grep -q "Verify return code: 0"'
+check "leaf: cached (same serial on another connection)" '[ "$(leaf -serial)" = "$(leaf -serial)" ] && [ -n "$(leaf -serial)" ]'
+
 # ca export: PEM and DER of the same certificate
 check "ca export (PEM)" '"$IMGSEC" ca export --state-dir "$STATE" -o "$T/ca-out.pem" && cmp -s "$T/ca-out.pem" "$STATE/ca.pem"'
 check "ca export --der" '"$IMGSEC" ca export --state-dir "$STATE" --der > "$T/ca.der" && openssl x509 -inform DER -in "$T/ca.der" -noout -subject | grep -q "imgsec proxy CA"'
