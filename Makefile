@@ -4,6 +4,8 @@ BUILD      ?= build
 ASAN_BUILD ?= build-asan
 FUZZ_BUILD ?= build-fuzz
 JOBS       ?= 2
+# where `make run` (scripts/run-proxy) listens: make run RUN_LISTEN=0.0.0.0:8080 for a trusted LAN
+RUN_LISTEN ?= 127.0.0.1:8080
 # seconds per fuzz target: 8 targets x 8 s is the ~60 s in all that the foundation issue asks for
 FUZZ_SECONDS ?= 8
 ISEC_WERROR ?= $(if $(CI),ON,OFF)
@@ -40,18 +42,7 @@ test-fuzz: deps corpus
 	scripts/run-fuzzers $(FUZZ_BUILD) $(FUZZ_SECONDS) $(CORPUS_DIR)
 
 run: build
-	@state="$${XDG_DATA_HOME:-$$HOME/.local/share}/imgsec"; \
-	$(BUILD)/imgsec ca export --state-dir "$$state" -o "$$state/ca-export.pem" && \
-	$(BUILD)/imgsec ca export --state-dir "$$state" --der -o "$$state/ca-export.cer" && \
-	echo "imgsec proxy: listening on 127.0.0.1:8080, state in $$state" && \
-	echo "  Point a device at it: Wi-Fi settings > HTTP proxy > manual, server = this machine, port 8080" && \
-	echo "  (for another device, run '$(BUILD)/imgsec proxy --listen 0.0.0.0:8080' on a trusted LAN)." && \
-	echo "  Install and trust the CA on the device: $$state/ca-export.cer (iOS: Settings > General >" && \
-	echo "  VPN & Device Management, then About > Certificate Trust Settings; Android: Settings >" && \
-	echo "  Security > Encryption & credentials > Install a certificate > CA certificate)." && \
-	echo "  Decrypt files by hand: $(BUILD)/imgsec jpeg decrypt -k $$state/key -o out.jpg in.jpg" && \
-	echo "  Guide: docs/proxy.md. Ctrl-C stops it (in-flight requests finish first)." && \
-	exec $(BUILD)/imgsec proxy --listen 127.0.0.1:8080 --state-dir "$$state"
+	@scripts/run-proxy $(BUILD) $(RUN_LISTEN)
 
 bench: build corpus
 	bench/bench-jpeg $(BUILD) $(CORPUS_DIR)
