@@ -109,6 +109,19 @@ check "the proxy logged each big transfer whole" '[ "$(grep -c "up_bytes=9000001
 
 check "ca export never prints the key" '! "$IMGSEC" ca export --state-dir "$STATE" | grep -q PRIVATE'
 
+# a state dir whose photo key or CA key others can read: the proxy will not start on it (and
+# says why) rather than serve with a key that may already be out
+cp -a "$STATE" "$T/loose"
+chmod 644 "$T/loose/key"
+timeout 10 "$IMGSEC" proxy --listen "127.0.0.1:$("$TOOL" freeport)" --state-dir "$T/loose" >"$T/loose.out" 2>&1
+rc=$?
+check "photo key mode 644: refused at start ($rc)" '[ "$rc" = 3 ] && grep -q "photo key is readable by others (mode 644); chmod 600 it" "$T/loose.out"'
+chmod 600 "$T/loose/key"
+chmod 640 "$T/loose/ca.key"
+timeout 10 "$IMGSEC" proxy --listen "127.0.0.1:$("$TOOL" freeport)" --state-dir "$T/loose" >"$T/loose.out" 2>&1
+rc=$?
+check "CA key mode 640: refused at start ($rc)" '[ "$rc" = 3 ] && grep -q "CA key is readable by others (mode 640)" "$T/loose.out"'
+
 stop_proxy
 if [ "$fail" -ne 0 ]; then echo "--- proxy log"; tail -30 "$T/proxy.log"; fi
 finish
