@@ -4,6 +4,8 @@ BUILD      ?= build
 ASAN_BUILD ?= build-asan
 FUZZ_BUILD ?= build-fuzz
 JOBS       ?= 2
+# cmake --build runs make again: its "Entering directory" lines only clutter what `make run` prints
+MAKEFLAGS  += --no-print-directory
 # where `make run` (scripts/run-proxy) listens: make run RUN_LISTEN=0.0.0.0:8080 for a trusted LAN
 RUN_LISTEN ?= 127.0.0.1:8080
 # seconds per fuzz target: 8 targets x 8 s is the ~60 s in all that the foundation issue asks for
