@@ -151,10 +151,7 @@ static int refuse(px_jstream *j)
 
 static void out_bytes(px_jstream *j, const uint8_t *p, size_t n)
 {
-    if (j->cfg.dir == PX_DIR_REQUEST) {
-        size_t t = px_prefix_feed(&j->out_key, p, n);
-        (void)t;
-    }
+    if (j->cfg.dir == PX_DIR_REQUEST) px_prefix_feed(&j->out_key, p, n); /* takes what the key needs */
     emit(j, p, n);
 }
 
