@@ -22,6 +22,8 @@ static void usage(FILE *f)
             "  --target-host PATTERN   glob (fnmatch) of hosts to intercept; repeatable; replaces\n"
             "                          the default list (Google Photos, iCloud Photos)\n"
             "  --upstream-ca FILE      extra CA certificates (PEM) trusted for upstream servers\n"
+            "  --allow ADDR[/PREFIX]   clients let in (repeatable, or 'all'); default: loopback\n"
+            "                          and private networks (10/8, 172.16/12, 192.168/16, ...)\n"
             "  -c, --config FILE       config file (man 5 imgsec-proxy.conf); flags win over it\n"
             "  --log-file FILE         log here instead of stderr\n"
             "  --client-timeout S, --header-timeout S, --upstream-timeout S, --drain-timeout S\n"
@@ -64,6 +66,7 @@ int cmd_proxy(int argc, char **argv)
         {"upload-sessions", required_argument, NULL, 1},
         {"upload-session-ttl", required_argument, NULL, 1},
         {"workers", required_argument, NULL, 1},
+        {"allow", required_argument, NULL, 1},
         {"config", required_argument, NULL, 'c'},
         {"help", no_argument, NULL, 'h'},
         {NULL, 0, NULL, 0},

@@ -1,9 +1,11 @@
 /* Proxy configuration: defaults, the config file (docs/imgsec-proxy.conf.5) and flags share one
  * set of names; target host patterns; the test-only connect-to map.
  */
+#include <arpa/inet.h>
 #include <ctype.h>
 #include <errno.h>
 #include <fnmatch.h>
+#include <netinet/in.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -21,6 +23,92 @@ const char *const px_default_targets[] = {
     "*.icloud-content.com",
     NULL,
 };
+
+/* Who may use the proxy unless `allow` says otherwise: this machine and private networks (a
+ * phone on the home Wi-Fi, a VPN such as a tailnet in 100.64/10), never the Internet at large,
+ * for a proxy listening on 0.0.0.0 on a machine with a public address would otherwise be an open
+ * proxy into whatever that machine reaches. */
+const char *const px_default_allow[] = {
+    "127.0.0.0/8", "::1/128",                                /* loopback */
+    "10.0.0.0/8", "172.16.0.0/12", "192.168.0.0/16",         /* RFC 1918 */
+    "100.64.0.0/10",                                         /* shared address space (CGNAT, VPNs) */
+    "169.254.0.0/16", "fe80::/10",                           /* link-local */
+    "fc00::/7",                                              /* unique local */
+    NULL,
+};
+
+int px_net_parse(px_net *n, const char *s)
+{
+    char buf[64];
+    size_t l = strlen(s);
+    if (l == 0 || l >= sizeof buf) return -1;
+    memcpy(buf, s, l + 1);
+    char *slash = strchr(buf, '/');
+    if (slash) *slash = 0;
+    memset(n, 0, sizeof *n);
+    unsigned max, base;
+    struct in_addr a4;
+    if (inet_pton(AF_INET, buf, &a4) == 1) {
+        n->addr[10] = n->addr[11] = 0xFF;
+        memcpy(n->addr + 12, &a4, 4);
+        max = 32;
+        base = 96;
+    } else if (inet_pton(AF_INET6, buf, n->addr) == 1) {
+        max = 128;
+        base = 0;
+    } else {
+        return -1;
+    }
+    unsigned p = max;
+    if (slash) {
+        const char *d = slash + 1;
+        if (!*d || strlen(d) > 3) return -1;
+        p = 0;
+        for (; *d; d++) {
+            if (!isdigit((unsigned char)*d)) return -1;
+            p = p * 10 + (unsigned)(*d - '0');
+        }
+        if (p > max) return -1;
+    }
+    n->prefix = base + p;
+    /* the host bits must be zero: "10.1.2.3/8" is more likely a typo than a network */
+    for (unsigned i = n->prefix; i < 128; i++)
+        if (n->addr[i / 8] & (0x80u >> (i % 8))) return -1;
+    return 0;
+}
+
+static int net_match(const px_net *n, const uint8_t a[16])
+{
+    unsigned full = n->prefix / 8, rest = n->prefix % 8;
+    if (memcmp(n->addr, a, full) != 0) return 0;
+    if (!rest) return 1;
+    uint8_t m = (uint8_t)(0xFF00u >> rest);
+    return (n->addr[full] & m) == (a[full] & m);
+}
+
+int px_config_client_allowed(const px_config *c, const struct sockaddr *sa)
+{
+    uint8_t a[16] = {0};
+    if (!sa) return 0;
+    if (sa->sa_family == AF_INET) {
+        a[10] = a[11] = 0xFF;
+        memcpy(a + 12, &((const struct sockaddr_in *)(const void *)sa)->sin_addr, 4);
+    } else if (sa->sa_family == AF_INET6) {
+        memcpy(a, &((const struct sockaddr_in6 *)(const void *)sa)->sin6_addr, 16);
+    } else {
+        return 1; /* not an IP client (a Unix socket): nothing to check it against */
+    }
+    if (c->allow_given) {
+        for (size_t i = 0; i < c->nallow; i++)
+            if (net_match(&c->allow[i], a)) return 1;
+        return 0;
+    }
+    for (size_t i = 0; px_default_allow[i]; i++) {
+        px_net n;
+        if (px_net_parse(&n, px_default_allow[i]) == 0 && net_match(&n, a)) return 1;
+    }
+    return 0;
+}
 
 void px_config_defaults(px_config *c)
 {
@@ -169,6 +257,21 @@ int px_config_set(px_config *c, const char *name, const char *v, char *err, size
             c->targets[c->ntargets++] = s;
             c->targets_given = 1;
         }
+    } else if (!strcmp(name, "allow")) {
+        if (!strcmp(v, "all")) {
+            rc = c->nallow + 2 > PX_MAX_ALLOW ? -1
+                 : px_net_parse(&c->allow[c->nallow], "0.0.0.0/0") |
+                       px_net_parse(&c->allow[c->nallow + 1], "::/0");
+            if (!rc) c->nallow += 2;
+        } else if (c->nallow == PX_MAX_ALLOW || px_net_parse(&c->allow[c->nallow], v) < 0) {
+            rc = -1;
+        } else {
+            c->nallow++;
+        }
+        if (!rc) c->allow_given = 1;
+    } else if (!strcmp(name, "no-allow")) { /* flags replace the file's list (server.c) */
+        c->nallow = 0;
+        c->allow_given = 0;
     } else if (!strcmp(name, "no-target-hosts")) {
         clear_targets(c);
         c->targets_given = 1;

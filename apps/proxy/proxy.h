@@ -33,6 +33,13 @@
 
 #define PX_MAX_TARGETS 64
 #define PX_MAX_CONNECT_TO 16
+#define PX_MAX_ALLOW 64
+
+/* A client network (config `allow`): IPv4 as IPv4-mapped IPv6, prefix counted in those 128 bits. */
+typedef struct {
+    uint8_t addr[16];
+    unsigned prefix;
+} px_net;
 
 typedef struct {
     char *from_host; /* lower case; "" matches any host */
@@ -61,6 +68,9 @@ typedef struct {
     unsigned upload_session_ttl_s; /* a session unused this long is forgotten */
     int refuse_unencryptable; /* 1: a JPEG the cipher refuses aborts the upload (never sent plain) */
     unsigned workers;         /* worker threads (event loops); 0: one per CPU */
+    px_net allow[PX_MAX_ALLOW]; /* clients let in (allow_given), else px_default_allow */
+    size_t nallow;
+    int allow_given;
     int quiet;
 } px_config;
 
@@ -79,6 +89,12 @@ int px_config_keep_static(px_config *dst, const px_config *src);
 int px_config_is_target(const px_config *c, const char *host);
 /* Applies the connect-to map: host and port are replaced by where to really connect. */
 void px_config_route(const px_config *c, const char **host, unsigned *port);
+/* "ADDR" or "ADDR/PREFIX", IPv4 or IPv6: 0, or -1 if malformed. */
+int px_net_parse(px_net *n, const char *s);
+struct sockaddr;
+/* Whether a client at sa may use the proxy (the allow list, or loopback and private networks). */
+int px_config_client_allowed(const px_config *c, const struct sockaddr *sa);
+extern const char *const px_default_allow[];
 extern const char *const px_default_targets[];
 
 /* ---------------------------------------------------------------- ca.c */

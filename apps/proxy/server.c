@@ -8,6 +8,7 @@
  * connection limit in one place). Connections are long-lived (keep-alive, CONNECT), so one
  * pipe write per connection costs nothing measurable.
  */
+#include <arpa/inet.h>
 #include <errno.h>
 #ifdef __GLIBC__
 #include <malloc.h>
@@ -157,12 +158,26 @@ static void accept_cb(struct evconnlistener *l, evutil_socket_t fd, struct socka
                       void *arg)
 {
     (void)l;
-    (void)sa;
     (void)salen;
     px_main *m = arg;
     px_server *s = &m->s;
     if (s->draining) {
         evutil_closesocket(fd);
+        return;
+    }
+    if (!px_config_client_allowed(&s->cfg, sa)) {
+        static const char no[] = "HTTP/1.1 403 Forbidden\r\nContent-Type: text/plain\r\n"
+                                 "Content-Length: 60\r\nConnection: close\r\n\r\n"
+                                 "imgsec proxy: this client address is not in the allow list.\n";
+        if (send(fd, no, sizeof no - 1, MSG_NOSIGNAL) < 0) { /* best effort */
+        }
+        evutil_closesocket(fd);
+        char a[INET6_ADDRSTRLEN] = "?";
+        if (sa->sa_family == AF_INET)
+            inet_ntop(AF_INET, &((struct sockaddr_in *)(void *)sa)->sin_addr, a, sizeof a);
+        else if (sa->sa_family == AF_INET6)
+            inet_ntop(AF_INET6, &((struct sockaddr_in6 *)(void *)sa)->sin6_addr, a, sizeof a);
+        px_log(s, "error=\"client %s is not in the allow list: refused\"", a);
         return;
     }
     if (atomic_load(&m->sh.nconns) >= s->cfg.max_connections) {
@@ -198,10 +213,13 @@ static int build_config(px_config *c, const char *path, const char *const *flags
 {
     px_config_defaults(c);
     if (path && px_config_load(c, path, err, errcap) < 0) return -1;
-    int flag_targets = 0;
-    for (size_t i = 0; flags && flags[i]; i += 2)
+    int flag_targets = 0, flag_allow = 0;
+    for (size_t i = 0; flags && flags[i]; i += 2) {
         if (!strcmp(flags[i], "target-host")) flag_targets = 1;
+        if (!strcmp(flags[i], "allow")) flag_allow = 1;
+    }
     if (flag_targets) px_config_set(c, "no-target-hosts", "", err, errcap);
+    if (flag_allow) px_config_set(c, "no-allow", "", err, errcap);
     for (size_t i = 0; flags && flags[i]; i += 2)
         if (px_config_set(c, flags[i], flags[i + 1], err, errcap) < 0) return -1;
     return 0;

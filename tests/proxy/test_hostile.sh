@@ -3,7 +3,8 @@
 # client, a client vanishing mid-upload, an upstream dying mid-response, an upstream that never
 # answers (upstream-timeout), too many connections.
 # The proxy answers or closes cleanly, keeps serving others, leaks nothing (ASan builds), and
-# SIGHUP reloads its config file. Usage: test_hostile.sh IMGSEC PROXYTOOL
+# SIGHUP reloads its config file; a client outside `allow` gets 403.
+# Usage: test_hostile.sh IMGSEC PROXYTOOL
 . "$(dirname "$0")/lib.sh"
 need nginx curl openssl
 make_pki
@@ -97,6 +98,21 @@ check "silent upstream: the answer says it timed out" 'grep -q "timed out" "$T/h
 check "still serving after a silent upstream" alive
 kill "$HOLD_PID" 2>/dev/null; wait "$HOLD_PID" 2>/dev/null
 
+# allow: a client outside the list gets 403 and is logged (loopback is in the default list);
+# the list comes from the config file, so SIGHUP changes it
+cp "$T/proxy.conf" "$T/proxy.conf.orig"
+printf 'allow = 10.0.0.0/8\nallow = fd00::/8\n' >> "$T/proxy.conf"
+hup_wait "configuration reloaded"
+code=$(pcurl "$U/a.jpg" -o /dev/null -w "%{http_connect}" 2>/dev/null)
+check "client outside the allow list: CONNECT answered 403 ($code)" '[ "$code" = 403 ]'
+code=$(pcurl "http://plain.test:$HPORT/a.jpg" -o "$T/denied.out" -w "%{http_code}" 2>/dev/null)
+check "client outside the allow list: plain HTTP answered 403 saying why ($code)" '[ "$code" = 403 ] && grep -q "not in the allow list" "$T/denied.out"'
+check "refused client logged with its address" 'grep -q "client 127.0.0.1 is not in the allow list: refused" "$T/proxy.log"'
+printf 'allow = 127.0.0.1\n' >> "$T/proxy.conf"
+hup_wait "configuration reloaded"
+check "client added to the allow list is served again" alive
+cp "$T/proxy.conf.orig" "$T/proxy.conf"
+
 # SIGHUP: reload the config file; a bad one keeps the old configuration
 printf 'target-host = nothing.test\n' >> "$T/proxy.conf"
 hup_wait "configuration reloaded"
@@ -112,5 +128,12 @@ sleep 0.5
 stop_proxy
 wait $cpid
 check "in-flight request finished during drain" 'cmp -s "$T/drain.jpg" "$T/photo.jpg"'
+
+# flags win over the file: --allow replaces the file's allow list (which alone would let us in)
+printf 'allow = 127.0.0.1\n' > "$T/allow.conf"
+start_proxy -c "$T/allow.conf" --allow 10.0.0.0/8
+code=$(pcurl "http://plain.test:$HPORT/a.jpg" -o /dev/null -w "%{http_code}" 2>/dev/null)
+check "--allow replaces the config file's list ($code)" '[ "$code" = 403 ]'
+stop_proxy
 if [ "$fail" -ne 0 ]; then echo "--- proxy log"; tail -${LOGLINES:-40} "$T/proxy.log"; fi
 finish

@@ -157,5 +157,18 @@ code=$(pcurl "$U/sys/note.txt" -o /dev/null -w "%{http_code}")
 check "SSL_CERT_FILE=unrelated CA: the same GET gets 502 ($code)" '[ "$code" = 502 ]'
 stop_proxy
 
+# docs/proxy.conf.example is a working file: the proxy starts on it (listen and state-dir given
+# as flags, which win over the file's)
+EPORT=$("$TOOL" freeport)
+"$IMGSEC" proxy -c "$SRC/docs/proxy.conf.example" --listen "127.0.0.1:$EPORT" --state-dir "$T/exstate" \
+    >"$T/example.out" 2>&1 &
+PROXY_PID=$!
+i=0
+while ! grep -q "listening on" "$T/example.out" && [ $i -lt 100 ]; do
+    sleep 0.1; i=$((i + 1)); kill -0 "$PROXY_PID" 2>/dev/null || break
+done
+check "the proxy starts on docs/proxy.conf.example" 'listens "$EPORT" && grep -q "4 target pattern(s)" "$T/example.out"'
+kill -TERM "$PROXY_PID"; wait "$PROXY_PID"; PROXY_PID=""
+
 if [ "$fail" -ne 0 ]; then echo "--- proxy log"; tail -30 "$T/proxy.log"; fi
 finish

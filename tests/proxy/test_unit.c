@@ -5,7 +5,10 @@
 #include <string.h>
 #include <unistd.h>
 
+#include <arpa/inet.h>
+#include <netinet/in.h>
 #include <sqlite3.h>
+#include <sys/socket.h>
 
 #include "jpegtool.h"
 #include "proxy.h"
@@ -316,6 +319,66 @@ static void test_prefix(void)
     free(jpg);
 }
 
+/* A client address as accept() gives it. */
+static int allowed(const px_config *c, const char *addr)
+{
+    struct sockaddr_storage ss;
+    memset(&ss, 0, sizeof ss);
+    struct sockaddr_in *a4 = (struct sockaddr_in *)&ss;
+    struct sockaddr_in6 *a6 = (struct sockaddr_in6 *)&ss;
+    if (inet_pton(AF_INET, addr, &a4->sin_addr) == 1) a4->sin_family = AF_INET;
+    else if (inet_pton(AF_INET6, addr, &a6->sin6_addr) == 1) a6->sin6_family = AF_INET6;
+    else return -1;
+    return px_config_client_allowed(c, (struct sockaddr *)&ss);
+}
+
+/* allow: who may use the proxy (default: loopback and private networks) */
+static void test_allow(void)
+{
+    px_config c;
+    char err[200];
+    px_net n;
+    px_config_defaults(&c);
+    T(allowed(&c, "127.0.0.1") == 1 && allowed(&c, "127.255.0.9") == 1 && allowed(&c, "::1") == 1);
+    T(allowed(&c, "192.168.1.20") == 1 && allowed(&c, "10.9.8.7") == 1 && allowed(&c, "172.16.0.1") == 1);
+    T(allowed(&c, "172.31.255.255") == 1 && allowed(&c, "172.32.0.1") == 0 && allowed(&c, "172.15.255.255") == 0);
+    T(allowed(&c, "100.64.0.1") == 1 && allowed(&c, "100.128.0.1") == 0);
+    T(allowed(&c, "fe80::1") == 1 && allowed(&c, "fd12:3456::1") == 1 && allowed(&c, "fe00::1") == 0);
+    T(allowed(&c, "::ffff:192.168.1.20") == 1); /* a dual-stack listener's IPv4 client */
+    T(allowed(&c, "::ffff:8.8.8.8") == 0);
+    T(allowed(&c, "8.8.8.8") == 0 && allowed(&c, "2001:db8::1") == 0 && allowed(&c, "0.0.0.0") == 0);
+    /* an allow list replaces the default */
+    T(px_config_set(&c, "allow", "203.0.113.0/24", err, sizeof err) == 0);
+    T(px_config_set(&c, "allow", "2001:db8::/32", err, sizeof err) == 0);
+    T(allowed(&c, "203.0.113.77") == 1 && allowed(&c, "203.0.114.1") == 0);
+    T(allowed(&c, "2001:db8:ffff::1") == 1 && allowed(&c, "2001:db9::1") == 0);
+    T(allowed(&c, "127.0.0.1") == 0 && allowed(&c, "192.168.1.20") == 0);
+    T(px_config_set(&c, "allow", "198.51.100.7", err, sizeof err) == 0); /* one address */
+    T(allowed(&c, "198.51.100.7") == 1 && allowed(&c, "198.51.100.8") == 0);
+    T(allowed(&c, "::ffff:198.51.100.7") == 1);
+    T(px_config_set(&c, "allow", "all", err, sizeof err) == 0);
+    T(allowed(&c, "8.8.8.8") == 1 && allowed(&c, "2001:4860::8888") == 1);
+    T(px_config_set(&c, "no-allow", "", err, sizeof err) == 0 && allowed(&c, "8.8.8.8") == 0);
+    /* malformed: refused with the setting's name */
+    const char *bad[] = {"", "10.0.0.0/33", "::/129", "10.1.2.3/8", "10.0.0.0/", "10.0.0.0/x",
+                         "10.0.0/8", "host.example", "10.0.0.0/0008", "1.2.3.4/-1", NULL};
+    for (int i = 0; bad[i]; i++) T(px_net_parse(&n, bad[i]) < 0);
+    T(px_config_set(&c, "allow", "10.1.2.3/8", err, sizeof err) < 0 && strstr(err, "allow"));
+    T(px_net_parse(&n, "0.0.0.0/0") == 0 && n.prefix == 96 && px_net_parse(&n, "::/0") == 0 && n.prefix == 0);
+    T(px_net_parse(&n, "192.168.0.0/16") == 0 && n.prefix == 112);
+    for (int i = 0; px_default_allow[i]; i++) T(px_net_parse(&n, px_default_allow[i]) == 0);
+    /* the list has a cap */
+    px_config_defaults(&c);
+    int rc = 0;
+    for (int i = 0; i <= PX_MAX_ALLOW && rc == 0; i++) {
+        char a[32];
+        snprintf(a, sizeof a, "10.0.%d.0/24", i);
+        rc = px_config_set(&c, "allow", a, err, sizeof err);
+    }
+    T(rc < 0 && c.nallow == PX_MAX_ALLOW);
+    px_config_free(&c);
+}
+
 static void test_config_and_heads(void)
 {
     px_config c;
@@ -335,6 +398,7 @@ static void test_config_and_heads(void)
     T(px_config_set(&c, "client-timeout", "x", err, sizeof err) < 0);
     T(px_config_set(&c, "bogus", "1", err, sizeof err) < 0);
     px_config_free(&c);
+    test_allow();
 
     px_head hd;
     px_head_init(&hd, 1024);
