@@ -135,5 +135,18 @@ start_proxy -c "$T/allow.conf" --allow 10.0.0.0/8
 code=$(pcurl "http://plain.test:$HPORT/a.jpg" -o /dev/null -w "%{http_code}" 2>/dev/null)
 check "--allow replaces the config file's list ($code)" '[ "$code" = 403 ]'
 stop_proxy
+# IPv6: on a dual-stack listener an IPv4 client arrives as ::ffff:a.b.c.d and is matched as IPv4;
+# ::1 is not 127.0.0.1 (skipped where the machine has no IPv6 loopback)
+if grep -q '^00000000000000000000000000000001 ' /proc/net/if_inet6 2>/dev/null; then
+V6PORT=$("$TOOL" freeport)
+start_proxy --listen "[::]:$V6PORT" --allow 127.0.0.1
+code=$(curl -sS --max-time 20 --proxy "http://127.0.0.1:$V6PORT" "http://plain.test:$HPORT/a.jpg" -o /dev/null -w "%{http_code}" 2>/dev/null)
+check "dual-stack listener: IPv4 client in the list served ($code)" '[ "$code" = 200 ]'
+code=$(curl -sS --max-time 20 --proxy "http://[::1]:$V6PORT" "http://plain.test:$HPORT/a.jpg" -o /dev/null -w "%{http_code}" 2>/dev/null)
+check "dual-stack listener: ::1 not in the list: 403 ($code)" '[ "$code" = 403 ] && grep -q "client ::1 is not in the allow list" "$T/proxy.log"'
+stop_proxy
+else
+    echo "note: no IPv6 loopback here; the dual-stack checks are skipped"
+fi
 if [ "$fail" -ne 0 ]; then echo "--- proxy log"; tail -${LOGLINES:-40} "$T/proxy.log"; fi
 finish
