@@ -6,8 +6,10 @@ FUZZ_BUILD ?= build-fuzz
 JOBS       ?= 2
 # cmake --build runs make again: its "Entering directory" lines only clutter what `make run` prints
 MAKEFLAGS  += --no-print-directory
-# where `make run` (scripts/run-proxy) listens: make run RUN_LISTEN=0.0.0.0:8080 for a trusted LAN
+# where `make run` (scripts/run-proxy) listens: make run RUN_LISTEN=0.0.0.0:8080 for a trusted LAN;
+# RUN_FLAGS go to imgsec proxy as they are (e.g. RUN_FLAGS="--allow 192.168.1.0/24")
 RUN_LISTEN ?= 127.0.0.1:8080
+RUN_FLAGS  ?=
 # seconds per fuzz target: 8 targets x 8 s is the ~60 s in all that the foundation issue asks for
 FUZZ_SECONDS ?= 8
 ISEC_WERROR ?= $(if $(CI),ON,OFF)
@@ -44,7 +46,7 @@ test-fuzz: deps corpus
 	scripts/run-fuzzers $(FUZZ_BUILD) $(FUZZ_SECONDS) $(CORPUS_DIR)
 
 run: build
-	@scripts/run-proxy $(BUILD) $(RUN_LISTEN)
+	@scripts/run-proxy $(BUILD) $(RUN_LISTEN)$(if $(strip $(RUN_FLAGS)), $(RUN_FLAGS))
 
 bench: build corpus
 	bench/bench-jpeg $(BUILD) $(CORPUS_DIR)

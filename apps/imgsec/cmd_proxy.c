@@ -24,6 +24,8 @@ static void usage(FILE *f)
             "  --upstream-ca FILE      extra CA certificates (PEM) trusted for upstream servers\n"
             "  --allow ADDR[/PREFIX]   clients let in (repeatable, or 'all'); default: loopback\n"
             "                          and private networks (10/8, 172.16/12, 192.168/16, ...)\n"
+            "  --upstream-self deny|allow  may clients reach this machine itself through the\n"
+            "                          proxy (its loopback or its own addresses)? default deny\n"
             "  -c, --config FILE       config file (man 5 imgsec-proxy.conf); flags win over it\n"
             "  --log-file FILE         log here instead of stderr\n"
             "  --client-timeout S, --header-timeout S, --upstream-timeout S, --drain-timeout S\n"
@@ -67,6 +69,7 @@ int cmd_proxy(int argc, char **argv)
         {"upload-session-ttl", required_argument, NULL, 1},
         {"workers", required_argument, NULL, 1},
         {"allow", required_argument, NULL, 1},
+        {"upstream-self", required_argument, NULL, 1},
         {"config", required_argument, NULL, 'c'},
         {"help", no_argument, NULL, 'h'},
         {NULL, 0, NULL, 0},

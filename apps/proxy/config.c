@@ -291,6 +291,10 @@ int px_config_set(px_config *c, const char *name, const char *v, char *err, size
         unsigned x;
         rc = set_uint(&x, v, 1024, 1024 * 1024);
         if (!rc) c->max_header_bytes = x;
+    } else if (!strcmp(name, "upstream-self")) {
+        if (!strcmp(v, "deny")) c->upstream_self = 0;
+        else if (!strcmp(v, "allow")) c->upstream_self = 1;
+        else rc = -1;
     } else if (!strcmp(name, "on-unencryptable")) {
         if (!strcmp(v, "pass")) c->refuse_unencryptable = 0;
         else if (!strcmp(v, "refuse")) c->refuse_unencryptable = 1;

@@ -418,6 +418,7 @@ static int up_connect(struct conn *c, const char *host, unsigned port, int tls)
     const char *chost = host;
     unsigned cport = port;
     px_config_route(&s->cfg, &chost, &cport);
+    c->up_routed = chost != host || cport != port;
     struct bufferevent *b;
     if (tls) {
         SSL *ssl = SSL_new(s->up_ctx);
@@ -1344,11 +1345,59 @@ static void up_write_cb(struct bufferevent *b, void *arg)
     }
 }
 
+/* Whether the upstream socket's peer is this machine: a loopback address (0.0.0.0 lands there
+ * too), or the very address the socket itself is bound to (one of the machine's own, such as
+ * its LAN address, where the proxy may itself be listening). Fails closed. */
+static int up_is_self(evutil_socket_t fd)
+{
+    struct sockaddr_storage p, l;
+    socklen_t pl = sizeof p, ll = sizeof l;
+    if (fd < 0 || getpeername(fd, (struct sockaddr *)&p, &pl) != 0 ||
+        getsockname(fd, (struct sockaddr *)&l, &ll) != 0)
+        return 1;
+    if (p.ss_family == AF_INET && l.ss_family == AF_INET) {
+        const struct sockaddr_in *a = (const void *)&p, *b = (const void *)&l;
+        return (ntohl(a->sin_addr.s_addr) >> 24) == 127 || a->sin_addr.s_addr == b->sin_addr.s_addr;
+    }
+    if (p.ss_family == AF_INET6 && l.ss_family == AF_INET6) {
+        const struct sockaddr_in6 *a = (const void *)&p, *b = (const void *)&l;
+        const uint8_t *x = a->sin6_addr.s6_addr;
+        static const uint8_t mapped[12] = {0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0xFF, 0xFF};
+        return IN6_IS_ADDR_LOOPBACK(&a->sin6_addr) || (!memcmp(x, mapped, 12) && x[12] == 127) ||
+               !memcmp(x, b->sin6_addr.s6_addr, 16);
+    }
+    return 1;
+}
+
+/* upstream-self deny: the connection reached this machine, though nothing has been sent on it
+ * yet (a TLS upstream has had its handshake, which carries nothing of the client's): drop it
+ * unused and answer 403. Returns 1 if it did. */
+static int up_refuse_self(struct conn *c)
+{
+    if (c->s->cfg.upstream_self || c->up_routed || !up_is_self(bufferevent_getfd(c->up))) return 0;
+    /* nothing the client sent may reach it: empty the output before libevent writes it */
+    evbuffer_drain(bufferevent_get_output(c->up), evbuffer_get_length(bufferevent_get_output(c->up)));
+    bufferevent_disable(c->up, EV_READ | EV_WRITE);
+    bufferevent_free(c->up);
+    c->up = NULL;
+    c->up_connected = 0;
+    px_log(c->s, "conn=%lu host=%s:%u error=\"destination is this machine: refused (upstream-self)\"",
+           c->id, c->host, c->port);
+    if (c->state == C_CONNECTING) c->state = C_HTTP;
+    c->req_active = 1;
+    px_conn_reply(c, 403, "Forbidden",
+                  "imgsec proxy: %s:%u is this machine, which clients may not reach through the "
+                  "proxy (upstream-self)", c->host, c->port);
+    close_when_flushed(c);
+    return 1;
+}
+
 static void up_event_cb(struct bufferevent *b, short what, void *arg)
 {
     struct conn *c = arg;
     (void)b;
     if (what & BEV_EVENT_CONNECTED) {
+        if (up_refuse_self(c)) return;
         c->up_connected = 1;
         tune(c->up);
         if (c->state == C_CONNECTING) {

@@ -27,6 +27,7 @@ struct conn {
     char host[256];    /* origin host of the upstream connection */
     unsigned port;
     int up_tls, up_connected;
+    int up_routed; /* upstream-connect-to chose where up goes (exempt from upstream-self) */
     char up_err[256]; /* intercepted upstream failed: every request gets a 502 with this */
     int target;
     /* request side */

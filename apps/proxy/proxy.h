@@ -71,6 +71,7 @@ typedef struct {
     px_net allow[PX_MAX_ALLOW]; /* clients let in (allow_given), else px_default_allow */
     size_t nallow;
     int allow_given;
+    int upstream_self; /* 1: clients may reach this machine itself through the proxy */
     int quiet;
 } px_config;
 

@@ -66,8 +66,21 @@ check "non-target host is untouched" 'curl -sS --max-time 60 --proxy "http://127
 check "non-target host download is untouched" 'curl -sS --max-time 60 --proxy "http://127.0.0.1:$PPORT" --cacert "$T/testca.pem" "https://other.test:$SPORT/a.jpg" -o "$T/o-get.jpg" && cmp -s "$T/o-get.jpg" "$T/expect.jpg"'
 
 # plain HTTP forward proxying of a non-JPEG body is byte for byte (to nginx's TLS port this is an
-# error page, but one relayed intact)
-check "plain http request relayed" 'curl -sS --max-time 20 --proxy "http://127.0.0.1:$PPORT" "http://127.0.0.1:$SPORT/" -o /dev/null -w "%{http_code}" | grep -q "^400$"'
+# error page, but one relayed intact); other.test is routed to 127.0.0.1 by upstream-connect-to
+check "plain http request relayed" 'curl -sS --max-time 20 --proxy "http://127.0.0.1:$PPORT" "http://other.test:$SPORT/" -o /dev/null -w "%{http_code}" | grep -q "^400$"'
+# upstream-self deny (the default): this machine itself is out of reach for clients, by
+# loopback address, plain or CONNECT (blind or intercepted), and nginx hears nothing of it
+nreq=$(wc -l < "$T/nginx-access.log" 2>/dev/null || echo 0)
+code=$(curl -sS --max-time 20 --proxy "http://127.0.0.1:$PPORT" "http://127.0.0.1:$HPORT/self.txt" -o "$T/self.out" -w "%{http_code}")
+check "plain request for 127.0.0.1: 403 saying why ($code)" '[ "$code" = 403 ] && grep -q "is this machine" "$T/self.out"'
+code=$(curl -sS --max-time 20 --proxy "http://127.0.0.1:$PPORT" -T "$T/small.jpg" "http://127.0.0.1:$HPORT/self.jpg" -o /dev/null -w "%{http_code}")
+check "PUT for 127.0.0.1: 403 ($code), nothing stored" '[ "$code" = 403 ] && [ ! -e "$T/www/self.jpg" ]'
+code=$(curl -sS --max-time 20 --proxy "http://127.0.0.1:$PPORT" --cacert "$T/testca.pem" "https://127.0.0.1:$SPORT/a.jpg" -o /dev/null -w "%{http_connect}")
+check "CONNECT to 127.0.0.1 (blind): 403 ($code)" '[ "$code" = 403 ]'
+code=$(pcurl "https://0.0.0.0:$SPORT/a.jpg" -o /dev/null -w "%{http_connect}" 2>/dev/null)
+check "CONNECT to 0.0.0.0 (which lands on this machine): 403 ($code)" '[ "$code" = 403 ]'
+check "nginx heard none of those" '[ "$(wc -l < "$T/nginx-access.log" 2>/dev/null || echo 0)" = "$nreq" ]'
+check "each refusal logged" '[ "$(grep -c "destination is this machine: refused" "$T/proxy.log")" -ge 4 ]'
 
 # untrusted upstream certificate: 502 with a readable reason
 code=$(pcurl "https://bad.test:$BPORT/x.jpg" -o "$T/bad.txt" -w "%{http_code}")

@@ -7,7 +7,7 @@
 need nginx curl openssl
 make_pki
 start_nginx
-start_proxy
+start_proxy --upstream-self allow # proxytool listen1 below is reached by its address, 127.0.0.1
 U="https://photos.test:$SPORT"
 P="http://plain.test:$HPORT"
 "$TOOL" mkjpeg 1200 900 90 5 "$T/photo.jpg"

@@ -19,6 +19,7 @@ need nginx curl openssl make
 SRC=$(cd "$(dirname "$0")/../.." && pwd)
 BUILD_DIR=$(cd "$(dirname "$IMGSEC")" && pwd -P)
 RUN=$SRC/scripts/run-proxy
+RUN_EXTRA=() # proxy flags run_start passes after the address
 make_pki
 start_nginx
 
@@ -30,7 +31,7 @@ run_start() {
     shift
     RPORT=$("$TOOL" freeport)
     : >"$out"
-    env "$@" "$RUN" "$BUILD_DIR" "127.0.0.1:$RPORT" >"$out" 2>&1 &
+    env "$@" "$RUN" "$BUILD_DIR" "127.0.0.1:$RPORT" ${RUN_EXTRA:+"${RUN_EXTRA[@]}"} >"$out" 2>&1 &
     PROXY_PID=$!
     while ! grep -q "imgsec-proxy: listening on" "$out" && [ $i -lt 100 ]; do
         sleep 0.1; i=$((i + 1))
@@ -57,9 +58,9 @@ listens() { (exec 3<>"/dev/tcp/127.0.0.1/$1") 2>/dev/null; }
 
 # --- 1. make run = scripts/run-proxy
 check "make -n run calls scripts/run-proxy BUILD RUN_LISTEN (defaults)" \
-    'env -u MAKEFLAGS -u MFLAGS -u MAKELEVEL -u BUILD -u RUN_LISTEN make -n -C "$SRC" run 2>&1 | grep -qx "scripts/run-proxy build 127.0.0.1:8080"'
-check "make -n run passes BUILD and RUN_LISTEN on" \
-    'env -u MAKEFLAGS -u MFLAGS -u MAKELEVEL make -n -C "$SRC" run BUILD=b2 RUN_LISTEN=0.0.0.0:9 2>&1 | grep -qx "scripts/run-proxy b2 0.0.0.0:9"'
+    'env -u MAKEFLAGS -u MFLAGS -u MAKELEVEL -u BUILD -u RUN_LISTEN -u RUN_FLAGS make -n -C "$SRC" run 2>&1 | grep -qx "scripts/run-proxy build 127.0.0.1:8080"'
+check "make -n run passes BUILD, RUN_LISTEN and RUN_FLAGS on" \
+    'env -u MAKEFLAGS -u MFLAGS -u MAKELEVEL make -n -C "$SRC" run BUILD=b2 RUN_LISTEN=0.0.0.0:9 RUN_FLAGS="--allow 10.0.0.0/8" 2>&1 | grep -qx "scripts/run-proxy b2 0.0.0.0:9 --allow 10.0.0.0/8"'
 check "run-proxy without arguments: usage, status 2" '"$RUN" >/dev/null 2>&1; [ $? = 2 ]'
 
 STATE=$T/data/imgsec
@@ -85,22 +86,28 @@ check "STATE/ca-export.cer is DER (openssl x509 -inform DER)" \
 fp1=$(fp -in "$STATE/ca.pem")
 check "ca-export.cer has ca.pem's fingerprint" \
     '[ -n "$fp1" ] && [ "$(fp -inform DER -in "$STATE/ca-export.cer")" = "$fp1" ]'
-# a request through it: plain HTTP to nginx's plain port (not a target host: relayed as is)
+# on its defaults it will not take clients to this machine itself (upstream-self deny): nginx
+# here is on 127.0.0.1, so a request for it gets 403 and nothing reaches nginx
 printf 'through make run\n' > "$T/run.txt"
-rcurl() { curl -sS --max-time 20 --proxy "http://127.0.0.1:$P1" "$@"; }
-check "PUT through run-proxy's proxy: 201" \
-    '[ "$(rcurl -T "$T/run.txt" "http://127.0.0.1:$HPORT/run/a.txt" -o /dev/null -w "%{http_code}")" = 201 ] && cmp -s "$T/www/run/a.txt" "$T/run.txt"'
-check "GET through run-proxy's proxy: 200, the same bytes" \
-    '[ "$(rcurl "http://127.0.0.1:$HPORT/run/a.txt" -o "$T/run.got" -w "%{http_code}")" = 200 ] && cmp -s "$T/run.got" "$T/run.txt"'
+rcurl() { curl -sS --max-time 20 --proxy "http://127.0.0.1:$RPORT" "$@"; }
+check "run-proxy's proxy on defaults: a PUT to this machine is refused, 403, nothing stored" \
+    '[ "$(rcurl -T "$T/run.txt" "http://127.0.0.1:$HPORT/run/a.txt" -o "$T/run403" -w "%{http_code}")" = 403 ] && grep -q "upstream-self" "$T/run403" && [ ! -e "$T/www/run/a.txt" ]'
 cp "$STATE/key" "$T/key1"
 cp "$STATE/ca.key" "$T/cakey1"
 run_int
 check "SIGINT stops it within 5 s" '[ "$RUN_GONE" = 1 ]'
 check "exit status 0 after SIGINT ($RUN_RC)" '[ "$RUN_RC" = 0 ]'
 
-# a second run on the same state: same CA, same key
+# a second run on the same state: same CA, same key; proxy flags after the address are passed
+# on (make run RUN_FLAGS=...): with --upstream-self allow it relays to nginx here
+RUN_EXTRA=(--upstream-self allow)
 run_start "$T/run2.out" XDG_DATA_HOME="$T/data"
+RUN_EXTRA=()
 check "second run listens" 'listens "$RPORT"'
+check "PUT through run-proxy's proxy (RUN_FLAGS --upstream-self allow): 201" \
+    '[ "$(rcurl -T "$T/run.txt" "http://127.0.0.1:$HPORT/run/a.txt" -o /dev/null -w "%{http_code}")" = 201 ] && cmp -s "$T/www/run/a.txt" "$T/run.txt"'
+check "GET through run-proxy's proxy: 200, the same bytes" \
+    '[ "$(rcurl "http://127.0.0.1:$HPORT/run/a.txt" -o "$T/run.got" -w "%{http_code}")" = 200 ] && cmp -s "$T/run.got" "$T/run.txt"'
 check "second run keeps the CA (same fingerprint, same CA key)" \
     '[ "$(fp -in "$STATE/ca.pem")" = "$fp1" ] && cmp -s "$STATE/ca.key" "$T/cakey1"'
 check "second run exports the same CA (DER)" '[ "$(fp -inform DER -in "$STATE/ca-export.cer")" = "$fp1" ]'

@@ -376,6 +376,11 @@ static void test_allow(void)
         rc = px_config_set(&c, "allow", a, err, sizeof err);
     }
     T(rc < 0 && c.nallow == PX_MAX_ALLOW);
+    /* upstream-self: deny unless said otherwise */
+    T(c.upstream_self == 0);
+    T(px_config_set(&c, "upstream-self", "allow", err, sizeof err) == 0 && c.upstream_self == 1);
+    T(px_config_set(&c, "upstream-self", "deny", err, sizeof err) == 0 && c.upstream_self == 0);
+    T(px_config_set(&c, "upstream-self", "yes", err, sizeof err) < 0 && c.upstream_self == 0);
     px_config_free(&c);
 }
 
