@@ -173,9 +173,9 @@ static void accept_cb(struct evconnlistener *l, evutil_socket_t fd, struct socka
         }
         evutil_closesocket(fd);
         char a[INET6_ADDRSTRLEN] = "?";
-        if (sa->sa_family == AF_INET)
+        if (sa && sa->sa_family == AF_INET)
             inet_ntop(AF_INET, &((struct sockaddr_in *)(void *)sa)->sin_addr, a, sizeof a);
-        else if (sa->sa_family == AF_INET6)
+        else if (sa && sa->sa_family == AF_INET6)
             inet_ntop(AF_INET6, &((struct sockaddr_in6 *)(void *)sa)->sin6_addr, a, sizeof a);
         px_log(s, "error=\"client %s is not in the allow list: refused\"", a);
         return;
