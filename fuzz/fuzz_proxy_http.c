@@ -69,7 +69,7 @@ static int on_headers(http_parser *p)
     const char *gu = px_head_get(&s->h, "X-Goog-Upload-URL");
     if (gu) (void)px_rs_session_id("h", gu, id, sizeof id);
     px_body_cfg bc = {PX_DIR_REQUEST, key, {get, NULL, NULL}, emit, s,
-                      px_head_get(&s->h, "Content-Type"), -1, 0};
+                      px_head_get(&s->h, "Content-Type"), -1, 0, 0, NULL, NULL};
     if (s->body_on) px_body_free(&s->b);
     px_body_init(&s->b, &bc);
     s->body_on = 1;

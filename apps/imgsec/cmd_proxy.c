@@ -31,6 +31,8 @@ static void usage(FILE *f)
             "  --client-timeout S, --header-timeout S, --upstream-timeout S, --drain-timeout S\n"
             "  --max-connections N, --max-header-bytes N, --on-unencryptable pass|refuse\n"
             "  --upload-sessions N, --upload-session-ttl S, --workers N (threads; 0 = one per CPU)\n"
+            "  --cipher-thread auto|off  a JPEG upload or download gets a thread of its own for\n"
+            "                          the cipher while at most one per CPU is enciphered (auto)\n"
             "                          resumable uploads in progress at once / forgotten after\n"
             "  --upstream-connect-to HOST:PORT:ADDR:PORT\n"
             "                          TEST AID: connect there instead of resolving HOST:PORT\n"
@@ -70,6 +72,7 @@ int cmd_proxy(int argc, char **argv)
         {"workers", required_argument, NULL, 1},
         {"allow", required_argument, NULL, 1},
         {"upstream-self", required_argument, NULL, 1},
+        {"cipher-thread", required_argument, NULL, 1},
         {"config", required_argument, NULL, 'c'},
         {"help", no_argument, NULL, 'h'},
         {NULL, 0, NULL, 0},

@@ -22,6 +22,9 @@ static int open_js(px_body *b, int64_t len)
         .emit_arg = b,
         .refuse = b->cfg.refuse,
         .expect_len = len,
+        .async = b->cfg.async,
+        .notify = b->cfg.notify,
+        .notify_arg = b->cfg.notify_arg,
     };
     px_jstream_init(&b->js, &jc);
     b->js_open = 1;
@@ -105,4 +108,20 @@ int px_body_passing(const px_body *b)
 void px_body_skip(px_body *b, size_t n)
 {
     b->js.in_total += n;
+}
+
+int px_body_poll(px_body *b)
+{
+    if (b->failed || !b->js_open) return b->failed ? -1 : 0;
+    if (px_jstream_poll(&b->js) < 0) {
+        b->failed = 1;
+        if (b->js.detail[0]) snprintf(b->detail, sizeof b->detail, "%s", b->js.detail);
+        return -1;
+    }
+    return 0;
+}
+
+size_t px_body_backlog(px_body *b)
+{
+    return b->js_open ? px_jstream_backlog(&b->js) : 0;
 }

@@ -291,6 +291,10 @@ int px_config_set(px_config *c, const char *name, const char *v, char *err, size
         unsigned x;
         rc = set_uint(&x, v, 1024, 1024 * 1024);
         if (!rc) c->max_header_bytes = x;
+    } else if (!strcmp(name, "cipher-thread")) {
+        if (!strcmp(v, "auto")) c->cipher_thread_off = 0;
+        else if (!strcmp(v, "off")) c->cipher_thread_off = 1;
+        else rc = -1;
     } else if (!strcmp(name, "upstream-self")) {
         if (!strcmp(v, "deny")) c->upstream_self = 0;
         else if (!strcmp(v, "allow")) c->upstream_self = 1;

@@ -57,6 +57,7 @@ static void up_close(struct conn *c)
     }
     bufferevent_free(c->up);
     c->up = NULL;
+    c->up_eof = 0;
 }
 
 static void conn_free(struct conn *c)
@@ -68,6 +69,7 @@ static void conn_free(struct conn *c)
     px_head_free(&c->rest);
     if (c->reqb_on) px_body_free(&c->reqb);
     if (c->resb_on) px_body_free(&c->resb);
+    if (c->cipher_ev) event_free(c->cipher_ev); /* after the bodies: their threads are joined */
     if (c->cli && c->tls) {
         struct bufferevent *u = bufferevent_get_underlying(c->cli);
         if (u) evbuffer_remove_cb(bufferevent_get_output(u), under_out_cb, c);
@@ -100,7 +102,57 @@ static size_t cli_pending(struct conn *c)
 }
 
 static void pump_response(struct conn *c);
+static void pump_request(struct conn *c);
+static void up_ended(struct conn *c, short what);
+static void close_when_flushed(struct conn *c);
+static void upstream_failed(struct conn *c, const char *why);
 static void tunnel_copy(struct conn *c, struct bufferevent *from, struct bufferevent *to);
+
+/* ---- a JPEG stream's cipher thread (jstream.c) */
+
+/* From the cipher thread: a piece is done. */
+static void cipher_notify(void *arg)
+{
+    struct conn *c = arg;
+    event_active(c->cipher_ev, EV_READ, 1);
+}
+
+/* On the loop: take back what the cipher threads gave, and read again a side that waited. */
+static void cipher_cb(evutil_socket_t fd, short what, void *arg)
+{
+    (void)fd;
+    (void)what;
+    struct conn *c = arg;
+    if (c->reqb_on && px_body_poll(&c->reqb) < 0) {
+        px_log(c->s, "conn=%lu host=%s method=%s path=%s error=\"upload aborted: %s\"", c->id,
+               c->rhost, c->method, c->path, c->reqb.detail);
+        close_when_flushed(c);
+        return;
+    }
+    if (c->resb_on && px_body_poll(&c->resb) < 0) {
+        upstream_failed(c, "the upstream response could not be relayed");
+        return;
+    }
+    if (c->cipher_wait_req && !(c->reqb_on && px_body_backlog(&c->reqb) >= PX_JSTREAM_BACKLOG_HIGH)) {
+        c->cipher_wait_req = 0;
+        if (c->cli) bufferevent_enable(c->cli, EV_READ);
+        pump_request(c);
+        return;
+    }
+    if (c->cipher_wait_resp && !(c->resb_on && px_body_backlog(&c->resb) >= PX_JSTREAM_BACKLOG_HIGH)) {
+        c->cipher_wait_resp = 0;
+        if (c->up) bufferevent_enable(c->up, EV_READ);
+        pump_response(c);
+    }
+}
+
+/* Whether a body may get a cipher thread; makes the event it wakes the loop with. */
+static int cipher_async(struct conn *c)
+{
+    if (c->s->cfg.cipher_thread_off) return 0;
+    if (!c->cipher_ev) c->cipher_ev = event_new(c->s->base, -1, 0, cipher_cb, c);
+    return c->cipher_ev != NULL;
+}
 
 /* TLS straight on a socket reads ahead (px_tls_ctx_tune): one read() takes up to PX_TLS_READ_BUF
  * bytes, many records, where OpenSSL without read-ahead makes two read() calls per 16 KiB record
@@ -445,6 +497,7 @@ static int up_connect(struct conn *c, const char *host, unsigned port, int tls)
     c->up = b;
     c->up_tls = tls;
     c->up_connected = 0;
+    c->up_eof = 0;
     c->up_used = 0;
     snprintf(c->host, sizeof c->host, "%s", host);
     c->port = port;
@@ -812,6 +865,9 @@ static int on_req_headers(http_parser *p)
             .content_type = px_head_get(&c->reqh, "Content-Type"),
             .content_length = cl ? (int64_t)p->content_length : -1,
             .refuse = s->cfg.refuse_unencryptable,
+            .async = cipher_async(c),
+            .notify = cipher_notify,
+            .notify_arg = c,
         };
         px_body_init(&c->reqb, &bc);
         c->reqb_on = 1;
@@ -955,6 +1011,9 @@ static int on_resp_headers(http_parser *p)
             .emit_arg = c,
             .content_type = NULL, /* a response is one image or nothing of ours */
             .content_length = cl ? (int64_t)p->content_length : -1,
+            .async = cipher_async(c),
+            .notify = cipher_notify,
+            .notify_arg = c,
         };
         px_body_init(&c->resb, &bc);
         c->resb_on = 1;
@@ -1108,8 +1167,20 @@ static void pump_response(struct conn *c)
     if (!c->up || c->state != C_HTTP) return;
     struct evbuffer *in = bufferevent_get_input(c->up);
     for (;;) {
-        if (cli_pending(c) <= HIGH) pull(c, c->up);
-        if (!evbuffer_get_length(in)) break;
+        if (!c->up_eof && c->resb_on && px_body_backlog(&c->resb) >= PX_JSTREAM_BACKLOG_HIGH) {
+            c->cipher_wait_resp = 1; /* cipher_cb reads on */
+            bufferevent_disable(c->up, EV_READ);
+            return;
+        }
+        if (cli_pending(c) <= HIGH && !c->up_eof) pull(c, c->up);
+        if (!evbuffer_get_length(in)) {
+            if (c->up_eof) { /* all that came before the end is through: now the end */
+                c->up_eof = 0;
+                up_ended(c, BEV_EVENT_EOF | BEV_EVENT_READING);
+                return;
+            }
+            break;
+        }
         if (!c->req_active) {
             /* bytes from upstream with no request outstanding: nothing to relay them to */
             evbuffer_drain(in, evbuffer_get_length(in));
@@ -1117,7 +1188,7 @@ static void pump_response(struct conn *c)
             c->up = NULL;
             return;
         }
-        if (cli_pending(c) > HIGH) {
+        if (cli_pending(c) > HIGH && !c->up_eof) { /* (after the end: at most HIGH more) */
             bufferevent_disable(c->up, EV_READ);
             if (c->tls) c->flow_paused = 1;
             return;
@@ -1143,6 +1214,11 @@ static void pump_response(struct conn *c)
         }
         if (e == HPE_PAUSED) {
             http_parser_pause(&c->resp, 0);
+            if (c->up_eof && c->up) { /* it has ended: not one to keep for the next request */
+                bufferevent_free(c->up);
+                c->up = NULL;
+            }
+            c->up_eof = 0;
             exchange_done(c);
             return;
         }
@@ -1166,6 +1242,11 @@ static void pump_request(struct conn *c)
     struct evbuffer *in = bufferevent_get_input(c->cli);
     for (;;) {
         if (c->state != C_HTTP || c->req_paused) break;
+        if (c->reqb_on && px_body_backlog(&c->reqb) >= PX_JSTREAM_BACKLOG_HIGH) {
+            c->cipher_wait_req = 1; /* cipher_cb reads on */
+            bufferevent_disable(c->cli, EV_READ);
+            return;
+        }
         if (!c->up || outlen(c->up) <= HIGH) pull(c, c->cli);
         if (!evbuffer_get_length(in)) break;
         if (c->up && outlen(c->up) > HIGH) {
@@ -1463,6 +1544,20 @@ static void up_event_cb(struct bufferevent *b, short what, void *arg)
         close_when_flushed(c);
         return;
     }
+    if ((what & BEV_EVENT_EOF) && c->resp_started && evbuffer_get_length(bufferevent_get_input(c->up))) {
+        /* the end came (a deferred event) before pump_response took all that preceded it */
+        c->up_eof = 1;
+        bufferevent_disable(c->up, EV_READ);
+        pump_response(c);
+        return;
+    }
+    up_ended(c, what);
+}
+
+/* The upstream's end (EOF, error, timeout) while an exchange is on, its input all parsed. */
+static void up_ended(struct conn *c, short what)
+{
+    char why[256];
     if ((what & BEV_EVENT_EOF) && c->resp_started && c->resp_eof_body) {
         http_parser_execute(&c->resp, &resp_settings, NULL, 0); /* body ends at EOF */
         bufferevent_free(c->up);

@@ -28,6 +28,15 @@ struct conn {
     unsigned port;
     int up_tls, up_connected;
     int up_routed; /* upstream-connect-to chose where up goes (exempt from upstream-self) */
+    /* a body's JPEG stream with a cipher thread (jstream.c): the thread activates cipher_ev
+     * after each piece; a side whose stream has PX_JSTREAM_BACKLOG_HIGH pieces queued stops
+     * being read until then (cipher_wait_req: the client; cipher_wait_resp: the upstream) */
+    struct event *cipher_ev;
+    int cipher_wait_req, cipher_wait_resp;
+    /* the upstream ended (EOF) with response bytes still unparsed in its input (pump_response
+     * had stopped for the cipher's backlog or the client's): pump_response takes the rest
+     * whatever the backlog, then handles the end (up_ended) */
+    int up_eof;
     char up_err[256]; /* intercepted upstream failed: every request gets a 502 with this */
     int target;
     /* request side */

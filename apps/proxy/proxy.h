@@ -72,6 +72,7 @@ typedef struct {
     size_t nallow;
     int allow_given;
     int upstream_self; /* 1: clients may reach this machine itself through the proxy */
+    int cipher_thread_off; /* 1: JPEG streams never get a cipher thread of their own */
     int quiet;
 } px_config;
 
@@ -171,7 +172,15 @@ typedef struct {
     void *emit_arg;
     int refuse; /* request: on a refused JPEG, fail instead of passing the rest plain */
     int64_t expect_len; /* response: Content-Length of this body if known, else -1 */
+    int async; /* run the cipher on a thread of its own if one is free (jstream.c) */
+    void (*notify)(void *arg); /* async: called from the cipher thread after each piece */
+    void *notify_arg;
 } px_jstream_cfg;
+
+/* Pieces queued for a stream's cipher thread at which its caller should stop feeding it. */
+#define PX_JSTREAM_BACKLOG_HIGH 6
+
+struct px_jasync;
 
 typedef struct {
     px_jstream_cfg cfg;
@@ -190,6 +199,8 @@ typedef struct {
     size_t pend_off, pend_len, pend_cap;
     uint8_t *obuf;
     size_t obuf_cap;
+    struct px_jasync *as; /* the cipher's own thread, if it has one */
+    int counted; /* in jstream.c's count of streams being enciphered */
     uint64_t in_total;
     int failed;   /* fatal: the caller must abort the message */
     int is_jpeg, crypted, known, mismatch, refused;
@@ -200,6 +211,15 @@ int px_jstream_init(px_jstream *j, const px_jstream_cfg *cfg);
 /* Takes all n bytes, emitting what is ready. Returns 0, or -1 if the message must be aborted. */
 int px_jstream_push(px_jstream *j, const uint8_t *b, size_t n);
 int px_jstream_end(px_jstream *j);
+/* Waits until everything pushed so far has been through the cipher and emits it: output then
+ * lags input by at most ISEC_JPEG_MAX_HELD again (as it always does without a cipher thread). */
+int px_jstream_sync(px_jstream *j);
+/* Emits what the cipher thread has given back so far, without waiting (0, or -1: abort). */
+int px_jstream_poll(px_jstream *j);
+/* Pieces queued for the cipher thread (0 without one). */
+size_t px_jstream_backlog(px_jstream *j);
+/* Cipher threads started so far in this process (for tests). */
+unsigned long px_jstream_threads_started(void);
 void px_jstream_free(px_jstream *j);
 
 /* ---------------------------------------------------------------- multipart.c */
@@ -241,6 +261,9 @@ typedef struct {
     const char *content_type; /* may be NULL */
     int64_t content_length;   /* -1 if unknown */
     int refuse;
+    int async; /* px_jstream_cfg.async, .notify, .notify_arg */
+    void (*notify)(void *arg);
+    void *notify_arg;
 } px_body_cfg;
 
 typedef struct {
@@ -262,6 +285,9 @@ void px_body_free(px_body *b);
  * on): the caller may then send n bytes on itself and tell the body with px_body_skip. */
 int px_body_passing(const px_body *b);
 void px_body_skip(px_body *b, size_t n);
+/* The JPEG stream open now, if any: px_jstream_poll / px_jstream_backlog (0 without one). */
+int px_body_poll(px_body *b);
+size_t px_body_backlog(px_body *b);
 
 /* ---------------------------------------------------------------- resumable.c */
 

@@ -368,6 +368,11 @@ int px_rs_piece_end(px_rsess *s)
         return -1;
     }
     s->piece_complete = 1;
+    /* a cipher thread may still hold queued input: bring the lag back within lag_bound() */
+    if (!s->piece_final && px_jstream_sync(&s->js) < 0) {
+        s->failed = 1;
+        return -1;
+    }
     if (s->piece_final) {
         int rc = px_jstream_end(&s->js);
         s->is_jpeg = s->js.is_jpeg;

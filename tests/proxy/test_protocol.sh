@@ -30,6 +30,13 @@ check "pipelined: nothing but the three answers" '[ "$(stat -c %s "$T/pipe.out")
 # HTTP/1.0 clients, plain and inside an intercepted tunnel
 check "HTTP/1.0 plain GET decrypted" 'curl -sS -0 --max-time 20 --proxy "http://127.0.0.1:$PPORT" "$P/a.jpg" -o "$T/h10.jpg" && cmp -s "$T/h10.jpg" "$T/photo.jpg"'
 check "HTTP/1.0 proxy CONNECT and HTTP/1.0 GET inside" 'pcurl -0 --proxy1.0 "127.0.0.1:$PPORT" "$U/a.jpg" -o "$T/h10t.jpg" && cmp -s "$T/h10t.jpg" "$T/photo.jpg"'
+# the server closes right after an HTTP/1.0 response, often while the cipher thread still holds
+# some of it (the end must wait for the rest: it once cut the download short, then crashed)
+n10=0
+for i in 1 2 3 4 5 6 7 8 9 10; do
+    pcurl -0 --proxy1.0 "127.0.0.1:$PPORT" "$U/a.jpg" -o "$T/h10r.jpg" 2>/dev/null && cmp -s "$T/h10r.jpg" "$T/photo.jpg" && n10=$((n10 + 1))
+done
+check "HTTP/1.0 GET inside CONNECT, 10 times: whole and decrypted each time ($n10)" '[ "$n10" = 10 ]'
 check "HTTP/1.0 PUT encrypted" 'curl -sS -0 --max-time 20 --proxy "http://127.0.0.1:$PPORT" -T "$T/photo.jpg" "$P/h10.jpg" -o /dev/null && cmp -s "$T/www/h10.jpg" "$T/expect.jpg"'
 
 # Expect: 100-continue: the client sees the interim 100 and then the final answer

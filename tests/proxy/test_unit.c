@@ -3,6 +3,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <time.h>
 #include <unistd.h>
 
 #include <arpa/inet.h>
@@ -25,6 +26,9 @@ struct row {
 static struct row rows[64];
 static size_t nrows;
 static int rows_without_view; /* mem_get answers as for a row from before view digests */
+/* JPEG streams may run their cipher on a thread of their own (jstream.c); g_poll: run_body takes
+ * the output back with px_body_poll between pushes and before the end */
+static int g_async, g_poll;
 
 static int mem_get(void *arg, const uint8_t key[PX_DIGEST], uint64_t *len, uint8_t view[PX_DIGEST])
 {
@@ -80,7 +84,7 @@ static struct sink run_body(int dir, const isec_key *key, const char *ctype, con
 {
     struct sink s = {0};
     px_body b;
-    px_body_cfg cfg = {dir, key, {mem_get, mem_put, NULL}, sink_emit, &s, ctype, (int64_t)len, 0};
+    px_body_cfg cfg = {dir, key, {mem_get, mem_put, NULL}, sink_emit, &s, ctype, (int64_t)len, 0, g_async, NULL, NULL};
     px_body_init(&b, &cfg);
     size_t off = 0;
     while (off < len) {
@@ -88,6 +92,15 @@ static struct sink run_body(int dir, const isec_key *key, const char *ctype, con
         if (n > len - off) n = len - off;
         T(px_body_push(&b, in + off, n) == 0);
         off += n;
+        if (g_poll) T(px_body_poll(&b) == 0);
+    }
+    if (g_poll) { /* the cipher thread's queue runs dry; what it gave back comes out by polling */
+        for (int i = 0; i < 100000 && px_body_backlog(&b); i++) { /* 10 s at most */
+            T(px_body_poll(&b) == 0);
+            struct timespec ts = {0, 100000};
+            nanosleep(&ts, NULL);
+        }
+        T(px_body_backlog(&b) == 0 && px_body_poll(&b) == 0);
     }
     T(px_body_end(&b) == 0);
     if (stats) *stats = b;
@@ -170,6 +183,63 @@ static void test_jpeg_bodies(const isec_key *key)
     free(jpg);
 }
 
+/* The cipher on its own thread gives exactly what it gives on the loop: the same bytes, the same
+ * verdicts, for a good photo, one damaged in its middle (refused while pieces are queued: the raw
+ * rest goes out), one cut short, ciphertext downloads, multipart; taken back at push and end, or
+ * by polling. */
+static void test_async_same(const isec_key *key)
+{
+    jt_params p = {.width = 1600, .height = 1200, .ncomp = 3, .quality = 95, .seed = 11};
+    size_t len;
+    uint8_t *jpg = jt_make(&p, &len);
+    uint8_t *mid = malloc(len);
+    memcpy(mid, jpg, len);
+    for (size_t i = len / 3; i < len / 3 + 64; i += 2) { /* stuffed 0xFF bytes: no code matches */
+        mid[i] = 0xFF;
+        mid[i + 1] = 0x00;
+    }
+    uint8_t *ct = malloc(len);
+    T(isec_jpeg_crypt(ISEC_JPEG_ENCRYPT, key, jpg, len, ct, NULL, 0) == 0);
+    struct {
+        int dir;
+        const uint8_t *b;
+        size_t n;
+        int refused;
+    } cases[] = {{PX_DIR_REQUEST, jpg, len, 0},
+                 {PX_DIR_REQUEST, mid, len, 1},
+                 {PX_DIR_REQUEST, jpg, len / 2, 1},
+                 {PX_DIR_RESPONSE, ct, len, 0}};
+    for (size_t k = 0; k < sizeof cases / sizeof cases[0]; k++) {
+        px_body st0, st1;
+        nrows = 0;
+        g_async = 0;
+        if (cases[k].dir == PX_DIR_RESPONSE) free(run_body(PX_DIR_REQUEST, key, NULL, jpg, len, NULL).b);
+        unsigned r0 = rnd_state;
+        struct sink a = run_body(cases[k].dir, key, NULL, cases[k].b, cases[k].n, &st0);
+        for (int poll = 0; poll < 2; poll++) {
+            nrows = 0;
+            g_async = 0;
+            if (cases[k].dir == PX_DIR_RESPONSE) free(run_body(PX_DIR_REQUEST, key, NULL, jpg, len, NULL).b);
+            g_async = 1;
+            g_poll = poll;
+            rnd_state = r0;
+            unsigned long th = px_jstream_threads_started();
+            struct sink b = run_body(cases[k].dir, key, NULL, cases[k].b, cases[k].n, &st1);
+            T(px_jstream_threads_started() == th + 1); /* it did run on a thread of its own */
+            T(b.n == a.n && a.n == cases[k].n && !memcmp(a.b, b.b, a.n));
+            T(st0.crypted == st1.crypted && st0.refused == st1.refused && st0.jpegs == st1.jpegs);
+            T(st1.refused == (unsigned)cases[k].refused);
+            T(cases[k].refused || st1.crypted == 1);
+            free(b.b);
+        }
+        g_async = g_poll = 0;
+        free(a.b);
+    }
+    free(ct);
+    free(mid);
+    free(jpg);
+}
+
 /* px_body_passing: the relay moves the rest of a body itself only once the body says nothing
  * more will change (conn.c body_move); a JPEG to encrypt, or one not yet decided, never passes. */
 static void test_passing(const isec_key *key)
@@ -182,7 +252,7 @@ static void test_passing(const isec_key *key)
     px_body b;
     nrows = 0;
     /* not a JPEG: passes after its first byte; skipped bytes are not emitted by the body */
-    px_body_cfg rc = {PX_DIR_REQUEST, key, {mem_get, mem_put, NULL}, sink_emit, &s, NULL, 1000, 0};
+    px_body_cfg rc = {PX_DIR_REQUEST, key, {mem_get, mem_put, NULL}, sink_emit, &s, NULL, 1000, 0, g_async, NULL, NULL};
     px_body_init(&b, &rc);
     T(!px_body_passing(&b)); /* nothing seen yet */
     T(px_body_push(&b, (const uint8_t *)"x", 1) == 0);
@@ -203,7 +273,7 @@ static void test_passing(const isec_key *key)
     /* a plain JPEG download (not in the index): passes once its index key is known */
     s.n = 0;
     px_body_cfg dc = {PX_DIR_RESPONSE, key, {mem_get, NULL, NULL}, sink_emit, &s, NULL,
-                      (int64_t)len, 0};
+                      (int64_t)len, 0, g_async, NULL, NULL};
     px_body_init(&b, &dc);
     T(px_body_push(&b, jpg, 100) == 0 && !px_body_passing(&b));
     T(px_body_push(&b, jpg + 100, len - 101) == 0 && px_body_passing(&b));
@@ -212,7 +282,7 @@ static void test_passing(const isec_key *key)
     px_body_free(&b);
     /* multipart: never (each part is looked at) */
     px_body_cfg mc = {PX_DIR_REQUEST, key, {mem_get, mem_put, NULL}, sink_emit, &s,
-                      "multipart/form-data; boundary=zz", -1, 0};
+                      "multipart/form-data; boundary=zz", -1, 0, g_async, NULL, NULL};
     px_body_init(&b, &mc);
     T(px_body_push(&b, (const uint8_t *)"--zz\r\n\r\nabc", 11) == 0 && !px_body_passing(&b));
     px_body_free(&b);
@@ -445,7 +515,7 @@ static void run_resumable(const isec_key *key, const uint8_t *in, size_t len, co
     px_rsess *s = NULL;
     T(px_rs_new(&t, "id:x", 1000, &s) == 0);
     s->gran = gran;
-    px_jstream_cfg jc = {PX_DIR_REQUEST, key, {mem_get, mem_put, NULL}, NULL, NULL, 0, -1};
+    px_jstream_cfg jc = {PX_DIR_REQUEST, key, {mem_get, mem_put, NULL}, NULL, NULL, 0, -1, g_async, NULL, NULL};
     struct up_sink u = {0};
     size_t off = 0;
     for (int k = 0; k < pieces; k++) {
@@ -541,7 +611,7 @@ static struct sink run_js(int dir, const isec_key *key, const uint8_t *in, size_
                           int64_t expect_len, px_jstream *js)
 {
     struct sink s = {0};
-    px_jstream_cfg jc = {dir, key, {mem_get, mem_put, NULL}, sink_emit, &s, 0, expect_len};
+    px_jstream_cfg jc = {dir, key, {mem_get, mem_put, NULL}, sink_emit, &s, 0, expect_len, g_async, NULL, NULL};
     T(px_jstream_init(js, &jc) == 0);
     for (size_t o = 0; o < len; o += 1000) T(px_jstream_push(js, in + o, len - o < 1000 ? len - o : 1000) == 0);
     T(px_jstream_end(js) == 0);
@@ -650,6 +720,12 @@ int main(void)
     if (isec_key_from_bytes(&key, kb) < 0) return 1;
     test_jpeg_bodies(key);
     test_passing(key);
+    test_async_same(key);
+    g_async = 1; /* the stream tests again, each JPEG with a cipher thread */
+    test_jpeg_bodies(key);
+    test_resumable(key);
+    test_view_check(key);
+    g_async = 0;
     test_multipart();
     test_prefix();
     test_config_and_heads();
