@@ -86,6 +86,15 @@ static int net_match(const px_net *n, const uint8_t a[16])
     return (n->addr[full] & m) == (a[full] & m);
 }
 
+/* The default list, parsed once into the config (not at every accept). */
+static void allow_defaults(px_config *c)
+{
+    c->nallow = 0;
+    c->allow_given = 0;
+    for (size_t i = 0; px_default_allow[i] && c->nallow < PX_MAX_ALLOW; i++)
+        if (px_net_parse(&c->allow[c->nallow], px_default_allow[i]) == 0) c->nallow++;
+}
+
 int px_config_client_allowed(const px_config *c, const struct sockaddr *sa)
 {
     uint8_t a[16] = {0};
@@ -98,15 +107,8 @@ int px_config_client_allowed(const px_config *c, const struct sockaddr *sa)
     } else {
         return 1; /* not an IP client (a Unix socket): nothing to check it against */
     }
-    if (c->allow_given) {
-        for (size_t i = 0; i < c->nallow; i++)
-            if (net_match(&c->allow[i], a)) return 1;
-        return 0;
-    }
-    for (size_t i = 0; px_default_allow[i]; i++) {
-        px_net n;
-        if (px_net_parse(&n, px_default_allow[i]) == 0 && net_match(&n, a)) return 1;
-    }
+    for (size_t i = 0; i < c->nallow; i++)
+        if (net_match(&c->allow[i], a)) return 1;
     return 0;
 }
 
@@ -121,6 +123,7 @@ void px_config_defaults(px_config *c)
     c->max_header_bytes = 64 * 1024;
     c->upload_sessions = 64;
     c->upload_session_ttl_s = 3600;
+    allow_defaults(c);
 }
 
 static void clear_targets(px_config *c)
@@ -258,20 +261,23 @@ int px_config_set(px_config *c, const char *name, const char *v, char *err, size
             c->targets_given = 1;
         }
     } else if (!strcmp(name, "allow")) {
+        px_net n[2];
+        size_t k = 1;
         if (!strcmp(v, "all")) {
-            rc = c->nallow + 2 > PX_MAX_ALLOW ? -1
-                 : px_net_parse(&c->allow[c->nallow], "0.0.0.0/0") |
-                       px_net_parse(&c->allow[c->nallow + 1], "::/0");
-            if (!rc) c->nallow += 2;
-        } else if (c->nallow == PX_MAX_ALLOW || px_net_parse(&c->allow[c->nallow], v) < 0) {
-            rc = -1;
+            k = 2;
+            rc = px_net_parse(&n[0], "0.0.0.0/0") | px_net_parse(&n[1], "::/0");
         } else {
-            c->nallow++;
+            rc = px_net_parse(&n[0], v);
         }
-        if (!rc) c->allow_given = 1;
+        if (!rc && !c->allow_given) c->nallow = 0; /* a list given replaces the default one */
+        if (!rc && c->nallow + k > PX_MAX_ALLOW) rc = -1;
+        if (!rc) {
+            memcpy(&c->allow[c->nallow], n, k * sizeof n[0]);
+            c->nallow += k;
+            c->allow_given = 1;
+        }
     } else if (!strcmp(name, "no-allow")) { /* flags replace the file's list (server.c) */
-        c->nallow = 0;
-        c->allow_given = 0;
+        allow_defaults(c);
     } else if (!strcmp(name, "no-target-hosts")) {
         clear_targets(c);
         c->targets_given = 1;

@@ -68,7 +68,7 @@ typedef struct {
     unsigned upload_session_ttl_s; /* a session unused this long is forgotten */
     int refuse_unencryptable; /* 1: a JPEG the cipher refuses aborts the upload (never sent plain) */
     unsigned workers;         /* worker threads (event loops); 0: one per CPU */
-    px_net allow[PX_MAX_ALLOW]; /* clients let in (allow_given), else px_default_allow */
+    px_net allow[PX_MAX_ALLOW]; /* clients let in: px_default_allow until `allow` is given */
     size_t nallow;
     int allow_given;
     int upstream_self; /* 1: clients may reach this machine itself through the proxy */
