@@ -71,15 +71,19 @@ int px_body_init(px_body *b, const px_body_cfg *cfg)
     return open_js(b, cfg->content_length);
 }
 
+/* The message must be aborted: says why, from the JPEG stream if it knows. */
+static int body_failed(px_body *b)
+{
+    b->failed = 1;
+    if (b->js_open && b->js.detail[0]) snprintf(b->detail, sizeof b->detail, "%s", b->js.detail);
+    return -1;
+}
+
 int px_body_push(px_body *b, const uint8_t *p, size_t n)
 {
     if (b->failed) return -1;
     int rc = b->multipart ? px_multipart_push(&b->mp, p, n) : px_jstream_push(&b->js, p, n);
-    if (rc < 0) {
-        b->failed = 1;
-        if (b->js_open && b->js.detail[0]) snprintf(b->detail, sizeof b->detail, "%s", b->js.detail);
-    }
-    return rc < 0 ? -1 : 0;
+    return rc < 0 ? body_failed(b) : 0;
 }
 
 int px_body_end(px_body *b)
@@ -112,13 +116,9 @@ void px_body_skip(px_body *b, size_t n)
 
 int px_body_poll(px_body *b)
 {
-    if (b->failed || !b->js_open) return b->failed ? -1 : 0;
-    if (px_jstream_poll(&b->js) < 0) {
-        b->failed = 1;
-        if (b->js.detail[0]) snprintf(b->detail, sizeof b->detail, "%s", b->js.detail);
-        return -1;
-    }
-    return 0;
+    if (b->failed) return -1;
+    if (!b->js_open) return 0;
+    return px_jstream_poll(&b->js) < 0 ? body_failed(b) : 0;
 }
 
 size_t px_body_backlog(px_body *b)

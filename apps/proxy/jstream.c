@@ -299,15 +299,12 @@ static void as_stop(px_jstream *j)
 
 static int as_start(px_jstream *j)
 {
-    if (atomic_fetch_add(&as_running, 1) >= as_limit()) {
-        atomic_fetch_sub(&as_running, 1);
-        return -1;
-    }
+    if (atomic_fetch_add(&as_running, 1) >= as_limit()) goto none;
     struct px_jasync *a = calloc(1, sizeof *a);
-    if (!a) {
-        atomic_fetch_sub(&as_running, 1);
-        return -1;
-    }
+    if (!a) goto none;
+    pthread_mutex_init(&a->mu, NULL); /* (default attributes: cannot fail on Linux) */
+    pthread_cond_init(&a->work, NULL);
+    pthread_cond_init(&a->done, NULL);
     a->notify = j->cfg.notify;
     a->notify_arg = j->cfg.notify_arg;
     a->c = j->c;
@@ -317,24 +314,16 @@ static int as_start(px_jstream *j)
     a->out = malloc(a->out_cap);
     int ok = a->scratch && a->out;
     for (unsigned i = 0; i < QN && ok; i++) ok = (a->slot[i] = malloc(FEED)) != NULL;
-    if (!ok || pthread_mutex_init(&a->mu, NULL) != 0) {
-        for (unsigned i = 0; i < QN; i++) free(a->slot[i]);
-        free(a->scratch);
-        free(a->out);
-        free(a);
-        atomic_fetch_sub(&as_running, 1);
-        return -1;
-    }
-    pthread_cond_init(&a->work, NULL);
-    pthread_cond_init(&a->done, NULL);
-    if (pthread_create(&a->th, NULL, as_main, a) != 0) {
+    if (!ok || pthread_create(&a->th, NULL, as_main, a) != 0) {
         as_free(a);
-        atomic_fetch_sub(&as_running, 1);
-        return -1;
+        goto none;
     }
     atomic_fetch_add(&as_started, 1);
     j->as = a;
     return 0;
+none:
+    atomic_fetch_sub(&as_running, 1);
+    return -1;
 }
 
 /* Emits what the thread has given back; with all, first waits until the queue is empty.
