@@ -138,28 +138,26 @@ stop_proxy
 # IPv6: on a dual-stack listener an IPv4 client arrives as ::ffff:a.b.c.d and is matched as IPv4;
 # ::1 is not 127.0.0.1 (skipped where the machine has no IPv6 loopback)
 if grep -q '^00000000000000000000000000000001 ' /proc/net/if_inet6 2>/dev/null; then
-V6PORT=$("$TOOL" freeport)
-start_proxy --listen "[::]:$V6PORT" --allow 127.0.0.1
-code=$(curl -sS --max-time 20 --proxy "http://127.0.0.1:$V6PORT" "http://plain.test:$HPORT/a.jpg" -o /dev/null -w "%{http_code}" 2>/dev/null)
+PROXY_HOST="[::]" start_proxy --allow 127.0.0.1
+code=$(pcurl "http://plain.test:$HPORT/a.jpg" -o /dev/null -w "%{http_code}" 2>/dev/null)
 check "dual-stack listener: IPv4 client in the list served ($code)" '[ "$code" = 200 ]'
-code=$(curl -sS --max-time 20 --proxy "http://[::1]:$V6PORT" "http://plain.test:$HPORT/a.jpg" -o /dev/null -w "%{http_code}" 2>/dev/null)
+code=$(pcurl --proxy "http://[::1]:$PPORT" "http://plain.test:$HPORT/a.jpg" -o /dev/null -w "%{http_code}" 2>/dev/null)
 check "dual-stack listener: ::1 not in the list: 403 ($code)" '[ "$code" = 403 ] && grep -q "client ::1 is not in the allow list" "$T/proxy.log"'
 stop_proxy
 # upstream-self: a request for the proxy's own listener, over ::1 or over one of the machine's
 # own addresses, is this machine too (without the check the proxy would talk to itself)
-V6PORT=$("$TOOL" freeport)
-start_proxy --listen "[::]:$V6PORT" --target-host 127.0.0.1
-code=$(curl -sS --max-time 20 --proxy "http://127.0.0.1:$V6PORT" "http://[::1]:$V6PORT/x" -o "$T/self6.out" -w "%{http_code}" 2>/dev/null)
+PROXY_HOST="[::]" start_proxy --target-host 127.0.0.1
+code=$(pcurl "http://[::1]:$PPORT/x" -o "$T/self6.out" -w "%{http_code}" 2>/dev/null)
 check "upstream-self: [::1], the proxy's own port: 403 ($code)" '[ "$code" = 403 ] && grep -q "is this machine" "$T/self6.out"'
 # an intercepted host: refused once the upstream TLS handshake is done (nginx's certificate is
 # good for 127.0.0.1), before any byte of the client's
-code=$(curl -sS --max-time 20 --proxy "http://127.0.0.1:$V6PORT" --cacert "$STATE/ca.pem" "https://127.0.0.1:$SPORT/a.jpg" -o /dev/null -w "%{http_connect}" 2>/dev/null)
+code=$(pcurl "https://127.0.0.1:$SPORT/a.jpg" -o /dev/null -w "%{http_connect}" 2>/dev/null)
 check "upstream-self: intercepted CONNECT to 127.0.0.1: 403 ($code)" '[ "$code" = 403 ]'
 own=$(ip -o addr show scope global 2>/dev/null | awk '{ sub("/.*", "", $4); print $4; exit }')
 if [ -n "$own" ]; then
     case $own in *:*) own="[$own]" ;; esac
     # (the body tells this refusal from the inner one an address outside `allow` would get)
-    code=$(curl -sS --max-time 20 --proxy "http://127.0.0.1:$V6PORT" "http://$own:$V6PORT/x" -o "$T/selfown.out" -w "%{http_code}" 2>/dev/null)
+    code=$(pcurl "http://$own:$PPORT/x" -o "$T/selfown.out" -w "%{http_code}" 2>/dev/null)
     check "upstream-self: this machine's address $own: 403 ($code)" '[ "$code" = 403 ] && grep -q "is this machine" "$T/selfown.out"'
 fi
 stop_proxy
