@@ -135,16 +135,18 @@ NGX
 
 nlisten() { if [ -f "$T/proxy.log" ]; then grep -c "listening on" "$T/proxy.log"; else echo 0; fi; }
 # start_proxy [extra flags...]: the proxy on a free port (of PROXY_HOST, default 127.0.0.1; pcurl
-# reaches it on 127.0.0.1 either way), state in $T/state, targets *.test but
+# reaches it on 127.0.0.1 either way), trusting the test CA upstream (not with NO_UPSTREAM_CA
+# set), state in $T/state, targets *.test but
 # other.test, upstream names resolved to nginx; WORKERS threads (default 2, whatever the machine
 # has, so that every test crosses threads; 0 = one per CPU).
 start_proxy() {
     PPORT=$("$TOOL" freeport)
     STATE=$T/state
-    local started
+    local started ca=(--upstream-ca "$T/testca.pem")
+    [ -n "${NO_UPSTREAM_CA:-}" ] && ca=() # the system store alone (test_run.sh)
     started=$(nlisten)
     "$IMGSEC" proxy --listen "${PROXY_HOST:-127.0.0.1}:$PPORT" --state-dir "$STATE" \
-        --target-host photos.test --target-host bad.test --upstream-ca "$T/testca.pem" \
+        --target-host photos.test --target-host bad.test "${ca[@]}" \
         --upstream-connect-to "photos.test::127.0.0.1:$SPORT" \
         --upstream-connect-to "other.test::127.0.0.1:$SPORT" \
         --upstream-connect-to "bad.test::127.0.0.1:$BPORT" \

@@ -126,23 +126,9 @@ check "XDG_DATA_HOME unset: exit status 0 after SIGINT" '[ "$RUN_GONE" = 1 ] && 
 if [ "$fail" -ne 0 ]; then echo "--- run-proxy output"; cat "$T"/run[123].out; fi
 
 # --- 2. system store = OpenSSL's default verify paths, pointed at the test CA with SSL_CERT_FILE
-# start_sys CERTFILE: the proxy WITHOUT --upstream-ca, SSL_CERT_FILE=CERTFILE, photos.test
-# intercepted and sent to nginx; pcurl (which trusts only the proxy's CA) talks to it
-start_sys() {
-    local started i=0
-    PPORT=$("$TOOL" freeport)
-    STATE=$T/state
-    started=$(nlisten)
-    SSL_CERT_FILE=$1 "$IMGSEC" proxy --listen "127.0.0.1:$PPORT" --state-dir "$STATE" \
-        --target-host photos.test --upstream-connect-to "photos.test::127.0.0.1:$SPORT" \
-        --workers 2 2>>"$T/proxy.log" &
-    PROXY_PID=$!
-    while [ "$(nlisten)" = "$started" ] && [ $i -lt 100 ]; do
-        sleep 0.1; i=$((i + 1))
-        kill -0 "$PROXY_PID" 2>/dev/null || break
-    done
-    [ "$(nlisten)" != "$started" ] || { cat "$T/proxy.log"; echo "FAIL: proxy did not start"; exit 1; }
-}
+# start_sys CERTFILE: start_proxy WITHOUT --upstream-ca, with SSL_CERT_FILE=CERTFILE (photos.test
+# intercepted and sent to nginx); pcurl (which trusts only the proxy's CA) talks to it
+start_sys() { SSL_CERT_FILE=$1 NO_UPSTREAM_CA=1 start_proxy; }
 U="https://photos.test:$SPORT"
 printf 'not a JPEG\n' > "$T/note.txt"
 
