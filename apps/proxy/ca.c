@@ -116,6 +116,17 @@ static int put_cert(FILE *f, void *c)
     return PEM_write_X509(f, c);
 }
 
+int px_private_file_check(const char *path, const char *what, char *err, size_t errcap)
+{
+    struct stat st;
+    if (stat(path, &st) == 0 && (st.st_mode & 077)) {
+        snprintf(err, errcap, "%s: %s is readable by others (mode %03o); chmod 600 it", path, what,
+                 (unsigned)(st.st_mode & 0777));
+        return -1;
+    }
+    return 0;
+}
+
 int px_ca_open(px_ca **out, const char *dir, char *err, size_t errcap)
 {
     char cp[4096], kp[4096];
@@ -144,12 +155,7 @@ int px_ca_open(px_ca **out, const char *dir, char *err, size_t errcap)
             goto bad;
         }
     } else {
-        struct stat st;
-        if (stat(kp, &st) == 0 && (st.st_mode & 077)) {
-            snprintf(err, errcap, "%s: the CA key is readable by others (mode %03o); "
-                     "chmod 600 it", kp, (unsigned)(st.st_mode & 0777));
-            goto bad;
-        }
+        if (px_private_file_check(kp, "the CA key", err, errcap) < 0) goto bad;
         FILE *f = fopen(cp, "r");
         if (f) {
             ca->cert = PEM_read_X509(f, NULL, NULL, NULL);

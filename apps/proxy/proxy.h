@@ -104,6 +104,8 @@ extern const char *const px_default_targets[];
 typedef struct px_ca px_ca;
 /* Loads STATE/ca.pem + ca.key, creating them (ca.key 0600) if neither exists. */
 int px_ca_open(px_ca **out, const char *state_dir, char *err, size_t errcap);
+/* -1 (and why in err) if others may read or write path, a key file of the state dir. */
+int px_private_file_check(const char *path, const char *what, char *err, size_t errcap);
 void px_ca_free(px_ca *ca);
 /* A leaf for host (DNS name or IP literal), minted or from the cache (thread-safe). *cert is the
  * caller's reference (X509_free it); *key belongs to the CA (valid until px_ca_free).

@@ -84,12 +84,7 @@ int px_state_init(const char *dir, char *err, size_t errcap)
         }
     }
     /* the photo key decrypts everything the proxy ever uploaded: refused like the CA key */
-    struct stat st;
-    if (stat(kp, &st) == 0 && (st.st_mode & 077)) {
-        snprintf(err, errcap, "%s: the photo key is readable by others (mode %03o); chmod 600 it",
-                 kp, (unsigned)(st.st_mode & 0777));
-        return -1;
-    }
+    if (px_private_file_check(kp, "the photo key", err, errcap) < 0) return -1;
     px_ca *ca = NULL;
     if (px_ca_open(&ca, dir, err, errcap) < 0) return -1;
     px_ca_free(ca);
