@@ -5,6 +5,7 @@
 #include <ctype.h>
 #include <errno.h>
 #include <fnmatch.h>
+#include <ifaddrs.h>
 #include <netinet/in.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -95,21 +96,48 @@ static void allow_defaults(px_config *c)
         if (px_net_parse(&c->allow[c->nallow], px_default_allow[i]) == 0) c->nallow++;
 }
 
-int px_config_client_allowed(const px_config *c, const struct sockaddr *sa)
+/* sa's address in 16 bytes, IPv4 as IPv4-mapped IPv6: 0, or -1 if sa is not IP. */
+static int addr16(const struct sockaddr *sa, uint8_t a[16])
 {
-    uint8_t a[16] = {0};
-    if (!sa) return 0;
-    if (sa->sa_family == AF_INET) {
+    memset(a, 0, 16);
+    if (sa && sa->sa_family == AF_INET) {
         a[10] = a[11] = 0xFF;
         memcpy(a + 12, &((const struct sockaddr_in *)(const void *)sa)->sin_addr, 4);
-    } else if (sa->sa_family == AF_INET6) {
-        memcpy(a, &((const struct sockaddr_in6 *)(const void *)sa)->sin6_addr, 16);
-    } else {
-        return 1; /* not an IP client (a Unix socket): nothing to check it against */
+        return 0;
     }
+    if (sa && sa->sa_family == AF_INET6) {
+        memcpy(a, &((const struct sockaddr_in6 *)(const void *)sa)->sin6_addr, 16);
+        return 0;
+    }
+    return -1;
+}
+
+int px_config_client_allowed(const px_config *c, const struct sockaddr *sa)
+{
+    uint8_t a[16];
+    if (!sa) return 0;
+    if (addr16(sa, a) < 0) return 1; /* not an IP client (a Unix socket): nothing to check */
     for (size_t i = 0; i < c->nallow; i++)
         if (net_match(&c->allow[i], a)) return 1;
     return 0;
+}
+
+int px_addr_is_this_machine(const struct sockaddr *sa)
+{
+    static const uint8_t mapped[12] = {0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0xFF, 0xFF};
+    static const uint8_t zero[16], one[16] = {[15] = 1};
+    uint8_t a[16], b[16];
+    if (addr16(sa, a) < 0) return 1;
+    /* 127/8 is loopback; connecting to 0.0.0.0 (0/8) or :: lands on this machine too */
+    if (!memcmp(a, mapped, 12) && (a[12] == 127 || a[12] == 0)) return 1;
+    if (!memcmp(a, zero, 16) || !memcmp(a, one, 16)) return 1;
+    struct ifaddrs *ifs, *i;
+    if (getifaddrs(&ifs) != 0) return 1;
+    int self = 0;
+    for (i = ifs; i && !self; i = i->ifa_next)
+        self = addr16(i->ifa_addr, b) == 0 && !memcmp(a, b, 16);
+    freeifaddrs(ifs);
+    return self;
 }
 
 void px_config_defaults(px_config *c)

@@ -44,6 +44,20 @@ static void under_out_cb(struct evbuffer *buf, const struct evbuffer_cb_info *in
 
 /* ------------------------------------------------------------------ helpers */
 
+/* Frees the upstream connection, and its address lookup if that is still under way (its
+ * callback then comes with EVUTIL_EAI_CANCEL and touches nothing). */
+static void up_free(struct conn *c)
+{
+    if (c->up_dns) {
+        struct evdns_getaddrinfo_request *r = c->up_dns;
+        c->up_dns = NULL;
+        evdns_getaddrinfo_cancel(r);
+    }
+    if (c->up_dns_ev) event_del(c->up_dns_ev);
+    if (c->up) bufferevent_free(c->up);
+    c->up = NULL;
+}
+
 /* Frees the upstream connection where the proxy itself ends it (not where the connection
  * failed: those are freed as they are). A TLS one with nothing left to send first says
  * close_notify: OpenSSL marks the session of a TLS connection freed without it as not
@@ -55,8 +69,7 @@ static void up_close(struct conn *c)
         SSL *ssl = bufferevent_openssl_get_ssl(c->up);
         if (ssl && SSL_is_init_finished(ssl) && SSL_shutdown(ssl) < 0) ERR_clear_error();
     }
-    bufferevent_free(c->up);
-    c->up = NULL;
+    up_free(c);
     c->up_eof = 0;
 }
 
@@ -76,6 +89,7 @@ static void conn_free(struct conn *c)
     }
     if (c->cli) bufferevent_free(c->cli);
     up_close(c);
+    if (c->up_dns_ev) event_free(c->up_dns_ev);
     if (c->resume_ev) event_free(c->resume_ev);
     if (c->hdr_timer) event_free(c->hdr_timer);
     if (c->close_timer) event_free(c->close_timer);
@@ -464,6 +478,9 @@ static void setup_cli(struct conn *c);
 static void pump_request(struct conn *c);
 static void pump_response(struct conn *c);
 
+static void up_dns_cb(int err, struct evutil_addrinfo *ai, void *arg);
+static void up_resolved(evutil_socket_t fd, short what, void *arg);
+
 static int up_connect(struct conn *c, const char *host, unsigned port, int tls)
 {
     px_server *s = c->s;
@@ -471,6 +488,7 @@ static int up_connect(struct conn *c, const char *host, unsigned port, int tls)
     unsigned cport = port;
     px_config_route(&s->cfg, &chost, &cport);
     c->up_routed = chost != host || cport != port;
+    if (cport < 1 || cport > 65535) return -1;
     struct bufferevent *b;
     if (tls) {
         SSL *ssl = SSL_new(s->up_ctx);
@@ -505,13 +523,73 @@ static int up_connect(struct conn *c, const char *host, unsigned port, int tls)
     bufferevent_setwatermark(b, EV_READ, 0, HIGH);
     bufferevent_setwatermark(b, EV_WRITE, LOW, 0);
     set_timeouts(b, s->cfg.upstream_timeout_s, s->cfg.upstream_timeout_s);
-    bufferevent_enable(b, EV_READ | EV_WRITE);
-    if (bufferevent_socket_connect_hostname(b, s->dns, AF_UNSPEC, chost, (int)cport) < 0) {
-        c->up = NULL;
-        bufferevent_free(b);
+    bufferevent_enable(b, EV_READ | EV_WRITE); /* (its timeouts cover the lookup too) */
+    if (!c->up_dns_ev) c->up_dns_ev = event_new(s->base, -1, 0, up_resolved, c);
+    if (!c->up_dns_ev) {
+        up_free(c);
         return -1;
     }
+    /* as bufferevent_socket_connect_hostname would look it up */
+    struct evutil_addrinfo hints = {0};
+    hints.ai_family = AF_UNSPEC;
+    hints.ai_socktype = SOCK_STREAM;
+    hints.ai_protocol = IPPROTO_TCP;
+    char portstr[16];
+    snprintf(portstr, sizeof portstr, "%u", cport);
+    c->up_dns_err = 0;
+    c->up_dns_self = 0;
+    c->up_addrlen = 0;
+    /* NULL if answered at once (an IP, /etc/hosts): up_dns_cb has then run, and left what
+     * follows to up_resolved, after the caller is done */
+    c->up_dns = evdns_getaddrinfo(s->dns, chost, portstr, &hints, up_dns_cb, c);
     return 0;
+}
+
+
+/* The lookup of up's address: note where to connect, or why not, and go on from the loop. */
+static void up_dns_cb(int err, struct evutil_addrinfo *ai, void *arg)
+{
+    if (err == EVUTIL_EAI_CANCEL) { /* up_free: the connection may be gone */
+        if (ai) evutil_freeaddrinfo(ai);
+        return;
+    }
+    struct conn *c = arg;
+    c->up_dns = NULL;
+    if (!err && !ai) err = EVUTIL_EAI_FAIL;
+    if (!err && ai->ai_addrlen > sizeof c->up_addr) err = EVUTIL_EAI_FAMILY;
+    if (!err) {
+        memcpy(&c->up_addr, ai->ai_addr, ai->ai_addrlen);
+        c->up_addrlen = (socklen_t)ai->ai_addrlen;
+        /* upstream-self: no address of the name may be this machine's (not only the first,
+         * which is the one tried: a name should not reach this machine by any of them) */
+        if (!c->s->cfg.upstream_self && !c->up_routed)
+            for (struct evutil_addrinfo *i = ai; i && !c->up_dns_self; i = i->ai_next)
+                c->up_dns_self = px_addr_is_this_machine(i->ai_addr);
+    }
+    c->up_dns_err = err;
+    if (ai) evutil_freeaddrinfo(ai);
+    event_active(c->up_dns_ev, EV_TIMEOUT, 1);
+}
+
+static int up_refuse_self(struct conn *c);
+static void up_refuse(struct conn *c);
+static void up_event_cb(struct bufferevent *b, short what, void *arg);
+
+/* The lookup is done: connect, or refuse this machine before any connection to it, or fail
+ * as a connection that could not be made. */
+static void up_resolved(evutil_socket_t fd, short what, void *arg)
+{
+    struct conn *c = arg;
+    (void)fd;
+    (void)what;
+    if (!c->up) return;
+    if (c->up_dns_self) {
+        up_refuse(c);
+        return;
+    }
+    if (c->up_dns_err ||
+        bufferevent_socket_connect(c->up, (struct sockaddr *)&c->up_addr, (int)c->up_addrlen) < 0)
+        up_event_cb(c->up, BEV_EVENT_ERROR, c);
 }
 
 static void up_error_text(struct conn *c, short what, char *out, size_t cap)
@@ -521,9 +599,9 @@ static void up_error_text(struct conn *c, short what, char *out, size_t cap)
         snprintf(out, cap, "upstream %.100s:%u timed out", c->host, c->port);
         return;
     }
-    int dnserr = bufferevent_socket_get_dns_error(b);
-    if (dnserr) {
-        snprintf(out, cap, "cannot resolve %.100s: %.100s", c->host, evutil_gai_strerror(dnserr));
+    if (c->up_dns_err) {
+        snprintf(out, cap, "cannot resolve %.100s: %.100s", c->host,
+                 evutil_gai_strerror(c->up_dns_err));
         return;
     }
     if (c->up_tls) {
@@ -814,8 +892,7 @@ static int on_req_headers(http_parser *p)
         return 0;
     }
     if (c->up && (!c->tls && (strcmp(c->host, host) != 0 || c->port != port))) {
-        bufferevent_free(c->up);
-        c->up = NULL;
+        up_free(c);
     }
     c->up_reused = c->up != NULL && c->up_used;
     if (!c->up && up_connect(c, host, port, c->tls) < 0) {
@@ -1096,8 +1173,7 @@ static int retry_request(struct conn *c)
     char host[256];
     snprintf(host, sizeof host, "%s", c->host);
     int tls = c->up_tls;
-    bufferevent_free(c->up);
-    c->up = NULL;
+    up_free(c);
     c->retried = 1;
     if (up_connect(c, host, c->port, tls) < 0) return -1;
     evbuffer_add_buffer(bufferevent_get_output(c->up), c->replay);
@@ -1184,8 +1260,7 @@ static void pump_response(struct conn *c)
         if (!c->req_active) {
             /* bytes from upstream with no request outstanding: nothing to relay them to */
             evbuffer_drain(in, evbuffer_get_length(in));
-            bufferevent_free(c->up);
-            c->up = NULL;
+            up_free(c);
             return;
         }
         if (cli_pending(c) > HIGH && !c->up_eof) { /* (after the end: at most HIGH more) */
@@ -1215,8 +1290,7 @@ static void pump_response(struct conn *c)
         if (e == HPE_PAUSED) {
             http_parser_pause(&c->resp, 0);
             if (c->up_eof && c->up) { /* it has ended: not one to keep for the next request */
-                bufferevent_free(c->up);
-                c->up = NULL;
+                up_free(c);
             }
             c->up_eof = 0;
             exchange_done(c);
@@ -1450,17 +1524,25 @@ static int up_is_self(evutil_socket_t fd)
     return 1;
 }
 
-/* upstream-self deny: the connection reached this machine, though nothing has been sent on it
- * yet (a TLS upstream has had its handshake, which carries nothing of the client's): drop it
- * unused and answer 403. Returns 1 if it did. */
+/* upstream-self deny, after connecting: the connection reached this machine though no address
+ * of the name was one of its own (an interface that came up since the lookup, say). Nothing has
+ * been sent on it yet (a TLS upstream has had its handshake, which carries nothing of the
+ * client's): drop it unused and answer 403. Returns 1 if it did. */
 static int up_refuse_self(struct conn *c)
 {
     if (c->s->cfg.upstream_self || c->up_routed || !up_is_self(bufferevent_getfd(c->up))) return 0;
+    up_refuse(c);
+    return 1;
+}
+
+/* upstream-self deny: up (not yet connected, or connected but unused) is dropped, and the
+ * client answered 403. */
+static void up_refuse(struct conn *c)
+{
     /* nothing the client sent may reach it: empty the output before libevent writes it */
     evbuffer_drain(bufferevent_get_output(c->up), evbuffer_get_length(bufferevent_get_output(c->up)));
     bufferevent_disable(c->up, EV_READ | EV_WRITE);
-    bufferevent_free(c->up);
-    c->up = NULL;
+    up_free(c);
     c->up_connected = 0;
     px_log(c->s, "conn=%lu host=%s:%u error=\"destination is this machine: refused (upstream-self)\"",
            c->id, c->host, c->port);
@@ -1470,7 +1552,6 @@ static int up_refuse_self(struct conn *c)
                   "imgsec proxy: %s:%u is this machine, which clients may not reach through the "
                   "proxy (upstream-self)", c->host, c->port);
     close_when_flushed(c);
-    return 1;
 }
 
 static void up_event_cb(struct bufferevent *b, short what, void *arg)
@@ -1498,8 +1579,7 @@ static void up_event_cb(struct bufferevent *b, short what, void *arg)
     char why[256];
     if (c->state == C_CONNECTING) {
         up_error_text(c, what, why, sizeof why);
-        bufferevent_free(c->up);
-        c->up = NULL;
+        up_free(c);
         if (c->tunnel_target) {
             /* tell the client over TLS, where it can read it: every request gets a 502 */
             snprintf(c->up_err, sizeof c->up_err, "%s", why);
@@ -1519,8 +1599,7 @@ static void up_event_cb(struct bufferevent *b, short what, void *arg)
             return;
         }
         if (c->cli && outlen(c->cli) && !(what & BEV_EVENT_TIMEOUT)) {
-            bufferevent_free(c->up);
-            c->up = NULL;
+            up_free(c);
             c->state = C_CLOSING;
             bufferevent_setwatermark(c->cli, EV_WRITE, 0, 0);
             bufferevent_disable(c->cli, EV_READ);
@@ -1560,8 +1639,7 @@ static void up_ended(struct conn *c, short what)
     char why[256];
     if ((what & BEV_EVENT_EOF) && c->resp_started && c->resp_eof_body) {
         http_parser_execute(&c->resp, &resp_settings, NULL, 0); /* body ends at EOF */
-        bufferevent_free(c->up);
-        c->up = NULL;
+        up_free(c);
         if (HTTP_PARSER_ERRNO(&c->resp) == HPE_PAUSED) {
             exchange_done(c);
             return;
@@ -1570,8 +1648,7 @@ static void up_ended(struct conn *c, short what)
         return;
     }
     if (!c->req_active) { /* idle upstream closed: a new one is made for the next request */
-        bufferevent_free(c->up);
-        c->up = NULL;
+        up_free(c);
         return;
     }
     up_error_text(c, what, why, sizeof why);

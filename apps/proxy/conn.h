@@ -5,7 +5,10 @@
 
 #include <time.h>
 
+#include <sys/socket.h>
+
 #include <event2/bufferevent.h>
+#include <event2/dns.h>
 #include <http_parser.h>
 
 #include "server.h"
@@ -28,6 +31,14 @@ struct conn {
     unsigned port;
     int up_tls, up_connected;
     int up_routed; /* upstream-connect-to chose where up goes (exempt from upstream-self) */
+    /* up's address is looked up by the proxy, not by libevent's connect_hostname, so that
+     * upstream-self can refuse this machine before any connection to it (up_resolved) */
+    struct evdns_getaddrinfo_request *up_dns; /* lookup under way (cancelled by up_free) */
+    struct event *up_dns_ev; /* runs up_resolved from the loop, never inside up_connect */
+    int up_dns_err;          /* EVUTIL_EAI_* of the lookup, 0 */
+    int up_dns_self;         /* it named this machine */
+    struct sockaddr_storage up_addr; /* where to connect */
+    socklen_t up_addrlen;
     /* a body's JPEG stream with a cipher thread (jstream.c): the thread activates cipher_ev
      * after each piece; a side whose stream has PX_JSTREAM_BACKLOG_HIGH pieces queued stops
      * being read until then (cipher_wait_req: the client; cipher_wait_resp: the upstream) */

@@ -96,6 +96,10 @@ int px_net_parse(px_net *n, const char *s);
 struct sockaddr;
 /* Whether a client at sa may use the proxy (the allow list, or loopback and private networks). */
 int px_config_client_allowed(const px_config *c, const struct sockaddr *sa);
+/* Whether sa is an address of this machine: loopback, unspecified (0/8, ::), or one of its
+ * network interfaces' addresses now (IPv4 also as IPv4-mapped IPv6). Fails closed: 1 if sa is
+ * not IP or the interfaces cannot be listed. */
+int px_addr_is_this_machine(const struct sockaddr *sa);
 extern const char *const px_default_allow[];
 extern const char *const px_default_targets[];
 

@@ -98,6 +98,41 @@ check "silent upstream: the answer says it timed out" 'grep -q "timed out" "$T/h
 check "still serving after a silent upstream" alive
 kill "$HOLD_PID" 2>/dev/null; wait "$HOLD_PID" 2>/dev/null
 
+# a name that does not resolve (.invalid never does): 502 naming it (or, where no name server
+# answers, the upstream-timeout: 504), and the proxy goes on
+code=$(pcurl "http://nohost.invalid/x" -o "$T/nxd.out" -w "%{http_code}" 2>/dev/null)
+check "unresolvable name: 502 saying so ($code: $(head -c 100 "$T/nxd.out"))" '{ [ "$code" = 502 ] && grep -q "cannot resolve nohost.invalid" "$T/nxd.out"; } || { [ "$code" = 504 ] && grep -q "timed out" "$T/nxd.out"; }'
+check "still serving after it" alive
+
+# upstream-self refuses this machine before connecting to it, by the looked-up address: a
+# listener on 127.0.0.1 that never accepts has nothing in its accept queue after requests for it
+# (plain, blind CONNECT, a name /etc/hosts gives as 127.0.0.1), and a closed port gets the same
+# 403 as an open one (no scanning this machine's ports through the proxy)
+"$TOOL" hold 60 > "$T/hold2.port" &
+HOLD_PID=$!
+i=0; while [ ! -s "$T/hold2.port" ] && [ $i -lt 50 ]; do sleep 0.1; i=$((i + 1)); done
+h2=$(cat "$T/hold2.port")
+# queued PORT: the accept queue of the listener on 127.0.0.1:PORT (/proc/net/tcp, hex)
+queued() { awk -v p="$(printf '0100007F:%04X' "$1")" '$2 == p && $4 == "0A" { split($5, q, ":"); print q[2] }' /proc/net/tcp; }
+code=$(pcurl "http://127.0.0.1:$h2/x" -o "$T/selfh.out" -w "%{http_code}" 2>/dev/null)
+check "upstream-self: plain request for a listener on 127.0.0.1: 403 ($code)" '[ "$code" = 403 ] && grep -q "is this machine" "$T/selfh.out"'
+code=$(pcurl "https://127.0.0.1:$h2/x" -o /dev/null -w "%{http_connect}" 2>/dev/null)
+check "upstream-self: blind CONNECT to it: 403 ($code)" '[ "$code" = 403 ]'
+if grep -qE '^127\.0\.0\.1[[:space:]].*\blocalhost\b' /etc/hosts; then
+    code=$(pcurl "http://localhost:$h2/x" -o "$T/selfl.out" -w "%{http_code}" 2>/dev/null)
+    check "upstream-self: the name localhost: 403 ($code)" '[ "$code" = 403 ] && grep -q "localhost:$h2 is this machine" "$T/selfl.out"'
+else
+    echo "note: /etc/hosts has no 127.0.0.1 localhost; that check is skipped"
+fi
+check "upstream-self: no connection reached the listener (queue $(queued "$h2"))" '[ "$(queued "$h2")" = 00000000 ]'
+exec {direct}<>"/dev/tcp/127.0.0.1/$h2"
+check "(a connection made directly is counted there: $(queued "$h2"))" '[ "$(queued "$h2")" = 00000001 ]'
+exec {direct}>&-
+kill "$HOLD_PID" 2>/dev/null; wait "$HOLD_PID" 2>/dev/null
+free=$("$TOOL" freeport)
+code=$(pcurl "http://127.0.0.1:$free/x" -o "$T/selff.out" -w "%{http_code}" 2>/dev/null)
+check "upstream-self: a closed port on 127.0.0.1: 403 as well, not 502 ($code)" '[ "$code" = 403 ] && grep -q "is this machine" "$T/selff.out"'
+
 # allow: a client outside the list gets 403 and is logged (loopback is in the default list);
 # the list comes from the config file, so SIGHUP changes it
 cp "$T/proxy.conf" "$T/proxy.conf.orig"
@@ -149,8 +184,7 @@ stop_proxy
 PROXY_HOST="[::]" start_proxy --target-host 127.0.0.1
 code=$(pcurl "http://[::1]:$PPORT/x" -o "$T/self6.out" -w "%{http_code}" 2>/dev/null)
 check "upstream-self: [::1], the proxy's own port: 403 ($code)" '[ "$code" = 403 ] && grep -q "is this machine" "$T/self6.out"'
-# an intercepted host: refused once the upstream TLS handshake is done (nginx's certificate is
-# good for 127.0.0.1), before any byte of the client's
+# an intercepted host: refused before the proxy connects upstream
 code=$(pcurl "https://127.0.0.1:$SPORT/a.jpg" -o /dev/null -w "%{http_connect}" 2>/dev/null)
 check "upstream-self: intercepted CONNECT to 127.0.0.1: 403 ($code)" '[ "$code" = 403 ]'
 own=$(ip -o addr show scope global 2>/dev/null | awk '{ sub("/.*", "", $4); print $4; exit }')

@@ -7,6 +7,7 @@
 #include <unistd.h>
 
 #include <arpa/inet.h>
+#include <ifaddrs.h>
 #include <netinet/in.h>
 #include <sqlite3.h>
 #include <sys/socket.h>
@@ -393,17 +394,67 @@ static void test_prefix(void)
     free(jpg);
 }
 
-/* A client address as accept() gives it. */
-static int allowed(const px_config *c, const char *addr)
+/* An address as accept() or getaddrinfo() gives it: 0, or -1 if addr is not one. */
+static int sockaddr_of(const char *addr, struct sockaddr_storage *ss)
 {
-    struct sockaddr_storage ss;
-    memset(&ss, 0, sizeof ss);
-    struct sockaddr_in *a4 = (struct sockaddr_in *)&ss;
-    struct sockaddr_in6 *a6 = (struct sockaddr_in6 *)&ss;
+    memset(ss, 0, sizeof *ss);
+    struct sockaddr_in *a4 = (struct sockaddr_in *)ss;
+    struct sockaddr_in6 *a6 = (struct sockaddr_in6 *)ss;
     if (inet_pton(AF_INET, addr, &a4->sin_addr) == 1) a4->sin_family = AF_INET;
     else if (inet_pton(AF_INET6, addr, &a6->sin6_addr) == 1) a6->sin6_family = AF_INET6;
     else return -1;
+    return 0;
+}
+
+static int allowed(const px_config *c, const char *addr)
+{
+    struct sockaddr_storage ss;
+    if (sockaddr_of(addr, &ss) < 0) return -1;
     return px_config_client_allowed(c, (struct sockaddr *)&ss);
+}
+
+static int is_self(const char *addr)
+{
+    struct sockaddr_storage ss;
+    if (sockaddr_of(addr, &ss) < 0) return -1;
+    return px_addr_is_this_machine((struct sockaddr *)&ss);
+}
+
+/* upstream-self: which looked-up addresses are this machine */
+static void test_self_addr(void)
+{
+    const char *self[] = {"127.0.0.1", "127.9.8.7", "::1", "::ffff:127.0.0.1", "0.0.0.0",
+                          "0.1.2.3", "::", "::ffff:0.0.0.0", NULL};
+    for (int i = 0; self[i]; i++) T(is_self(self[i]) == 1);
+    /* (documentation ranges: no machine running the tests should have them) */
+    const char *other[] = {"8.8.8.8", "198.51.100.77", "::ffff:8.8.8.8", "2001:db8::77",
+                           "::2", "128.0.0.1", "1.0.0.127", NULL};
+    for (int i = 0; other[i]; i++) T(is_self(other[i]) == 0);
+    /* every address of this machine's interfaces, IPv4 ones also as IPv4-mapped IPv6 */
+    struct ifaddrs *ifs;
+    T(getifaddrs(&ifs) == 0);
+    int n = 0;
+    for (struct ifaddrs *i = ifs; i; i = i->ifa_next) {
+        char a[INET6_ADDRSTRLEN + 8];
+        if (!i->ifa_addr) continue;
+        if (i->ifa_addr->sa_family == AF_INET) {
+            inet_ntop(AF_INET, &((struct sockaddr_in *)(void *)i->ifa_addr)->sin_addr, a, sizeof a);
+            T(is_self(a) == 1);
+            char m[sizeof a + 8];
+            snprintf(m, sizeof m, "::ffff:%s", a);
+            T(is_self(m) == 1);
+            n++;
+        } else if (i->ifa_addr->sa_family == AF_INET6) {
+            inet_ntop(AF_INET6, &((struct sockaddr_in6 *)(void *)i->ifa_addr)->sin6_addr, a, sizeof a);
+            T(is_self(a) == 1);
+            n++;
+        }
+    }
+    freeifaddrs(ifs);
+    T(n > 0);
+    /* not IP: refused (fails closed) */
+    struct sockaddr_storage un = {.ss_family = AF_UNIX};
+    T(px_addr_is_this_machine((struct sockaddr *)&un) == 1);
 }
 
 /* allow: who may use the proxy (default: loopback and private networks) */
@@ -733,6 +784,7 @@ int main(void)
     test_multipart();
     test_prefix();
     test_config_and_heads();
+    test_self_addr();
     test_resumable(key);
     test_view_check(key);
     test_index_migration();
