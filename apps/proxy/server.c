@@ -141,7 +141,83 @@ typedef struct {
     unsigned nw, rr, running;
     int done[2]; /* workers write one byte here when their loop has ended */
     struct event *ev_term, *ev_int, *ev_hup, *ev_drain, *ev_purge, *ev_done;
+    struct refused *refused; /* refused clients still being read (refuse) */
+    unsigned nrefused;
 } px_main;
+
+/* A refused client whose socket is read and dropped for a while before it is closed. */
+struct refused {
+    px_main *m;
+    struct event *ev;
+    evutil_socket_t fd;
+    size_t got;
+    time_t until;
+    struct refused *next, *prev;
+};
+
+#define REFUSED_MAX 64                    /* clients lingering at once; more are closed at once */
+#define REFUSED_SECONDS 2                 /* how long one is read at most */
+#define REFUSED_BYTES (4u * 1024u * 1024u) /* how much of it is read at most */
+
+static void refused_free(struct refused *r)
+{
+    px_main *m = r->m;
+    if (r->prev) r->prev->next = r->next;
+    else m->refused = r->next;
+    if (r->next) r->next->prev = r->prev;
+    m->nrefused--;
+    event_free(r->ev);
+    evutil_closesocket(r->fd);
+    free(r);
+}
+
+static void refused_cb(evutil_socket_t fd, short what, void *arg)
+{
+    struct refused *r = arg;
+    char buf[16384];
+    ssize_t n = 0;
+    if (what & EV_READ)
+        while ((n = recv(fd, buf, sizeof buf, 0)) > 0 && (r->got += (size_t)n) < REFUSED_BYTES) {
+        }
+    time_t now = time(NULL);
+    if ((what & EV_TIMEOUT) || n == 0 || (n < 0 && errno != EAGAIN && errno != EWOULDBLOCK) ||
+        r->got >= REFUSED_BYTES || now >= r->until) {
+        refused_free(r);
+        return;
+    }
+    struct timeval tv = {r->until - now, 0};
+    event_add(r->ev, &tv);
+}
+
+/* Answers a client the proxy will not serve (the allow list, the connection limit) and closes
+ * it. Closing a socket with unread input makes the kernel send a reset, which can destroy the
+ * answer before the client reads it: a client that writes its request (a body, say, with curl -T
+ * and no Expect) before reading saw "connection reset" instead of the 403. So the socket is shut
+ * for writing after the answer, and what the client still sends is read and dropped until it
+ * closes, for REFUSED_SECONDS and REFUSED_BYTES at most (the answer says Connection: close). */
+static void refuse(px_main *m, evutil_socket_t fd, const char *answer, size_t len)
+{
+    if (send(fd, answer, len, MSG_NOSIGNAL) < 0 || shutdown(fd, SHUT_WR) < 0 ||
+        m->nrefused >= REFUSED_MAX) {
+        evutil_closesocket(fd);
+        return;
+    }
+    struct refused *r = calloc(1, sizeof *r);
+    if (!r || !(r->ev = event_new(m->s.base, fd, EV_READ, refused_cb, r))) {
+        free(r);
+        evutil_closesocket(fd);
+        return;
+    }
+    r->m = m;
+    r->fd = fd;
+    r->until = time(NULL) + REFUSED_SECONDS;
+    r->next = m->refused;
+    if (r->next) r->next->prev = r;
+    m->refused = r;
+    m->nrefused++;
+    struct timeval tv = {REFUSED_SECONDS, 0};
+    event_add(r->ev, &tv);
+}
 
 static void stop_workers(px_main *m, int type)
 {
@@ -164,9 +240,7 @@ static void accept_cb(struct evconnlistener *l, evutil_socket_t fd, struct socka
         static const char no[] = "HTTP/1.1 403 Forbidden\r\nContent-Type: text/plain\r\n"
                                  "Content-Length: 60\r\nConnection: close\r\n\r\n"
                                  "imgsec proxy: this client address is not in the allow list.\n";
-        if (send(fd, no, sizeof no - 1, MSG_NOSIGNAL) < 0) { /* best effort */
-        }
-        evutil_closesocket(fd);
+        refuse(m, fd, no, sizeof no - 1);
         char a[INET6_ADDRSTRLEN] = "?";
         if (sa && sa->sa_family == AF_INET)
             inet_ntop(AF_INET, &((struct sockaddr_in *)(void *)sa)->sin_addr, a, sizeof a);
@@ -178,9 +252,7 @@ static void accept_cb(struct evconnlistener *l, evutil_socket_t fd, struct socka
     if (atomic_load(&m->sh.nconns) >= s->cfg.max_connections) {
         static const char busy[] = "HTTP/1.1 503 Service Unavailable\r\nContent-Length: 0\r\n"
                                    "Connection: close\r\nRetry-After: 1\r\n\r\n";
-        if (send(fd, busy, sizeof busy - 1, MSG_NOSIGNAL) < 0) { /* best effort */
-        }
-        evutil_closesocket(fd);
+        refuse(m, fd, busy, sizeof busy - 1);
         px_log(s, "error=\"connection limit (%u) reached: refused a client\"", s->cfg.max_connections);
         return;
     }
@@ -477,6 +549,7 @@ out:
     stop_workers(m, PX_MSG_STOP); /* no-op after a drain: their loops have ended */
     for (unsigned i = 0; m->w && i < m->nw; i++) px_worker_join(&m->w[i]);
     free(m->w);
+    while (m->refused) refused_free(m->refused);
     if (m->ev_term) event_free(m->ev_term);
     if (m->ev_int) event_free(m->ev_int);
     if (m->ev_hup) event_free(m->ev_hup);
