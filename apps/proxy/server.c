@@ -9,7 +9,9 @@
  * pipe write per connection costs nothing measurable.
  */
 #include <arpa/inet.h>
+#include <dirent.h>
 #include <errno.h>
+#include <limits.h>
 #ifdef __GLIBC__
 #include <malloc.h>
 #endif
@@ -18,6 +20,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/resource.h>
 #include <sys/socket.h>
 #include <sys/stat.h>
 #include <time.h>
@@ -142,7 +145,10 @@ typedef struct {
     int done[2]; /* workers write one byte here when their loop has ended */
     struct event *ev_term, *ev_int, *ev_hup, *ev_drain, *ev_purge, *ev_done;
     struct refused *refused; /* refused clients still being read (refuse) */
-    unsigned nrefused;
+    unsigned nrefused, refused_cap; /* (REFUSED_MAX, or less with few open files) */
+    unsigned fd_cap;          /* client connections the open-files limit has room for */
+    rlim_t nofile;            /* that limit */
+    struct event *ev_accept;  /* accepting again after accept() failed (accept_error_cb) */
 } px_main;
 
 /* A refused client whose socket is read and dropped for a while before it is closed. */
@@ -155,7 +161,7 @@ struct refused {
     struct refused *next, *prev;
 };
 
-#define REFUSED_MAX 64                    /* clients lingering at once; more are closed at once */
+#define REFUSED_MAX 64                    /* clients read at once; more are closed at once */
 #define REFUSED_SECONDS 2                 /* how long one is read at most */
 #define REFUSED_BYTES (4u * 1024u * 1024u) /* how much of it is read at most */
 
@@ -198,7 +204,7 @@ static void refused_cb(evutil_socket_t fd, short what, void *arg)
 static void refuse(px_main *m, evutil_socket_t fd, const char *answer, size_t len)
 {
     if (send(fd, answer, len, MSG_NOSIGNAL) < 0 || shutdown(fd, SHUT_WR) < 0 ||
-        m->nrefused >= REFUSED_MAX) {
+        m->nrefused >= m->refused_cap) {
         evutil_closesocket(fd);
         return;
     }
@@ -225,6 +231,75 @@ static void stop_workers(px_main *m, int type)
         if (m->w[i].started) px_worker_send(&m->w[i], type, -1, NULL, NULL);
 }
 
+/* Open files beyond two per client connection (the client's socket and the upstream's): a
+ * name lookup's netlink socket (upstream-self), a log file reopened on SIGHUP, the index's
+ * journal, certificate files read on SIGHUP */
+#define FD_SLACK 32
+
+/* The open-files limit: the soft one raised as far as the hard one allows (2^20 at most), for a
+ * client connection takes two. Returns the limit in force. */
+static rlim_t raise_nofile(void)
+{
+    struct rlimit r;
+    const rlim_t most = (rlim_t)1 << 20;
+    if (getrlimit(RLIMIT_NOFILE, &r) != 0) return 1024;
+    rlim_t want = r.rlim_max == RLIM_INFINITY || r.rlim_max > most ? most : r.rlim_max;
+    if (r.rlim_cur != RLIM_INFINITY && r.rlim_cur < want) {
+        rlim_t was = r.rlim_cur;
+        r.rlim_cur = want;
+        if (setrlimit(RLIMIT_NOFILE, &r) != 0) r.rlim_cur = was;
+    }
+    return r.rlim_cur == RLIM_INFINITY ? most : r.rlim_cur;
+}
+
+/* Files open now (/proc/self/fd; 64 if it cannot be read). */
+static unsigned open_files(void)
+{
+    DIR *d = opendir("/proc/self/fd");
+    if (!d) return 64;
+    unsigned n = 0;
+    for (struct dirent *e; (e = readdir(d));)
+        if (e->d_name[0] != '.') n++;
+    closedir(d);
+    return n > 0 ? n - 1 : 0; /* not the directory's own */
+}
+
+/* The connection limit in force: max-connections, or less where the open-files limit has no
+ * room for that many (said in the log at start and on SIGHUP). */
+static unsigned conn_limit(const px_main *m)
+{
+    return m->s.cfg.max_connections < m->fd_cap ? m->s.cfg.max_connections : m->fd_cap;
+}
+
+static void note_fd_cap(px_main *m)
+{
+    if (m->s.cfg.max_connections > m->fd_cap)
+        px_log(&m->s, "open files limit %llu leaves room for %u client connections: max-connections "
+               "%u is lowered to that (raise it with ulimit -n, or LimitNOFILE= under systemd)",
+               (unsigned long long)m->nofile, m->fd_cap, m->s.cfg.max_connections);
+}
+
+/* accept() failed for want of something (EMFILE, ENFILE, ENOBUFS...; libevent retries the
+ * transient errors itself): the connection waits in the kernel's queue, so the listener would
+ * be woken at once, again and again. Stop accepting for a second instead, and say so once. */
+static void accept_error_cb(struct evconnlistener *l, void *arg)
+{
+    px_main *m = arg;
+    int e = EVUTIL_SOCKET_ERROR();
+    px_log(&m->s, "error=\"accept: %s: not accepting for 1 s\"", evutil_socket_error_to_string(e));
+    evconnlistener_disable(l);
+    struct timeval tv = {1, 0};
+    evtimer_add(m->ev_accept, &tv);
+}
+
+static void on_accept_again(evutil_socket_t fd, short what, void *arg)
+{
+    (void)fd;
+    (void)what;
+    px_main *m = arg;
+    if (m->lis && !m->s.draining) evconnlistener_enable(m->lis);
+}
+
 static void accept_cb(struct evconnlistener *l, evutil_socket_t fd, struct sockaddr *sa, int salen,
                       void *arg)
 {
@@ -249,11 +324,12 @@ static void accept_cb(struct evconnlistener *l, evutil_socket_t fd, struct socka
         px_log(s, "error=\"client %s is not in the allow list: refused\"", a);
         return;
     }
-    if (atomic_load(&m->sh.nconns) >= s->cfg.max_connections) {
+    unsigned limit = conn_limit(m);
+    if (atomic_load(&m->sh.nconns) >= limit) {
         static const char busy[] = "HTTP/1.1 503 Service Unavailable\r\nContent-Length: 0\r\n"
                                    "Connection: close\r\nRetry-After: 1\r\n\r\n";
         refuse(m, fd, busy, sizeof busy - 1);
-        px_log(s, "error=\"connection limit (%u) reached: refused a client\"", s->cfg.max_connections);
+        px_log(s, "error=\"connection limit (%u) reached: refused a client\"", limit);
         return;
     }
     /* the worker with the fewest connections; ties in turn */
@@ -388,6 +464,7 @@ static void on_hup(evutil_socket_t sig, short what, void *arg)
     s->cfg = n;
     SSL_CTX_free(s->up_ctx);
     s->up_ctx = up;
+    note_fd_cap(m);
     px_rs_lock(s);
     m->sh.rs.cap = s->cfg.upload_sessions;
     m->sh.rs.ttl_s = s->cfg.upload_session_ttl_s;
@@ -446,6 +523,7 @@ int px_run(px_config *cfg_in, const char *config_path, const char *const *flags,
     s->key = key;
     px_rs_table_init(&m->sh.rs, s->cfg.upload_sessions, s->cfg.upload_session_ttl_s);
     signal(SIGPIPE, SIG_IGN);
+    m->nofile = raise_nofile();
     /* several event_bases in one process: libevent's global parts need its locks */
     if (evthread_use_pthreads() != 0) {
         fprintf(stderr, "imgsec: libevent without thread support\n");
@@ -523,13 +601,22 @@ int px_run(px_config *cfg_in, const char *config_path, const char *const *flags,
         fprintf(stderr, "imgsec: cannot listen on %s: %s\n", s->cfg.listen, strerror(errno));
         goto out;
     }
+    evconnlistener_set_error_cb(m->lis, accept_error_cb);
+    /* what is open now stays open; of the rest, refused clients being read may take a quarter
+     * (REFUSED_MAX at most), and each client connection two */
+    rlim_t used = open_files() + FD_SLACK, room = m->nofile > used ? m->nofile - used : 0;
+    m->refused_cap = room / 4 < REFUSED_MAX ? (unsigned)(room / 4) : REFUSED_MAX;
+    room -= m->refused_cap;
+    m->fd_cap = room / 2 > 1 ? (room / 2 < UINT_MAX ? (unsigned)(room / 2) : UINT_MAX) : 1;
     m->ev_term = evsignal_new(s->base, SIGTERM, on_term, m);
     m->ev_int = evsignal_new(s->base, SIGINT, on_term, m);
     m->ev_hup = evsignal_new(s->base, SIGHUP, on_hup, m);
     m->ev_drain = evtimer_new(s->base, on_drain_timeout, m);
     m->ev_purge = event_new(s->base, -1, EV_PERSIST, on_purge, m);
     m->ev_done = event_new(s->base, m->done[0], EV_READ | EV_PERSIST, on_done, m);
-    if (!m->ev_term || !m->ev_int || !m->ev_hup || !m->ev_drain || !m->ev_purge || !m->ev_done)
+    m->ev_accept = evtimer_new(s->base, on_accept_again, m);
+    if (!m->ev_term || !m->ev_int || !m->ev_hup || !m->ev_drain || !m->ev_purge || !m->ev_done ||
+        !m->ev_accept)
         goto out;
     struct timeval ptv = {10, 0};
     evtimer_add(m->ev_purge, &ptv);
@@ -540,6 +627,7 @@ int px_run(px_config *cfg_in, const char *config_path, const char *const *flags,
     px_log(s, "listening on %s, state %s, %zu target pattern(s)%s, %u worker thread(s)",
            s->cfg.listen, s->cfg.state_dir, s->cfg.targets_given ? s->cfg.ntargets : (size_t)4,
            s->cfg.targets_given ? "" : " (defaults)", m->nw);
+    note_fd_cap(m);
     event_base_dispatch(s->base);
     px_log(s, "stopped");
     status = 0;
@@ -556,6 +644,7 @@ out:
     if (m->ev_drain) event_free(m->ev_drain);
     if (m->ev_purge) event_free(m->ev_purge);
     if (m->ev_done) event_free(m->ev_done);
+    if (m->ev_accept) event_free(m->ev_accept);
     if (s->base) event_base_free(s->base);
     for (int i = 0; i < 2; i++)
         if (m->done[i] >= 0) close(m->done[i]);

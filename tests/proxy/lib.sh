@@ -138,14 +138,16 @@ nlisten() { if [ -f "$T/proxy.log" ]; then grep -c "listening on" "$T/proxy.log"
 # reaches it on 127.0.0.1 either way), trusting the test CA upstream (not with NO_UPSTREAM_CA
 # set), state in $T/state, targets *.test but
 # other.test, upstream names resolved to nginx; WORKERS threads (default 2, whatever the machine
-# has, so that every test crosses threads; 0 = one per CPU).
+# has, so that every test crosses threads; 0 = one per CPU); run under PROXY_WRAP (a command
+# line such as "prlimit --nofile=N:N") if set.
 start_proxy() {
     PPORT=$("$TOOL" freeport)
     STATE=$T/state
     local started ca=(--upstream-ca "$T/testca.pem")
     [ -n "${NO_UPSTREAM_CA:-}" ] && ca=() # the system store alone (test_run.sh)
     started=$(nlisten)
-    "$IMGSEC" proxy --listen "${PROXY_HOST:-127.0.0.1}:$PPORT" --state-dir "$STATE" \
+    # shellcheck disable=SC2086 # PROXY_WRAP: a command line the proxy runs under (prlimit ...)
+    ${PROXY_WRAP:-} "$IMGSEC" proxy --listen "${PROXY_HOST:-127.0.0.1}:$PPORT" --state-dir "$STATE" \
         --target-host photos.test --target-host bad.test "${ca[@]}" \
         --upstream-connect-to "photos.test::127.0.0.1:$SPORT" \
         --upstream-connect-to "other.test::127.0.0.1:$SPORT" \

@@ -215,5 +215,35 @@ stop_proxy
 else
     echo "note: no IPv6 loopback here; the dual-stack checks are skipped"
 fi
+
+# the open-files limit. The proxy raises its soft limit to the hard one; where even that has no
+# room for max-connections, it lowers the connection limit and says so, rather than fail in
+# accept() (which used to wake the listener again at once: 100% CPU, and a log line each time).
+PROXY_WRAP="prlimit --nofile=160:160" start_proxy --max-connections 512
+cap=$(sed -n 's/.*open files limit 160 leaves room for \([0-9]*\) client connections: max-connections 512 is lowered.*/\1/p' "$T/proxy.log" | tail -1)
+check "a low open-files limit: max-connections lowered, said at start (to ${cap:-?})" '[ -n "$cap" ] && [ "$cap" -ge 10 ] && [ "$cap" -lt 80 ]'
+before=$(grep -c "connection limit (${cap:-0}) reached" "$T/proxy.log")
+for i in $(seq 1 $((${cap:-0} + 10))); do exec {fd}<>/dev/tcp/127.0.0.1/$PPORT; eval "lim_$i=$fd"; done
+sleep 0.5
+after=$(grep -c "connection limit (${cap:-0}) reached" "$T/proxy.log")
+check "connections beyond it refused with 503 ($((after - before)) of $((${cap:-0} + 10)))" '[ $((after - before)) -ge 10 ]'
+check "and accept() never failed" '! grep -q "error=\"accept:" "$T/proxy.log"'
+for i in $(seq 1 $((${cap:-0} + 10))); do eval "exec {lim_$i}>&-"; done
+sleep 0.3
+check "served after they leave" alive
+# accept() failing all the same (the soft limit lowered under the running proxy, which its
+# start could not foresee): accepting pauses for a second at a time, one log line each
+nopen=$(ls "/proc/$PROXY_PID/fd" | wc -l)
+prlimit --pid "$PROXY_PID" --nofile="$((nopen + 2)):"
+for i in $(seq 1 10); do exec {fd}<>/dev/tcp/127.0.0.1/$PPORT; eval "lim_$i=$fd"; done
+sleep 2.5
+nacc=$(grep -c "error=\"accept: Too many open files: not accepting for 1 s" "$T/proxy.log")
+check "accept() failing: paused, said once a second, not spinning ($nacc lines in 2.5 s)" '[ "$nacc" -ge 1 ] && [ "$nacc" -le 4 ]'
+prlimit --pid "$PROXY_PID" --nofile=160:
+for i in $(seq 1 10); do eval "exec {lim_$i}>&-"; done
+sleep 1.2
+check "accepting again once files are free" alive
+stop_proxy
+
 if [ "$fail" -ne 0 ]; then echo "--- proxy log"; tail -${LOGLINES:-40} "$T/proxy.log"; fi
 finish
