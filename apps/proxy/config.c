@@ -166,6 +166,7 @@ void px_config_free(px_config *c)
     free(c->state_dir);
     free(c->upstream_ca);
     free(c->log_file);
+    free(c->hosts_file);
     clear_targets(c);
     for (size_t i = 0; i < c->nconnect_to; i++) {
         free(c->connect_to[i].from_host);
@@ -183,10 +184,11 @@ static int dup_opt(char **dst, const char *src)
 int px_config_copy(px_config *d, const px_config *s)
 {
     *d = *s;
-    d->listen = d->state_dir = d->upstream_ca = d->log_file = NULL;
+    d->listen = d->state_dir = d->upstream_ca = d->log_file = d->hosts_file = NULL;
     d->ntargets = d->nconnect_to = 0;
     int bad = dup_opt(&d->listen, s->listen) | dup_opt(&d->state_dir, s->state_dir) |
-              dup_opt(&d->upstream_ca, s->upstream_ca) | dup_opt(&d->log_file, s->log_file);
+              dup_opt(&d->upstream_ca, s->upstream_ca) | dup_opt(&d->log_file, s->log_file) |
+              dup_opt(&d->hosts_file, s->hosts_file);
     for (size_t i = 0; i < s->ntargets && !bad; i++, d->ntargets++)
         bad = dup_opt(&d->targets[i], s->targets[i]);
     for (size_t i = 0; i < s->nconnect_to && !bad; i++, d->nconnect_to++) {
@@ -200,15 +202,19 @@ int px_config_copy(px_config *d, const px_config *s)
 
 int px_config_keep_static(px_config *d, const px_config *s)
 {
-    char *l = NULL, *st = NULL;
-    if (dup_opt(&l, s->listen) < 0 || dup_opt(&st, s->state_dir) < 0) {
+    char *l = NULL, *st = NULL, *h = NULL;
+    if (dup_opt(&l, s->listen) < 0 || dup_opt(&st, s->state_dir) < 0 ||
+        dup_opt(&h, s->hosts_file) < 0) {
         free(l);
+        free(st);
         return -1;
     }
     free(d->listen);
     free(d->state_dir);
+    free(d->hosts_file);
     d->listen = l;
     d->state_dir = st;
+    d->hosts_file = h; /* (each worker's resolver loaded it at start) */
     d->workers = s->workers;
     return 0;
 }
@@ -278,6 +284,7 @@ int px_config_set(px_config *c, const char *name, const char *v, char *err, size
     else if (!strcmp(name, "state-dir")) rc = set_str(&c->state_dir, v);
     else if (!strcmp(name, "upstream-ca")) rc = set_str(&c->upstream_ca, v);
     else if (!strcmp(name, "log-file")) rc = set_str(&c->log_file, v);
+    else if (!strcmp(name, "hosts-file")) rc = set_str(&c->hosts_file, v);
     else if (!strcmp(name, "target-host")) {
         if (c->ntargets == PX_MAX_TARGETS || !*v) {
             rc = -1;

@@ -18,6 +18,7 @@
 #include <stdlib.h>
 #include <string.h>
 #include <strings.h>
+#include <arpa/inet.h>
 #include <netinet/in.h>
 #include <netinet/tcp.h>
 #include <sys/socket.h>
@@ -481,6 +482,44 @@ static void pump_response(struct conn *c);
 static void up_dns_cb(int err, struct evutil_addrinfo *ai, void *arg);
 static void up_resolved(evutil_socket_t fd, short what, void *arg);
 
+/* A new upstream bufferevent for c->host:c->port, not connected yet (TLS: the name to send and
+ * verify set). Returns NULL if out of memory. */
+static struct bufferevent *up_new(struct conn *c, int tls)
+{
+    px_server *s = c->s;
+    const char *host = c->host;
+    unsigned port = c->port;
+    struct bufferevent *b;
+    if (tls) {
+        SSL *ssl = SSL_new(s->up_ctx);
+        if (!ssl) return NULL;
+        int is_ip = strchr(host, ':') || strspn(host, "0123456789.") == strlen(host);
+        if (!is_ip) SSL_set_tlsext_host_name(ssl, host);
+        if ((is_ip ? X509_VERIFY_PARAM_set1_ip_asc(SSL_get0_param(ssl), host) != 1
+                   : SSL_set1_host(ssl, host) != 1) ||
+            px_upsess_attach(ssl, host, port) < 0) {
+            SSL_free(ssl);
+            return NULL;
+        }
+        b = bufferevent_openssl_socket_new(s->base, -1, ssl, BUFFEREVENT_SSL_CONNECTING,
+                                           BEV_OPT_CLOSE_ON_FREE);
+        if (!b) {
+            SSL_free(ssl);
+            return NULL;
+        }
+        bufferevent_openssl_set_allow_dirty_shutdown(b, 1);
+    } else {
+        b = bufferevent_socket_new(s->base, -1, BEV_OPT_CLOSE_ON_FREE);
+        if (!b) return NULL;
+    }
+    bufferevent_setcb(b, up_read_cb, up_write_cb, up_event_cb, c);
+    bufferevent_setwatermark(b, EV_READ, 0, HIGH);
+    bufferevent_setwatermark(b, EV_WRITE, LOW, 0);
+    set_timeouts(b, s->cfg.upstream_timeout_s, s->cfg.upstream_timeout_s);
+    bufferevent_enable(b, EV_READ | EV_WRITE); /* (its timeouts cover the lookup too) */
+    return b;
+}
+
 static int up_connect(struct conn *c, const char *host, unsigned port, int tls)
 {
     px_server *s = c->s;
@@ -489,41 +528,14 @@ static int up_connect(struct conn *c, const char *host, unsigned port, int tls)
     px_config_route(&s->cfg, &chost, &cport);
     c->up_routed = chost != host || cport != port;
     if (cport < 1 || cport > 65535) return -1;
-    struct bufferevent *b;
-    if (tls) {
-        SSL *ssl = SSL_new(s->up_ctx);
-        if (!ssl) return -1;
-        int is_ip = strchr(host, ':') || strspn(host, "0123456789.") == strlen(host);
-        if (!is_ip) SSL_set_tlsext_host_name(ssl, host);
-        if ((is_ip ? X509_VERIFY_PARAM_set1_ip_asc(SSL_get0_param(ssl), host) != 1
-                   : SSL_set1_host(ssl, host) != 1) ||
-            px_upsess_attach(ssl, host, port) < 0) {
-            SSL_free(ssl);
-            return -1;
-        }
-        b = bufferevent_openssl_socket_new(s->base, -1, ssl, BUFFEREVENT_SSL_CONNECTING,
-                                           BEV_OPT_CLOSE_ON_FREE);
-        if (!b) {
-            SSL_free(ssl);
-            return -1;
-        }
-        bufferevent_openssl_set_allow_dirty_shutdown(b, 1);
-    } else {
-        b = bufferevent_socket_new(s->base, -1, BEV_OPT_CLOSE_ON_FREE);
-        if (!b) return -1;
-    }
-    c->up = b;
+    snprintf(c->host, sizeof c->host, "%s", host);
+    c->port = port;
+    c->up = up_new(c, tls);
+    if (!c->up) return -1;
     c->up_tls = tls;
     c->up_connected = 0;
     c->up_eof = 0;
     c->up_used = 0;
-    snprintf(c->host, sizeof c->host, "%s", host);
-    c->port = port;
-    bufferevent_setcb(b, up_read_cb, up_write_cb, up_event_cb, c);
-    bufferevent_setwatermark(b, EV_READ, 0, HIGH);
-    bufferevent_setwatermark(b, EV_WRITE, LOW, 0);
-    set_timeouts(b, s->cfg.upstream_timeout_s, s->cfg.upstream_timeout_s);
-    bufferevent_enable(b, EV_READ | EV_WRITE); /* (its timeouts cover the lookup too) */
     if (!c->up_dns_ev) c->up_dns_ev = event_new(s->base, -1, 0, up_resolved, c);
     if (!c->up_dns_ev) {
         up_free(c);
@@ -538,7 +550,7 @@ static int up_connect(struct conn *c, const char *host, unsigned port, int tls)
     snprintf(portstr, sizeof portstr, "%u", cport);
     c->up_dns_err = 0;
     c->up_dns_self = 0;
-    c->up_addrlen = 0;
+    c->up_naddr = c->up_iaddr = 0;
     /* NULL if answered at once (an IP, /etc/hosts): up_dns_cb has then run, and left what
      * follows to up_resolved, after the caller is done */
     c->up_dns = evdns_getaddrinfo(s->dns, chost, portstr, &hints, up_dns_cb, c);
@@ -555,17 +567,17 @@ static void up_dns_cb(int err, struct evutil_addrinfo *ai, void *arg)
     }
     struct conn *c = arg;
     c->up_dns = NULL;
-    if (!err && !ai) err = EVUTIL_EAI_FAIL;
-    if (!err && ai->ai_addrlen > sizeof c->up_addr) err = EVUTIL_EAI_FAMILY;
-    if (!err) {
-        memcpy(&c->up_addr, ai->ai_addr, ai->ai_addrlen);
-        c->up_addrlen = (socklen_t)ai->ai_addrlen;
-        /* upstream-self: no address of the name may be this machine's (not only the first,
-         * which is the one tried: a name should not reach this machine by any of them) */
-        if (!c->s->cfg.upstream_self && !c->up_routed)
-            for (struct evutil_addrinfo *i = ai; i && !c->up_dns_self; i = i->ai_next)
-                c->up_dns_self = px_addr_is_this_machine(i->ai_addr);
+    /* the addresses to try in turn (libevent's order: IPv4 first) */
+    for (struct evutil_addrinfo *i = err ? NULL : ai; i && c->up_naddr < PX_UP_ADDRS; i = i->ai_next) {
+        if (i->ai_addrlen > sizeof c->up_addr[0]) continue;
+        memcpy(&c->up_addr[c->up_naddr], i->ai_addr, i->ai_addrlen);
+        c->up_addrlen[c->up_naddr++] = (socklen_t)i->ai_addrlen;
     }
+    if (!err && !c->up_naddr) err = EVUTIL_EAI_FAIL;
+    /* upstream-self: no address of the name may be this machine's (not only those tried) */
+    if (!err && !c->s->cfg.upstream_self && !c->up_routed)
+        for (struct evutil_addrinfo *i = ai; i && !c->up_dns_self; i = i->ai_next)
+            c->up_dns_self = px_addr_is_this_machine(i->ai_addr);
     c->up_dns_err = err;
     if (ai) evutil_freeaddrinfo(ai);
     event_active(c->up_dns_ev, EV_TIMEOUT, 1);
@@ -587,9 +599,44 @@ static void up_resolved(evutil_socket_t fd, short what, void *arg)
         up_refuse(c);
         return;
     }
-    if (c->up_dns_err ||
-        bufferevent_socket_connect(c->up, (struct sockaddr *)&c->up_addr, (int)c->up_addrlen) < 0)
+    if (c->up_dns_err || bufferevent_socket_connect(c->up, (struct sockaddr *)&c->up_addr[0],
+                                                    (int)c->up_addrlen[0]) < 0)
         up_event_cb(c->up, BEV_EVENT_ERROR, c);
+}
+
+/* The connection to one of the host's addresses failed before TCP was up (refused,
+ * unreachable; not a timeout, not TLS): the next address, on a new bufferevent that takes over
+ * what was queued for the upstream, as a browser would. Returns 1 if it goes on. */
+static int up_try_next(struct conn *c, short what)
+{
+    if (c->up_connected || (what & BEV_EVENT_TIMEOUT) || c->up_dns_err ||
+        c->up_iaddr + 1 >= c->up_naddr)
+        return 0;
+    int err = EVUTIL_SOCKET_ERROR(); /* (the connect's, for the log and up_error_text) */
+    struct sockaddr_storage p;
+    socklen_t pl = sizeof p;
+    evutil_socket_t fd = bufferevent_getfd(c->up);
+    int tcp_up = fd >= 0 && getpeername(fd, (struct sockaddr *)&p, &pl) == 0;
+    EVUTIL_SET_SOCKET_ERROR(err);
+    if (tcp_up) return 0; /* TLS failed, not the connection */
+    struct bufferevent *b = up_new(c, c->up_tls);
+    if (!b) return 0;
+    char a[INET6_ADDRSTRLEN] = "?";
+    const struct sockaddr *sa = (const struct sockaddr *)&c->up_addr[c->up_iaddr];
+    if (sa->sa_family == AF_INET)
+        inet_ntop(AF_INET, &((const struct sockaddr_in *)(const void *)sa)->sin_addr, a, sizeof a);
+    else if (sa->sa_family == AF_INET6)
+        inet_ntop(AF_INET6, &((const struct sockaddr_in6 *)(const void *)sa)->sin6_addr, a, sizeof a);
+    px_log(c->s, "conn=%lu host=%s:%u note=\"address %s: %s; trying the next one\"", c->id, c->host,
+           c->port, a, err ? evutil_socket_error_to_string(err) : "failed");
+    evbuffer_add_buffer(bufferevent_get_output(b), bufferevent_get_output(c->up));
+    bufferevent_free(c->up);
+    c->up = b;
+    c->up_iaddr++;
+    if (bufferevent_socket_connect(b, (struct sockaddr *)&c->up_addr[c->up_iaddr],
+                                   (int)c->up_addrlen[c->up_iaddr]) < 0)
+        return 0; /* (the caller fails this one as it would have the last) */
+    return 1;
 }
 
 static void up_error_text(struct conn *c, short what, char *out, size_t cap)
@@ -1576,6 +1623,7 @@ static void up_event_cb(struct bufferevent *b, short what, void *arg)
         }
         return;
     }
+    if (up_try_next(c, what)) return;
     char why[256];
     if (c->state == C_CONNECTING) {
         up_error_text(c, what, why, sizeof why);

@@ -16,6 +16,7 @@
 #define HIGH (512u * 1024u)
 #define LOW (128u * 1024u)
 #define PIECE (64u * 1024u)
+#define PX_UP_ADDRS 8 /* addresses of a name tried in turn */
 
 enum { C_HTTP, C_CONNECTING, C_TUNNEL, C_CLOSING };
 
@@ -37,8 +38,9 @@ struct conn {
     struct event *up_dns_ev; /* runs up_resolved from the loop, never inside up_connect */
     int up_dns_err;          /* EVUTIL_EAI_* of the lookup, 0 */
     int up_dns_self;         /* it named this machine */
-    struct sockaddr_storage up_addr; /* where to connect */
-    socklen_t up_addrlen;
+    struct sockaddr_storage up_addr[PX_UP_ADDRS]; /* where to connect, in turn (up_try_next) */
+    socklen_t up_addrlen[PX_UP_ADDRS];
+    unsigned up_naddr, up_iaddr; /* how many; the one tried now */
     /* a body's JPEG stream with a cipher thread (jstream.c): the thread activates cipher_ev
      * after each piece; a side whose stream has PX_JSTREAM_BACKLOG_HIGH pieces queued stops
      * being read until then (cipher_wait_req: the client; cipher_wait_resp: the upstream) */

@@ -58,6 +58,7 @@ typedef struct {
     px_connect_to connect_to[PX_MAX_CONNECT_TO]; /* test aid: where to connect for host:port */
     size_t nconnect_to;
     char *log_file;    /* NULL: stderr */
+    char *hosts_file;  /* names for the proxy's resolver besides /etc/hosts (hosts(5)), or NULL */
     unsigned client_timeout_s;   /* idle client (reading) */
     unsigned header_timeout_s;   /* whole request head must arrive within this */
     unsigned upstream_timeout_s; /* upstream connect / idle */

@@ -569,6 +569,15 @@ int px_run(px_config *cfg_in, const char *config_path, const char *const *flags,
         status = 2;
         goto out;
     }
+    if (s->cfg.hosts_file) { /* (each worker's resolver loads it; say here why it cannot) */
+        FILE *hf = fopen(s->cfg.hosts_file, "r");
+        if (!hf) {
+            fprintf(stderr, "imgsec: hosts-file %s: %s\n", s->cfg.hosts_file, strerror(errno));
+            status = 2;
+            goto out;
+        }
+        fclose(hf);
+    }
     /* the workers: each its own event loop, config copy and upstream SSL_CTX reference */
     m->nw = worker_count(&s->cfg);
     m->w = calloc(m->nw, sizeof *m->w);

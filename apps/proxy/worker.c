@@ -114,6 +114,7 @@ int px_worker_start(px_server *s)
     s->dns = s->base ? evdns_base_new(s->base, EVDNS_BASE_INITIALIZE_NAMESERVERS) : NULL;
     if (!s->dns && s->base) s->dns = evdns_base_new(s->base, 0); /* no resolv.conf: IPs only */
     if (!s->base || !s->dns) return -1;
+    if (s->cfg.hosts_file && evdns_base_load_hosts(s->dns, s->cfg.hosts_file) != 0) return -1;
     s->ev_msg = event_new(s->base, s->msg[0], EV_READ | EV_PERSIST, on_msg, s);
     if (!s->ev_msg || event_add(s->ev_msg, NULL) != 0) return -1;
     /* signals go to the main thread only */

@@ -40,7 +40,7 @@ make_pki() {
         -subj "/CN=imgsec test CA" -keyout "$T/testca.key" -out "$T/testca.pem" 2>/dev/null
     openssl req -newkey ec -pkeyopt ec_paramgen_curve:P-256 -nodes -subj "/CN=photos.test" \
         -keyout "$T/srv.key" -out "$T/srv.csr" 2>/dev/null
-    printf 'subjectAltName=DNS:photos.test,DNS:other.test,IP:127.0.0.1\n' > "$T/san.ext"
+    printf 'subjectAltName=DNS:photos.test,DNS:other.test,DNS:multi.test,IP:127.0.0.1\n' > "$T/san.ext"
     openssl x509 -req -in "$T/srv.csr" -CA "$T/testca.pem" -CAkey "$T/testca.key" -CAcreateserial \
         -days 2 -extfile "$T/san.ext" -out "$T/srv.pem" 2>/dev/null
     openssl req -x509 -newkey ec -pkeyopt ec_paramgen_curve:P-256 -nodes -days 2 \

@@ -216,6 +216,21 @@ else
     echo "note: no IPv6 loopback here; the dual-stack checks are skipped"
 fi
 
+# a name with several addresses (here from --hosts-file): one that refuses the connection is
+# passed over for the next, as a browser would, for plain HTTP and for an intercepted CONNECT
+# (whose upstream TLS bufferevent is made anew); a name whose addresses all refuse gets 502
+printf '127.0.0.2 multi.test\n127.0.0.1 multi.test\n127.0.0.2 dead.test\n127.0.0.3 dead.test\n' > "$T/hosts"
+start_proxy --hosts-file "$T/hosts" --upstream-self allow --target-host multi.test
+code=$(pcurl "http://multi.test:$HPORT/a.jpg" -o "$T/multi1.jpg" -w "%{http_code}" 2>/dev/null)
+check "first address refused, the next one used: plain HTTP ($code)" '[ "$code" = 200 ] && cmp -s "$T/multi1.jpg" "$T/photo.jpg"'
+code=$(pcurl "https://multi.test:$SPORT/a.jpg" -o "$T/multi2.jpg" -w "%{http_code}" 2>/dev/null)
+check "first address refused, the next one used: intercepted TLS ($code)" '[ "$code" = 200 ] && cmp -s "$T/multi2.jpg" "$T/photo.jpg"'
+check "each passing-over logged" '[ "$(grep -c "host=multi.test:[0-9]* note=\"address 127.0.0.2: Connection refused; trying the next one" "$T/proxy.log")" = 2 ]'
+code=$(pcurl "http://dead.test:$HPORT/a.jpg" -o "$T/dead.out" -w "%{http_code}" 2>/dev/null)
+check "every address refused: 502 ($code)" '[ "$code" = 502 ] && grep -q "dead.test" "$T/dead.out"'
+stop_proxy
+check "a hosts-file that cannot be read: the proxy says so and does not start" '! "$IMGSEC" proxy --listen 127.0.0.1:1 --state-dir "$T/state" --hosts-file "$T/nonexistent" 2> "$T/hf.err" && grep -q "hosts-file .*nonexistent: No such file" "$T/hf.err"'
+
 # the open-files limit. The proxy raises its soft limit to the hard one; where even that has no
 # room for max-connections, it lowers the connection limit and says so, rather than fail in
 # accept() (which used to wake the listener again at once: 100% CPU, and a log line each time).
