@@ -557,7 +557,6 @@ static int up_connect(struct conn *c, const char *host, unsigned port, int tls)
     return 0;
 }
 
-
 /* The lookup of up's address: note where to connect, or why not, and go on from the loop. */
 static void up_dns_cb(int err, struct evutil_addrinfo *ai, void *arg)
 {
