@@ -39,7 +39,7 @@ target_link_libraries(imgsec_ext PRIVATE isec_proxy_core PkgConfig::ISEC_LIBEVEN
 # fuzz/fuzz_proxy_*.c are made into targets by fuzz/CMakeLists.txt, which links only imgsec and
 # runs after this file: add the proxy's parsers to them once every directory is processed.
 function(isec_proxy_link_fuzzers)
-  foreach(t fuzz_proxy_http fuzz_proxy_multipart)
+  foreach(t fuzz_proxy_http fuzz_proxy_multipart fuzz_proxy_config)
     if(TARGET ${t})
       target_link_libraries(${t} PRIVATE isec_proxy_core)
     endif()

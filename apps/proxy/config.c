@@ -359,6 +359,13 @@ int px_config_load(px_config *c, const char *path, char *err, size_t errcap)
         snprintf(err, errcap, "%s: %s", path, strerror(errno));
         return -1;
     }
+    int rc = px_config_read(c, f, path, err, errcap);
+    fclose(f);
+    return rc;
+}
+
+int px_config_read(px_config *c, FILE *f, const char *path, char *err, size_t errcap)
+{
     char line[1024];
     unsigned lineno = 0;
     int rc = 0;
@@ -391,7 +398,6 @@ int px_config_load(px_config *c, const char *path, char *err, size_t errcap)
             break;
         }
     }
-    fclose(f);
     return rc;
 }
 

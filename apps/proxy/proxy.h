@@ -21,6 +21,7 @@
 
 #include <stddef.h>
 #include <stdint.h>
+#include <stdio.h>
 #include <time.h>
 
 #include <openssl/evp.h>
@@ -82,6 +83,8 @@ void px_config_free(px_config *c);
 /* Reads a config file (docs/imgsec-proxy.conf.5) into c; values already set by flags win when
  * flags_set is not NULL (names of flags given). Returns 0 or -1 with err filled. */
 int px_config_load(px_config *c, const char *path, char *err, size_t errcap);
+/* The same from an open file; path names it in messages. */
+int px_config_read(px_config *c, FILE *f, const char *path, char *err, size_t errcap);
 /* One "name value" setting (file and flags share names). Returns 0 or -1 with err filled. */
 int px_config_set(px_config *c, const char *name, const char *value, char *err, size_t errcap);
 /* Deep copy (dst is overwritten). Returns 0 or -1 (out of memory; dst is then empty). */

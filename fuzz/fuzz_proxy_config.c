@@ -1,0 +1,52 @@
+/* libFuzzer target: the proxy's config file parser (apps/proxy/config.c). The input is a config
+ * file; then the proxy's uses of a config run on what was read: a worker's copy, the settings a
+ * reload keeps, target globs, connect-to routes, the allow list. A file is taken or refused with
+ * a message naming its line; nothing may crash or leak. */
+#define _POSIX_C_SOURCE 200809L
+#include <netinet/in.h>
+#include <stdint.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/socket.h>
+
+#include "proxy.h"
+
+int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
+{
+    if (size == 0) return 0;
+    FILE *f = fmemopen((void *)(uintptr_t)data, size, "r");
+    if (!f) return 0;
+    px_config c;
+    char err[512] = "";
+    px_config_defaults(&c);
+    int rc = px_config_read(&c, f, "fuzz.conf", err, sizeof err);
+    fclose(f);
+    if (rc < 0 && strncmp(err, "fuzz.conf:", 10) != 0) abort(); /* says where */
+    if (rc == 0) {
+        px_config d, e;
+        if (px_config_copy(&d, &c) == 0) {
+            px_config_defaults(&e);
+            if (px_config_keep_static(&e, &d) == 0 && e.workers != d.workers) abort();
+            static const char *const hosts[] = {"photos.google.com", "a.b.icloud.com", "x", "", NULL};
+            for (int i = 0; hosts[i]; i++) {
+                if (px_config_is_target(&c, hosts[i]) != px_config_is_target(&d, hosts[i])) abort();
+                const char *h = hosts[i];
+                unsigned port = 443;
+                px_config_route(&d, &h, &port);
+            }
+            struct sockaddr_in a4 = {.sin_family = AF_INET, .sin_addr.s_addr = htonl(0x7f000001)};
+            struct sockaddr_in6 a6 = {.sin6_family = AF_INET6};
+            a6.sin6_addr.s6_addr[15] = 1;
+            if (px_config_client_allowed(&c, (struct sockaddr *)&a4) !=
+                    px_config_client_allowed(&d, (struct sockaddr *)&a4) ||
+                px_config_client_allowed(&c, (struct sockaddr *)&a6) !=
+                    px_config_client_allowed(&d, (struct sockaddr *)&a6))
+                abort();
+            px_config_free(&e);
+            px_config_free(&d);
+        }
+    }
+    px_config_free(&c);
+    return 0;
+}
