@@ -40,6 +40,7 @@ static int close_js(px_body *b)
     if (b->js.mismatch) b->mismatched++;
     if (b->js.detail[0]) snprintf(b->detail, sizeof b->detail, "%s", b->js.detail);
     if (rc < 0) b->failed = 1;
+    if (rc < 0 && b->js.refused) b->refusal = 1;
     px_jstream_free(&b->js);
     b->js_open = 0;
     return rc;
@@ -76,6 +77,7 @@ static int body_failed(px_body *b)
 {
     b->failed = 1;
     if (b->js_open && b->js.detail[0]) snprintf(b->detail, sizeof b->detail, "%s", b->js.detail);
+    if (b->js_open && b->js.refused) b->refusal = 1;
     return -1;
 }
 

@@ -123,6 +123,25 @@ static void close_when_flushed(struct conn *c);
 static void upstream_failed(struct conn *c, const char *why);
 static void tunnel_copy(struct conn *c, struct bufferevent *from, struct bufferevent *to);
 
+/* An upload the proxy stops before the server has all of it (a JPEG the cipher refused under
+ * on-unencryptable refuse, the index not written, a resumable session broken): logged; the
+ * upstream is dropped unfinished (close_when_flushed, which the caller runs), so the server never
+ * gets a whole body; and the client, if nothing of the server's answer has reached it, is told
+ * why: 422 for a refused JPEG (sending it again cannot help), else 503 (it may). */
+static void upload_aborted(struct conn *c, const char *why, int refusal)
+{
+    px_log(c->s, "conn=%lu host=%s method=%s path=%s error=\"upload aborted: %s\"", c->id,
+           c->rhost, c->method, c->path, why);
+    if (c->resp_started || c->resp_head_sent || c->local_reply) return;
+    up_free(c); /* (nothing of it may follow the answer) */
+    if (refusal)
+        px_conn_reply(c, 422, "Unprocessable Content",
+                      "imgsec proxy: upload stopped, nothing stored: %s (on-unencryptable refuse)", why);
+    else
+        px_conn_reply_x(c, 503, "Service Unavailable", "Retry-After: 10\r\n",
+                        "imgsec proxy: upload stopped, nothing stored: %s", why);
+}
+
 /* ---- a JPEG stream's cipher thread (jstream.c) */
 
 /* From the cipher thread: a piece is done. */
@@ -139,8 +158,7 @@ static void cipher_cb(evutil_socket_t fd, short what, void *arg)
     (void)what;
     struct conn *c = arg;
     if (c->reqb_on && px_body_poll(&c->reqb) < 0) {
-        px_log(c->s, "conn=%lu host=%s method=%s path=%s error=\"upload aborted: %s\"", c->id,
-               c->rhost, c->method, c->path, c->reqb.detail);
+        upload_aborted(c, c->reqb.detail, c->reqb.refusal);
         close_when_flushed(c);
         return;
     }
@@ -1006,15 +1024,13 @@ static int on_req_body(http_parser *p, const char *at, size_t n)
     c->req_ident = !c->req_chunked;
     if (c->rs && (c->rs_cmd & (PX_RS_UPLOAD | PX_RS_FINALIZE))) {
         if (px_rs_piece_push(c->rs, (const uint8_t *)at, n) < 0) {
-            px_log(c->s, "conn=%lu host=%s method=%s path=%s error=\"upload aborted: %s\"", c->id,
-                   c->rhost, c->method, c->path, px_rs_detail(c->rs));
+            upload_aborted(c, px_rs_detail(c->rs), 0);
             c->fatal = 1;
             return -1;
         }
     } else if (c->reqb_on) {
         if (px_body_push(&c->reqb, (const uint8_t *)at, n) < 0) {
-            px_log(c->s, "conn=%lu host=%s method=%s path=%s error=\"upload aborted: %s\"", c->id,
-                   c->rhost, c->method, c->path, c->reqb.detail);
+            upload_aborted(c, c->reqb.detail, c->reqb.refusal);
             c->fatal = 1;
             return -1;
         }
@@ -1030,15 +1046,13 @@ static int on_req_complete(http_parser *p)
     c->req_ident = 0;
     if (p->method == HTTP_CONNECT || p->upgrade) return 0;
     if (c->reqb_on && px_body_end(&c->reqb) < 0) {
-        px_log(c->s, "conn=%lu host=%s method=%s path=%s error=\"upload aborted: %s\"", c->id,
-               c->rhost, c->method, c->path, c->reqb.detail);
+        upload_aborted(c, c->reqb.detail, c->reqb.refusal);
         c->fatal = 1;
         return -1;
     }
     if (c->rs && (c->rs_cmd & (PX_RS_UPLOAD | PX_RS_FINALIZE))) {
         if (px_rs_piece_end(c->rs) < 0) {
-            px_log(c->s, "conn=%lu host=%s method=%s path=%s error=\"upload aborted: %s\"", c->id,
-                   c->rhost, c->method, c->path, px_rs_detail(c->rs));
+            upload_aborted(c, px_rs_detail(c->rs), 0);
             c->fatal = 1;
             return -1;
         }
@@ -1185,7 +1199,10 @@ static int on_resp_complete(http_parser *p)
     struct conn *c = p->data;
     c->resp_ident = 0;
     if (p->status_code / 100 == 1) {
-        return 0; /* interim (100 Continue): the final response follows; 101: a tunnel */
+        /* interim (100 Continue): the final response follows, and until it starts the proxy may
+         * still answer in its place (upload_aborted, upstream_failed); 101: a tunnel */
+        if (p->status_code != 101) c->resp_started = c->resp_head_sent = 0;
+        return 0;
     }
     if (c->resb_on && px_body_end(&c->resb) < 0) {
         c->fatal = 1;

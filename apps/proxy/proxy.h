@@ -284,6 +284,7 @@ typedef struct {
     int js_open;
     unsigned jpegs, crypted, refused, mismatched;
     int failed;
+    int refusal; /* failed because the cipher refused a JPEG (refuse: on-unencryptable refuse) */
     char detail[160];
 } px_body;
 

@@ -6,7 +6,7 @@
 # ciphertext re-uploaded stays ciphertext; an untrusted upstream certificate gives a 502.
 # Usage: test_e2e.sh IMGSEC PROXYTOOL
 . "$(dirname "$0")/lib.sh"
-need nginx curl openssl
+need nginx curl openssl sqlite3 cjpeg djpeg
 make_pki
 start_nginx
 start_proxy
@@ -120,6 +120,13 @@ check "9 MB plain-HTTP upload byte for byte" 'pcurl -T "$T/big.bin" "http://plai
 check "9 MB plain-HTTP download byte for byte" 'pcurl "http://plain.test:$HPORT/big3.bin" -o "$T/big3.got" && cmp -s "$T/big3.got" "$T/big.bin"'
 check "the proxy logged each big transfer whole" '[ "$(grep -c "up_bytes=9000001 \|down_bytes=9000001 " "$T/proxy.log")" -ge 4 ]'
 
+# a JPEG the cipher refuses (arithmetic-coded): by default (on-unencryptable pass) it goes up as
+# it came, logged
+"$TOOL" mkjpeg 3000 2000 90 5 "$T/ar-src.jpg"
+djpeg -pnm "$T/ar-src.jpg" | cjpeg -arithmetic -quality 90 > "$T/arith.jpg"
+code=$(pcurl -T "$T/arith.jpg" "$U/arith-pass.jpg" -o /dev/null -w "%{http_code}")
+check "a JPEG the cipher refuses, on-unencryptable pass: stored as it came ($code)" '[ "$code" = 201 ] && cmp -s "$T/www/arith-pass.jpg" "$T/arith.jpg" && grep -q "arithmetic-coded" "$T/proxy.log"'
+
 check "ca export never prints the key" '! "$IMGSEC" ca export --state-dir "$STATE" | grep -q PRIVATE'
 
 # a state dir whose photo key or CA key others can read: the proxy will not start on it (and
@@ -134,6 +141,32 @@ chmod 640 "$T/loose/ca.key"
 timeout 10 "$IMGSEC" proxy --listen "127.0.0.1:$("$TOOL" freeport)" --state-dir "$T/loose" >"$T/loose.out" 2>&1
 rc=$?
 check "CA key mode 640: refused at start ($rc)" '[ "$rc" = 3 ] && grep -q "CA key is readable by others (mode 640)" "$T/loose.out"'
+
+# uploads the proxy stops before the server has them whole, each answered with the reason (the
+# answer used to be an empty reply, or none, after curl's 100 Continue)
+stop_proxy
+start_proxy --on-unencryptable refuse
+n=0
+for i in 1 2 3; do
+    code=$(pcurl -T "$T/arith.jpg" "$U/arith$i.jpg" -o "$T/arith.out" -w "%{http_code}")
+    [ "$code" = 422 ] && grep -q "nothing stored: cipher refused the JPEG.*arithmetic-coded" "$T/arith.out" && n=$((n + 1))
+done
+check "a JPEG the cipher refuses, on-unencryptable refuse: 422 saying why ($n of 3)" '[ "$n" = 3 ]'
+code=$(pcurl -H "Expect:" -T "$T/arith.jpg" "http://plain.test:$HPORT/arith4.jpg" -o /dev/null -w "%{http_code}")
+check "the same without Expect, over plain HTTP: 422 ($code)" '[ "$code" = 422 ]'
+check "none of them stored" '! ls "$T/www"/arith[0-9].jpg 2>/dev/null'
+# the index held by another process (sqlite3 in an exclusive transaction) past the proxy's busy
+# timeout: the upload cannot be recorded, so it is stopped (503, Retry-After), and once the
+# index is free again uploads go on
+(echo "BEGIN EXCLUSIVE;"; sleep 6; echo "COMMIT;") | sqlite3 "$STATE/index.sqlite" &
+sq=$!
+i=0; while sqlite3 "$STATE/index.sqlite" "BEGIN IMMEDIATE; ROLLBACK;" 2>/dev/null && [ $i -lt 50 ]; do sleep 0.1; i=$((i + 1)); done
+code=$(pcurl -T "$T/photo.jpg" "$U/locked.jpg" -D "$T/locked.h" -o "$T/locked.out" -w "%{http_code}")
+check "index locked: 503 saying why, with Retry-After ($code)" '[ "$code" = 503 ] && grep -q "nothing stored: index write failed" "$T/locked.out" && grep -qi "^Retry-After: 10" "$T/locked.h"'
+check "index locked: nothing stored" '[ ! -e "$T/www/locked.jpg" ]'
+wait "$sq"
+code=$(pcurl -T "$T/photo.jpg" "$U/unlocked.jpg" -o /dev/null -w "%{http_code}")
+check "index free again: stored, encrypted ($code)" '[ "$code" = 201 ] && cmp -s "$T/www/unlocked.jpg" "$T/expect.jpg"'
 
 stop_proxy
 if [ "$fail" -ne 0 ]; then echo "--- proxy log"; tail -30 "$T/proxy.log"; fi
