@@ -88,6 +88,7 @@ static void conn_free(struct conn *c)
         struct bufferevent *u = bufferevent_get_underlying(c->cli);
         if (u) evbuffer_remove_cb(bufferevent_get_output(u), under_out_cb, c);
     }
+    if (c->linger_ev) event_free(c->linger_ev); /* (before the socket it reads is closed) */
     if (c->cli) bufferevent_free(c->cli);
     up_close(c);
     if (c->up_dns_ev) event_free(c->up_dns_ev);
@@ -323,25 +324,48 @@ static void linger_done(evutil_socket_t fd, short what, void *arg)
     conn_free(arg);
 }
 
+/* A TLS client lingering: its socket read raw (nothing is decrypted any more) and dropped. */
+static void linger_raw(evutil_socket_t fd, short what, void *arg)
+{
+    (void)what;
+    char buf[16384];
+    ssize_t n;
+    while ((n = recv(fd, buf, sizeof buf, 0)) > 0) {
+    }
+    if (n == 0 || (errno != EAGAIN && errno != EWOULDBLOCK && errno != EINTR)) conn_free(arg);
+}
+
+/* Everything for the client has gone out: shut the socket for writing and read and drop what
+ * the client still sends, until it closes or for 2 s, before closing. Closing with unread input
+ * sends a reset, which can destroy the answer before the client reads it (one that sends a whole
+ * body before reading, say, answered 422 at its first bytes). */
 static void finish_close(struct conn *c)
 {
-    if (c->tls || !c->cli || c->lingering) {
+    if (!c->cli || c->lingering) {
         conn_free(c);
         return;
     }
     evutil_socket_t fd = bufferevent_getfd(c->cli);
     struct event *t = evtimer_new(c->s->base, linger_done, c);
-    if (fd < 0 || !t || shutdown(fd, SHUT_WR) != 0) {
+    struct event *raw = c->tls && fd >= 0 ? event_new(c->s->base, fd, EV_READ | EV_PERSIST, linger_raw, c) : NULL;
+    if (fd < 0 || !t || (c->tls && !raw) || shutdown(fd, SHUT_WR) != 0) {
         if (t) event_free(t);
+        if (raw) event_free(raw);
         conn_free(c);
         return;
     }
     c->lingering = 1;
     if (c->close_timer) event_free(c->close_timer);
     c->close_timer = t;
-    bufferevent_setcb(c->cli, linger_read, NULL, linger_event, c);
-    bufferevent_setwatermark(c->cli, EV_READ, 0, 0);
-    bufferevent_enable(c->cli, EV_READ);
+    if (raw) { /* below the TLS bufferevent, which reads no more */
+        bufferevent_disable(c->cli, EV_READ | EV_WRITE);
+        c->linger_ev = raw;
+        event_add(raw, NULL);
+    } else {
+        bufferevent_setcb(c->cli, linger_read, NULL, linger_event, c);
+        bufferevent_setwatermark(c->cli, EV_READ, 0, 0);
+        bufferevent_enable(c->cli, EV_READ);
+    }
     struct timeval tv = {2, 0};
     evtimer_add(t, &tv);
 }

@@ -77,6 +77,7 @@ struct conn {
     struct event *resume_ev; /* TLS clients: output drained, go on reading upstream */
     int flow_paused;
     int close_polls, lingering;
+    struct event *linger_ev; /* a TLS client lingering: its socket read raw (finish_close) */
     time_t last_io; /* tunnels: last byte either way */
     int fatal;      /* set inside parser callbacks: close after the parser returns */
     int local_reply;

@@ -146,15 +146,23 @@ check "CA key mode 640: refused at start ($rc)" '[ "$rc" = 3 ] && grep -q "CA ke
 # answer used to be an empty reply, or none, after curl's 100 Continue)
 stop_proxy
 start_proxy --on-unencryptable refuse
-n=0
-for i in 1 2 3; do
-    code=$(pcurl -T "$T/arith.jpg" "$U/arith$i.jpg" -o "$T/arith.out" -w "%{http_code}")
-    [ "$code" = 422 ] && grep -q "nothing stored: cipher refused the JPEG.*arithmetic-coded" "$T/arith.out" && n=$((n + 1))
-done
-check "a JPEG the cipher refuses, on-unencryptable refuse: 422 saying why ($n of 3)" '[ "$n" = 3 ]'
-code=$(pcurl -H "Expect:" -T "$T/arith.jpg" "http://plain.test:$HPORT/arith4.jpg" -o /dev/null -w "%{http_code}")
-check "the same without Expect, over plain HTTP: 422 ($code)" '[ "$code" = 422 ]'
-check "none of them stored" '! ls "$T/www"/arith[0-9].jpg 2>/dev/null'
+# (the proxy refuses at the JPEG's first marker, so curl is still sending when the answer comes:
+# over TLS, 3 to 5 in 20 got a reset instead before such clients were read until they closed)
+refused() {
+    local i n=0 code
+    for i in $(seq 1 10); do
+        code=$(pcurl "$@" -T "$T/arith.jpg" "$U/arith$i.jpg" -o "$T/arith.out" -w "%{http_code}" 2>/dev/null)
+        [ "$code" = 422 ] && grep -q "nothing stored: cipher refused the JPEG.*arithmetic-coded" "$T/arith.out" && n=$((n + 1))
+    done
+    echo "$n"
+}
+n=$(refused)
+check "a JPEG the cipher refuses, on-unencryptable refuse: 422 saying why ($n of 10)" '[ "$n" = 10 ]'
+n=$(refused -H "Expect:")
+check "the same sent without waiting for 100 Continue ($n of 10)" '[ "$n" = 10 ]'
+code=$(pcurl -H "Expect:" -T "$T/arith.jpg" "http://plain.test:$HPORT/arith0.jpg" -o /dev/null -w "%{http_code}")
+check "the same over plain HTTP: 422 ($code)" '[ "$code" = 422 ]'
+check "none of them stored" '! ls "$T/www"/arith[0-9]*.jpg 2>/dev/null'
 # the index held by another process (sqlite3 in an exclusive transaction) past the proxy's busy
 # timeout: the upload cannot be recorded, so it is stopped (503, Retry-After), and once the
 # index is free again uploads go on
