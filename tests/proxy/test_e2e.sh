@@ -166,9 +166,12 @@ check "none of them stored" '! ls "$T/www"/arith[0-9]*.jpg 2>/dev/null'
 # the index held by another process (sqlite3 in an exclusive transaction) past the proxy's busy
 # timeout: the upload cannot be recorded, so it is stopped (503, Retry-After), and once the
 # index is free again uploads go on
-(echo "BEGIN EXCLUSIVE;"; sleep 6; echo "COMMIT;") | sqlite3 "$STATE/index.sqlite" &
+# (it prints LOCKED once its transaction holds the lock: the upload starts only then)
+(echo ".timeout 5000"; echo "BEGIN EXCLUSIVE;"; echo ".print LOCKED"; sleep 6; echo "COMMIT;") |
+    sqlite3 -bail "$STATE/index.sqlite" > "$T/lock.out" 2>&1 &
 sq=$!
-i=0; while sqlite3 "$STATE/index.sqlite" "BEGIN IMMEDIATE; ROLLBACK;" 2>/dev/null && [ $i -lt 50 ]; do sleep 0.1; i=$((i + 1)); done
+i=0; while ! grep -q LOCKED "$T/lock.out" && [ $i -lt 100 ]; do sleep 0.05; i=$((i + 1)); done
+check "index locked by sqlite3 ($(head -c 100 "$T/lock.out"))" 'grep -q LOCKED "$T/lock.out"'
 code=$(pcurl -T "$T/photo.jpg" "$U/locked.jpg" -D "$T/locked.h" -o "$T/locked.out" -w "%{http_code}")
 check "index locked: 503 saying why, with Retry-After ($code)" '[ "$code" = 503 ] && grep -q "nothing stored: index write failed" "$T/locked.out" && grep -qi "^Retry-After: 10" "$T/locked.h"'
 check "index locked: nothing stored" '[ ! -e "$T/www/locked.jpg" ]'
