@@ -6,6 +6,7 @@
 #include <errno.h>
 #include <fnmatch.h>
 #include <ifaddrs.h>
+#include <netdb.h>
 #include <netinet/in.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -122,22 +123,43 @@ int px_config_client_allowed(const px_config *c, const struct sockaddr *sa)
     return 0;
 }
 
-int px_addr_is_this_machine(const struct sockaddr *sa)
+/* Whether a (addr16's form) is loopback or unspecified: 127/8 and ::1, and 0.0.0.0 (0/8) or ::,
+ * which a connection to lands on this machine too. */
+static int loopback16(const uint8_t a[16])
 {
     static const uint8_t mapped[12] = {0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0xFF, 0xFF};
     static const uint8_t zero[16], one[16] = {[15] = 1};
+    return (!memcmp(a, mapped, 12) && (a[12] == 127 || a[12] == 0)) || !memcmp(a, zero, 16) ||
+           !memcmp(a, one, 16);
+}
+
+int px_addrs_this_machine(const struct addrinfo *ai)
+{
     uint8_t a[16], b[16];
-    if (addr16(sa, a) < 0) return 1;
-    /* 127/8 is loopback; connecting to 0.0.0.0 (0/8) or :: lands on this machine too */
-    if (!memcmp(a, mapped, 12) && (a[12] == 127 || a[12] == 0)) return 1;
-    if (!memcmp(a, zero, 16) || !memcmp(a, one, 16)) return 1;
-    struct ifaddrs *ifs, *i;
+    int rest = 0; /* addresses left for the interfaces */
+    for (const struct addrinfo *i = ai; i; i = i->ai_next) {
+        if (addr16(i->ai_addr, a) < 0 || loopback16(a)) return 1;
+        rest = 1;
+    }
+    if (!rest) return 0;
+    struct ifaddrs *ifs;
     if (getifaddrs(&ifs) != 0) return 1;
     int self = 0;
-    for (i = ifs; i && !self; i = i->ifa_next)
-        self = addr16(i->ifa_addr, b) == 0 && !memcmp(a, b, 16);
+    for (const struct addrinfo *i = ai; i && !self; i = i->ai_next) {
+        addr16(i->ai_addr, a);
+        for (struct ifaddrs *f = ifs; f && !self; f = f->ifa_next)
+            self = addr16(f->ifa_addr, b) == 0 && !memcmp(a, b, 16);
+    }
     freeifaddrs(ifs);
     return self;
+}
+
+int px_addr_peer_is_self(const struct sockaddr *peer, const struct sockaddr *local)
+{
+    uint8_t a[16], b[16];
+    if (addr16(peer, a) < 0 || addr16(local, b) < 0 || peer->sa_family != local->sa_family)
+        return 1;
+    return loopback16(a) || !memcmp(a, b, 16);
 }
 
 void px_config_defaults(px_config *c)

@@ -616,9 +616,7 @@ static void up_dns_cb(int err, struct evutil_addrinfo *ai, void *arg)
     }
     if (!err && !c->up_naddr) err = EVUTIL_EAI_FAIL;
     /* upstream-self: no address of the name may be this machine's (not only those tried) */
-    if (!err && !c->s->cfg.upstream_self && !c->up_routed)
-        for (struct evutil_addrinfo *i = ai; i && !c->up_dns_self; i = i->ai_next)
-            c->up_dns_self = px_addr_is_this_machine(i->ai_addr);
+    if (!err && !c->s->cfg.upstream_self && !c->up_routed) c->up_dns_self = px_addrs_this_machine(ai);
     c->up_dns_err = err;
     if (ai) evutil_freeaddrinfo(ai);
     event_active(c->up_dns_ev, EV_TIMEOUT, 1);
@@ -1587,9 +1585,9 @@ static void up_write_cb(struct bufferevent *b, void *arg)
     }
 }
 
-/* Whether the upstream socket's peer is this machine: a loopback address (0.0.0.0 lands there
- * too), or the very address the socket itself is bound to (one of the machine's own, such as
- * its LAN address, where the proxy may itself be listening). Fails closed. */
+/* Whether the upstream socket's peer is this machine: loopback, or the very address the socket
+ * itself is bound to (one of the machine's own, such as its LAN address, where the proxy may
+ * itself be listening). Fails closed. */
 static int up_is_self(evutil_socket_t fd)
 {
     struct sockaddr_storage p, l;
@@ -1597,18 +1595,7 @@ static int up_is_self(evutil_socket_t fd)
     if (fd < 0 || getpeername(fd, (struct sockaddr *)&p, &pl) != 0 ||
         getsockname(fd, (struct sockaddr *)&l, &ll) != 0)
         return 1;
-    if (p.ss_family == AF_INET && l.ss_family == AF_INET) {
-        const struct sockaddr_in *a = (const void *)&p, *b = (const void *)&l;
-        return (ntohl(a->sin_addr.s_addr) >> 24) == 127 || a->sin_addr.s_addr == b->sin_addr.s_addr;
-    }
-    if (p.ss_family == AF_INET6 && l.ss_family == AF_INET6) {
-        const struct sockaddr_in6 *a = (const void *)&p, *b = (const void *)&l;
-        const uint8_t *x = a->sin6_addr.s6_addr;
-        static const uint8_t mapped[12] = {0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0xFF, 0xFF};
-        return IN6_IS_ADDR_LOOPBACK(&a->sin6_addr) || (!memcmp(x, mapped, 12) && x[12] == 127) ||
-               !memcmp(x, b->sin6_addr.s6_addr, 16);
-    }
-    return 1;
+    return px_addr_peer_is_self((struct sockaddr *)&p, (struct sockaddr *)&l);
 }
 
 /* upstream-self deny, after connecting: the connection reached this machine though no address

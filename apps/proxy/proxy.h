@@ -100,10 +100,15 @@ int px_net_parse(px_net *n, const char *s);
 struct sockaddr;
 /* Whether a client at sa may use the proxy (the allow list, or loopback and private networks). */
 int px_config_client_allowed(const px_config *c, const struct sockaddr *sa);
-/* Whether sa is an address of this machine: loopback, unspecified (0/8, ::), or one of its
- * network interfaces' addresses now (IPv4 also as IPv4-mapped IPv6). Fails closed: 1 if sa is
- * not IP or the interfaces cannot be listed. */
-int px_addr_is_this_machine(const struct sockaddr *sa);
+struct addrinfo;
+/* Whether any address of the list (ai, ai->ai_next, ...) is this machine's: loopback,
+ * unspecified (0/8, ::), or one of its network interfaces' addresses now (IPv4 also as
+ * IPv4-mapped IPv6; the interfaces are listed once for the whole list). Fails closed: 1 if an
+ * address is not IP or the interfaces cannot be listed. */
+int px_addrs_this_machine(const struct addrinfo *ai);
+/* Whether a connected socket's peer is this machine: loopback or unspecified, or the socket's
+ * own (local) address. Fails closed: 1 if either is not IP or their families differ. */
+int px_addr_peer_is_self(const struct sockaddr *peer, const struct sockaddr *local);
 extern const char *const px_default_allow[];
 extern const char *const px_default_targets[];
 

@@ -8,6 +8,7 @@
 
 #include <arpa/inet.h>
 #include <ifaddrs.h>
+#include <netdb.h>
 #include <netinet/in.h>
 #include <sqlite3.h>
 #include <sys/socket.h>
@@ -417,7 +418,8 @@ static int is_self(const char *addr)
 {
     struct sockaddr_storage ss;
     if (sockaddr_of(addr, &ss) < 0) return -1;
-    return px_addr_is_this_machine((struct sockaddr *)&ss);
+    struct addrinfo ai = {.ai_addr = (struct sockaddr *)&ss, .ai_addrlen = sizeof ss};
+    return px_addrs_this_machine(&ai);
 }
 
 /* upstream-self: which looked-up addresses are this machine */
@@ -454,7 +456,29 @@ static void test_self_addr(void)
     T(n > 0);
     /* not IP: refused (fails closed) */
     struct sockaddr_storage un = {.ss_family = AF_UNIX};
-    T(px_addr_is_this_machine((struct sockaddr *)&un) == 1);
+    struct addrinfo uai = {.ai_addr = (struct sockaddr *)&un};
+    T(px_addrs_this_machine(&uai) == 1);
+    /* a lookup's list: one address of this machine among others is enough */
+    struct sockaddr_storage s1, s2, s3;
+    T(sockaddr_of("8.8.8.8", &s1) == 0 && sockaddr_of("2001:db8::77", &s2) == 0 &&
+      sockaddr_of("127.0.0.1", &s3) == 0);
+    struct addrinfo l3 = {.ai_addr = (struct sockaddr *)&s3};
+    struct addrinfo l2 = {.ai_addr = (struct sockaddr *)&s2};
+    struct addrinfo l1 = {.ai_addr = (struct sockaddr *)&s1, .ai_next = &l2};
+    T(px_addrs_this_machine(&l1) == 0);
+    l2.ai_next = &l3;
+    T(px_addrs_this_machine(&l1) == 1);
+    /* after connecting: the peer is loopback, or the socket's own address */
+    struct sockaddr_storage p, l;
+    T(sockaddr_of("198.51.100.7", &p) == 0 && sockaddr_of("198.51.100.8", &l) == 0);
+    T(px_addr_peer_is_self((struct sockaddr *)&p, (struct sockaddr *)&l) == 0);
+    T(px_addr_peer_is_self((struct sockaddr *)&p, (struct sockaddr *)&p) == 1);
+    T(px_addr_peer_is_self((struct sockaddr *)&s3, (struct sockaddr *)&l) == 1);
+    T(sockaddr_of("::ffff:127.0.0.9", &p) == 0 && sockaddr_of("2001:db8::1", &l) == 0);
+    T(px_addr_peer_is_self((struct sockaddr *)&p, (struct sockaddr *)&l) == 1);
+    T(sockaddr_of("2001:db8::2", &p) == 0);
+    T(px_addr_peer_is_self((struct sockaddr *)&p, (struct sockaddr *)&l) == 0);
+    T(px_addr_peer_is_self((struct sockaddr *)&s1, (struct sockaddr *)&l) == 1); /* families differ */
 }
 
 /* allow: who may use the proxy (default: loopback and private networks) */
