@@ -328,11 +328,9 @@ static void linger_done(evutil_socket_t fd, short what, void *arg)
 static void linger_raw(evutil_socket_t fd, short what, void *arg)
 {
     (void)what;
-    char buf[16384];
-    ssize_t n;
-    while ((n = recv(fd, buf, sizeof buf, 0)) > 0) {
-    }
-    if (n == 0 || (errno != EAGAIN && errno != EWOULDBLOCK && errno != EINTR)) conn_free(arg);
+    int done;
+    px_sock_drain(fd, IO_SLICE, &done);
+    if (done) conn_free(arg);
 }
 
 /* Everything for the client has gone out: shut the socket for writing and read and drop what

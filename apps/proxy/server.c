@@ -180,14 +180,10 @@ static void refused_free(struct refused *r)
 static void refused_cb(evutil_socket_t fd, short what, void *arg)
 {
     struct refused *r = arg;
-    char buf[16384];
-    ssize_t n = 0;
-    if (what & EV_READ)
-        while ((n = recv(fd, buf, sizeof buf, 0)) > 0 && (r->got += (size_t)n) < REFUSED_BYTES) {
-        }
+    int done = 0;
+    if (what & EV_READ) r->got += px_sock_drain(fd, REFUSED_BYTES - r->got, &done);
     time_t now = time(NULL);
-    if ((what & EV_TIMEOUT) || n == 0 || (n < 0 && errno != EAGAIN && errno != EWOULDBLOCK) ||
-        r->got >= REFUSED_BYTES || now >= r->until) {
+    if ((what & EV_TIMEOUT) || done || r->got >= REFUSED_BYTES || now >= r->until) {
         refused_free(r);
         return;
     }

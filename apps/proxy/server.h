@@ -101,5 +101,10 @@ int px_worker_send(px_server *s, int type, int fd, px_config *cfg, SSL_CTX *up);
 void px_worker_join(px_server *s);
 /* pipe(2) with close-on-exec on both ends; fd[] is -1 where it failed */
 int px_pipe(int fd[2]);
+/* A client being closed (refused at the door, or lingering after the proxy's last answer): reads
+ * and drops what its non-blocking socket fd has, at most max bytes this call (so that a client
+ * sending fast cannot hold the event loop). Returns the bytes dropped; *done = 1 if the client
+ * has closed or the socket failed. */
+size_t px_sock_drain(int fd, size_t max, int *done);
 
 #endif

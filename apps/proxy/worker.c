@@ -9,6 +9,7 @@
 #include <signal.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/socket.h>
 #include <unistd.h>
 
 #include <event2/dns.h>
@@ -95,6 +96,23 @@ static void *worker_main(void *arg)
     if (write(s->done_fd, &one, 1) != 1) { /* the main thread then waits in join */
     }
     return NULL;
+}
+
+size_t px_sock_drain(int fd, size_t max, int *done)
+{
+    char buf[16384];
+    size_t got = 0;
+    *done = 0;
+    while (got < max) {
+        ssize_t n = recv(fd, buf, max - got < sizeof buf ? max - got : sizeof buf, 0);
+        if (n > 0) {
+            got += (size_t)n;
+            continue;
+        }
+        *done = n == 0 || (errno != EAGAIN && errno != EWOULDBLOCK && errno != EINTR);
+        break;
+    }
+    return got;
 }
 
 int px_pipe(int fd[2])
