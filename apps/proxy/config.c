@@ -113,6 +113,15 @@ static int addr16(const struct sockaddr *sa, uint8_t a[16])
     return -1;
 }
 
+const char *px_addr_text(const struct sockaddr *sa, char *out, size_t cap)
+{
+    const void *a = NULL;
+    if (sa && sa->sa_family == AF_INET) a = &((const struct sockaddr_in *)(const void *)sa)->sin_addr;
+    if (sa && sa->sa_family == AF_INET6) a = &((const struct sockaddr_in6 *)(const void *)sa)->sin6_addr;
+    if (!a || !inet_ntop(sa->sa_family, a, out, (socklen_t)cap)) snprintf(out, cap, "?");
+    return out;
+}
+
 int px_config_client_allowed(const px_config *c, const struct sockaddr *sa)
 {
     uint8_t a[16];

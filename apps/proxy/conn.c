@@ -18,7 +18,6 @@
 #include <stdlib.h>
 #include <string.h>
 #include <strings.h>
-#include <arpa/inet.h>
 #include <netinet/in.h>
 #include <netinet/tcp.h>
 #include <sys/socket.h>
@@ -658,14 +657,10 @@ static int up_try_next(struct conn *c, short what)
     if (tcp_up) return 0; /* TLS failed, not the connection */
     struct bufferevent *b = up_new(c, c->up_tls);
     if (!b) return 0;
-    char a[INET6_ADDRSTRLEN] = "?";
-    const struct sockaddr *sa = (const struct sockaddr *)&c->up_addr[c->up_iaddr];
-    if (sa->sa_family == AF_INET)
-        inet_ntop(AF_INET, &((const struct sockaddr_in *)(const void *)sa)->sin_addr, a, sizeof a);
-    else if (sa->sa_family == AF_INET6)
-        inet_ntop(AF_INET6, &((const struct sockaddr_in6 *)(const void *)sa)->sin6_addr, a, sizeof a);
+    char a[INET6_ADDRSTRLEN];
     px_log(c->s, "conn=%lu host=%s:%u note=\"address %s: %s; trying the next one\"", c->id, c->host,
-           c->port, a, err ? evutil_socket_error_to_string(err) : "failed");
+           c->port, px_addr_text((struct sockaddr *)&c->up_addr[c->up_iaddr], a, sizeof a),
+           err ? evutil_socket_error_to_string(err) : "failed");
     evbuffer_add_buffer(bufferevent_get_output(b), bufferevent_get_output(c->up));
     bufferevent_free(c->up);
     c->up = b;

@@ -100,6 +100,8 @@ int px_net_parse(px_net *n, const char *s);
 struct sockaddr;
 /* Whether a client at sa may use the proxy (the allow list, or loopback and private networks). */
 int px_config_client_allowed(const px_config *c, const struct sockaddr *sa);
+/* sa's address as text (no port), in out; "?" if it is not IP. Returns out. */
+const char *px_addr_text(const struct sockaddr *sa, char *out, size_t cap);
 struct addrinfo;
 /* Whether any address of the list (ai, ai->ai_next, ...) is this machine's: loopback,
  * unspecified (0/8, ::), or one of its network interfaces' addresses now (IPv4 also as

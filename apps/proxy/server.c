@@ -8,7 +8,6 @@
  * connection limit in one place). Connections are long-lived (keep-alive, CONNECT), so one
  * pipe write per connection costs nothing measurable.
  */
-#include <arpa/inet.h>
 #include <dirent.h>
 #include <errno.h>
 #include <limits.h>
@@ -312,12 +311,8 @@ static void accept_cb(struct evconnlistener *l, evutil_socket_t fd, struct socka
                                  "Content-Length: 60\r\nConnection: close\r\n\r\n"
                                  "imgsec proxy: this client address is not in the allow list.\n";
         refuse(m, fd, no, sizeof no - 1);
-        char a[INET6_ADDRSTRLEN] = "?";
-        if (sa && sa->sa_family == AF_INET)
-            inet_ntop(AF_INET, &((struct sockaddr_in *)(void *)sa)->sin_addr, a, sizeof a);
-        else if (sa && sa->sa_family == AF_INET6)
-            inet_ntop(AF_INET6, &((struct sockaddr_in6 *)(void *)sa)->sin6_addr, a, sizeof a);
-        px_log(s, "error=\"client %s is not in the allow list: refused\"", a);
+        char a[INET6_ADDRSTRLEN];
+        px_log(s, "error=\"client %s is not in the allow list: refused\"", px_addr_text(sa, a, sizeof a));
         return;
     }
     unsigned limit = conn_limit(m);
