@@ -1,6 +1,6 @@
 /* libFuzzer target: the proxy's config file parser (apps/proxy/config.c). The input is a config
  * file; then the proxy's uses of a config run on what was read: a worker's copy, the settings a
- * reload keeps, target globs, connect-to routes, the allow list. A file is taken or refused with
+ * reload keeps, target globs, connect-to routes, the allow list, the name servers. A file is taken or refused with
  * a message naming its line; nothing may crash or leak. */
 #define _POSIX_C_SOURCE 200809L
 #include <netinet/in.h>
@@ -9,6 +9,8 @@
 #include <stdlib.h>
 #include <string.h>
 #include <sys/socket.h>
+
+#include <event2/util.h>
 
 #include "proxy.h"
 
@@ -27,7 +29,17 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
         px_config d, e;
         if (px_config_copy(&d, &c) == 0) {
             px_config_defaults(&e);
-            if (px_config_keep_static(&e, &d) == 0 && e.workers != d.workers) abort();
+            if (px_config_keep_static(&e, &d) == 0) {
+                if (e.workers != d.workers || e.ndns != d.ndns) abort();
+                for (size_t i = 0; i < d.ndns; i++)
+                    if (strcmp(e.dns[i], d.dns[i]) != 0) abort();
+            }
+            /* a name server taken here is one libevent's resolver takes (its own parser) */
+            for (size_t i = 0; i < c.ndns; i++) {
+                struct sockaddr_storage ss;
+                int sl = (int)sizeof ss;
+                if (evutil_parse_sockaddr_port(c.dns[i], (struct sockaddr *)&ss, &sl) != 0) abort();
+            }
             static const char *const hosts[] = {"photos.google.com", "a.b.icloud.com", "x", "", NULL};
             for (int i = 0; hosts[i]; i++) {
                 if (px_config_is_target(&c, hosts[i]) != px_config_is_target(&d, hosts[i])) abort();

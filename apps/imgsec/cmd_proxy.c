@@ -29,6 +29,8 @@ static void usage(FILE *f)
             "  -c, --config FILE       config file (man 5 imgsec-proxy.conf); flags win over it\n"
             "  --log-file FILE         log here instead of stderr\n"
             "  --hosts-file FILE       names for the proxy's resolver besides /etc/hosts\n"
+            "  --dns-server ADDR[:PORT]  name server to ask instead of /etc/resolv.conf's\n"
+            "                          (repeatable, up to 4; [IPv6]:PORT)\n"
             "  --client-timeout S, --header-timeout S, --upstream-timeout S, --drain-timeout S\n"
             "  --max-connections N, --max-header-bytes N, --on-unencryptable pass|refuse\n"
             "  --upload-sessions N, --upload-session-ttl S, --workers N (threads; 0 = one per CPU)\n"
@@ -62,6 +64,7 @@ int cmd_proxy(int argc, char **argv)
         {"upstream-connect-to", required_argument, NULL, 1},
         {"log-file", required_argument, NULL, 1},
         {"hosts-file", required_argument, NULL, 1},
+        {"dns-server", required_argument, NULL, 1},
         {"client-timeout", required_argument, NULL, 1},
         {"header-timeout", required_argument, NULL, 1},
         {"upstream-timeout", required_argument, NULL, 1},

@@ -191,6 +191,12 @@ static void clear_targets(px_config *c)
     c->ntargets = 0;
 }
 
+static void clear_dns(px_config *c)
+{
+    for (size_t i = 0; i < c->ndns; i++) free(c->dns[i]);
+    c->ndns = 0;
+}
+
 void px_config_free(px_config *c)
 {
     free(c->listen);
@@ -199,6 +205,7 @@ void px_config_free(px_config *c)
     free(c->log_file);
     free(c->hosts_file);
     clear_targets(c);
+    clear_dns(c);
     for (size_t i = 0; i < c->nconnect_to; i++) {
         free(c->connect_to[i].from_host);
         free(c->connect_to[i].to_host);
@@ -216,12 +223,13 @@ int px_config_copy(px_config *d, const px_config *s)
 {
     *d = *s;
     d->listen = d->state_dir = d->upstream_ca = d->log_file = d->hosts_file = NULL;
-    d->ntargets = d->nconnect_to = 0;
+    d->ntargets = d->nconnect_to = d->ndns = 0;
     int bad = dup_opt(&d->listen, s->listen) | dup_opt(&d->state_dir, s->state_dir) |
               dup_opt(&d->upstream_ca, s->upstream_ca) | dup_opt(&d->log_file, s->log_file) |
               dup_opt(&d->hosts_file, s->hosts_file);
     for (size_t i = 0; i < s->ntargets && !bad; i++, d->ntargets++)
         bad = dup_opt(&d->targets[i], s->targets[i]);
+    for (size_t i = 0; i < s->ndns && !bad; i++, d->ndns++) bad = dup_opt(&d->dns[i], s->dns[i]);
     for (size_t i = 0; i < s->nconnect_to && !bad; i++, d->nconnect_to++) {
         d->connect_to[i] = s->connect_to[i];
         bad = dup_opt(&d->connect_to[i].from_host, s->connect_to[i].from_host) |
@@ -233,19 +241,27 @@ int px_config_copy(px_config *d, const px_config *s)
 
 int px_config_keep_static(px_config *d, const px_config *s)
 {
-    char *l = NULL, *st = NULL, *h = NULL;
-    if (dup_opt(&l, s->listen) < 0 || dup_opt(&st, s->state_dir) < 0 ||
-        dup_opt(&h, s->hosts_file) < 0) {
+    char *l = NULL, *st = NULL, *h = NULL, *ns[PX_MAX_DNS] = {NULL};
+    int bad = dup_opt(&l, s->listen) < 0 || dup_opt(&st, s->state_dir) < 0 ||
+              dup_opt(&h, s->hosts_file) < 0;
+    for (size_t i = 0; i < s->ndns && !bad; i++) bad = dup_opt(&ns[i], s->dns[i]) < 0;
+    if (bad) {
         free(l);
         free(st);
+        free(h);
+        for (size_t i = 0; i < PX_MAX_DNS; i++) free(ns[i]);
         return -1;
     }
     free(d->listen);
     free(d->state_dir);
     free(d->hosts_file);
+    clear_dns(d);
     d->listen = l;
     d->state_dir = st;
-    d->hosts_file = h; /* (each worker's resolver loaded it at start) */
+    /* (each worker's resolver was set up with these at start) */
+    d->hosts_file = h;
+    memcpy(d->dns, ns, sizeof ns);
+    d->ndns = s->ndns;
     d->workers = s->workers;
     return 0;
 }
@@ -267,6 +283,38 @@ static int set_uint(unsigned *dst, const char *v, unsigned lo, unsigned hi)
     if (errno || end == v || *end || x < lo || x > hi) return -1;
     *dst = (unsigned)x;
     return 0;
+}
+
+/* A name server: "IPv4", "IPv4:PORT", "IPv6", "[IPv6]" or "[IPv6]:PORT" (what libevent's
+ * evdns_base_nameserver_ip_add takes). Returns 0 if v is one. */
+static int check_dns_server(const char *v)
+{
+    char a[INET6_ADDRSTRLEN + 2];
+    const char *port = NULL;
+    size_t n = strlen(v);
+    unsigned char bin[16];
+    unsigned p;
+    if (n == 0 || n >= sizeof a + 6) return -1;
+    if (v[0] == '[') {
+        const char *e = strchr(v, ']');
+        if (!e || (size_t)(e - v - 1) >= sizeof a) return -1;
+        memcpy(a, v + 1, (size_t)(e - v - 1));
+        a[e - v - 1] = 0;
+        if (e[1] == ':') port = e + 2;
+        else if (e[1]) return -1;
+        if (inet_pton(AF_INET6, a, bin) != 1) return -1;
+    } else if (strchr(v, ':') != strrchr(v, ':')) { /* a bare IPv6 address: no port */
+        if (n >= sizeof a || inet_pton(AF_INET6, v, bin) != 1) return -1;
+    } else {
+        const char *c = strchr(v, ':');
+        size_t l = c ? (size_t)(c - v) : n;
+        if (l >= sizeof a) return -1;
+        memcpy(a, v, l);
+        a[l] = 0;
+        if (c) port = c + 1;
+        if (inet_pton(AF_INET, a, bin) != 1) return -1;
+    }
+    return port && set_uint(&p, port, 1, 65535) < 0 ? -1 : 0;
 }
 
 /* "HOST:PORT:CONNECT-TO-HOST:CONNECT-TO-PORT", as curl's --connect-to (empty HOST or PORT: any). */
@@ -316,6 +364,12 @@ int px_config_set(px_config *c, const char *name, const char *v, char *err, size
     else if (!strcmp(name, "upstream-ca")) rc = set_str(&c->upstream_ca, v);
     else if (!strcmp(name, "log-file")) rc = set_str(&c->log_file, v);
     else if (!strcmp(name, "hosts-file")) rc = set_str(&c->hosts_file, v);
+    else if (!strcmp(name, "dns-server")) {
+        if (c->ndns == PX_MAX_DNS || check_dns_server(v) < 0) rc = -1;
+        else if (!(c->dns[c->ndns] = strdup(v))) return -1;
+        else c->ndns++;
+    } else if (!strcmp(name, "no-dns-servers")) /* flags replace the file's list (server.c) */
+        clear_dns(c);
     else if (!strcmp(name, "target-host")) {
         if (c->ntargets == PX_MAX_TARGETS || !*v) {
             rc = -1;
@@ -459,4 +513,23 @@ void px_config_route(const px_config *c, const char **host, unsigned *port)
         *port = ct->to_port;
         return;
     }
+}
+
+int px_build_config(px_config *c, const char *path, const char *const *flags, char *err,
+                    size_t errcap)
+{
+    px_config_defaults(c);
+    if (path && px_config_load(c, path, err, errcap) < 0) return -1;
+    int flag_targets = 0, flag_allow = 0, flag_dns = 0;
+    for (size_t i = 0; flags && flags[i]; i += 2) {
+        if (!strcmp(flags[i], "target-host")) flag_targets = 1;
+        if (!strcmp(flags[i], "allow")) flag_allow = 1;
+        if (!strcmp(flags[i], "dns-server")) flag_dns = 1;
+    }
+    if (flag_targets) px_config_set(c, "no-target-hosts", "", err, errcap);
+    if (flag_allow) px_config_set(c, "no-allow", "", err, errcap);
+    if (flag_dns) px_config_set(c, "no-dns-servers", "", err, errcap);
+    for (size_t i = 0; flags && flags[i]; i += 2)
+        if (px_config_set(c, flags[i], flags[i + 1], err, errcap) < 0) return -1;
+    return 0;
 }

@@ -674,6 +674,12 @@ static int up_try_next(struct conn *c, short what)
 static void up_error_text(struct conn *c, short what, char *out, size_t cap)
 {
     struct bufferevent *b = c->up;
+    /* (the bufferevent's timeouts run while the name is looked up: it has no socket yet) */
+    if ((what & BEV_EVENT_TIMEOUT) && c->up_dns) {
+        snprintf(out, cap, "cannot resolve %.100s: no answer from the name server in %u s", c->host,
+                 c->s->cfg.upstream_timeout_s);
+        return;
+    }
     if (what & BEV_EVENT_TIMEOUT) {
         snprintf(out, cap, "upstream %.100s:%u timed out", c->host, c->port);
         return;

@@ -35,6 +35,7 @@
 #define PX_MAX_TARGETS 64
 #define PX_MAX_CONNECT_TO 16
 #define PX_MAX_ALLOW 64
+#define PX_MAX_DNS 4
 
 /* A client network (config `allow`): IPv4 as IPv4-mapped IPv6, prefix counted in those 128 bits. */
 typedef struct {
@@ -60,6 +61,8 @@ typedef struct {
     size_t nconnect_to;
     char *log_file;    /* NULL: stderr */
     char *hosts_file;  /* names for the proxy's resolver besides /etc/hosts (hosts(5)), or NULL */
+    char *dns[PX_MAX_DNS]; /* name servers (ADDR[:PORT], [V6]:PORT) instead of resolv.conf's */
+    size_t ndns;
     unsigned client_timeout_s;   /* idle client (reading) */
     unsigned header_timeout_s;   /* whole request head must arrive within this */
     unsigned upstream_timeout_s; /* upstream connect / idle */
@@ -85,11 +88,16 @@ void px_config_free(px_config *c);
 int px_config_load(px_config *c, const char *path, char *err, size_t errcap);
 /* The same from an open file; path names it in messages. */
 int px_config_read(px_config *c, FILE *f, const char *path, char *err, size_t errcap);
+/* Defaults, then the file (if path), then flags (name/value pairs, NULL-terminated): a flag
+ * of a list setting (target-host, allow, dns-server) replaces the file's list. 0 or -1 with err. */
+int px_build_config(px_config *c, const char *path, const char *const *flags, char *err,
+                    size_t errcap);
 /* One "name value" setting (file and flags share names). Returns 0 or -1 with err filled. */
 int px_config_set(px_config *c, const char *name, const char *value, char *err, size_t errcap);
 /* Deep copy (dst is overwritten). Returns 0 or -1 (out of memory; dst is then empty). */
 int px_config_copy(px_config *dst, const px_config *src);
-/* Settings that need a restart (listen, state-dir, workers): dst gets src's. */
+/* Settings that need a restart (listen, state-dir, workers, the resolver's hosts-file and
+ * dns-server): dst gets src's. */
 int px_config_keep_static(px_config *dst, const px_config *src);
 /* 1 if host (any case) matches one of the target patterns (fnmatch globs, lower case). */
 int px_config_is_target(const px_config *c, const char *host);
@@ -430,9 +438,6 @@ typedef struct px_server px_server;
 /* Runs the proxy until SIGTERM/SIGINT (drained) or a fatal error; takes over cfg. flags are
  * name/value pairs (NULL-terminated) re-applied over config_path on SIGHUP. Returns an exit code. */
 int px_run(px_config *cfg, const char *config_path, const char *const *flags, const isec_key *key);
-/* defaults, then the file (if path), then the flags */
-int px_build_config(px_config *c, const char *path, const char *const *flags, char *err,
-                    size_t errcap);
 /* First start: creates STATE, STATE/key, STATE/ca.pem, STATE/ca.key as needed. */
 int px_state_init(const char *state_dir, char *err, size_t errcap);
 

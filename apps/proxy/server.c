@@ -342,22 +342,6 @@ static void accept_cb(struct evconnlistener *l, evutil_socket_t fd, struct socka
 }
 
 /* Config = defaults, then the file, then the flags (flags win). */
-static int build_config(px_config *c, const char *path, const char *const *flags, char *err,
-                        size_t errcap)
-{
-    px_config_defaults(c);
-    if (path && px_config_load(c, path, err, errcap) < 0) return -1;
-    int flag_targets = 0, flag_allow = 0;
-    for (size_t i = 0; flags && flags[i]; i += 2) {
-        if (!strcmp(flags[i], "target-host")) flag_targets = 1;
-        if (!strcmp(flags[i], "allow")) flag_allow = 1;
-    }
-    if (flag_targets) px_config_set(c, "no-target-hosts", "", err, errcap);
-    if (flag_allow) px_config_set(c, "no-allow", "", err, errcap);
-    for (size_t i = 0; flags && flags[i]; i += 2)
-        if (px_config_set(c, flags[i], flags[i + 1], err, errcap) < 0) return -1;
-    return 0;
-}
 
 static void on_drain_timeout(evutil_socket_t fd, short what, void *arg)
 {
@@ -418,7 +402,7 @@ static void on_hup(evutil_socket_t sig, short what, void *arg)
     px_server *s = &m->s;
     px_config n;
     char err[512];
-    if (build_config(&n, m->config_path, m->flags, err, sizeof err) < 0) {
+    if (px_build_config(&n, m->config_path, m->flags, err, sizeof err) < 0) {
         px_log(s, "reload failed, keeping the old configuration: %s", err);
         px_config_free(&n);
         return;
@@ -627,6 +611,12 @@ int px_run(px_config *cfg_in, const char *config_path, const char *const *flags,
     px_log(s, "listening on %s, state %s, %zu target pattern(s)%s, %u worker thread(s)",
            s->cfg.listen, s->cfg.state_dir, s->cfg.targets_given ? s->cfg.ntargets : (size_t)4,
            s->cfg.targets_given ? "" : " (defaults)", m->nw);
+    if (s->cfg.ndns) {
+        char ns[PX_MAX_DNS * 64] = "";
+        for (size_t i = 0; i < s->cfg.ndns; i++)
+            snprintf(ns + strlen(ns), sizeof ns - strlen(ns), "%s%.60s", i ? ", " : "", s->cfg.dns[i]);
+        px_log(s, "name servers: %s (dns-server; /etc/resolv.conf not used)", ns);
+    }
     note_fd_cap(m);
     event_base_dispatch(s->base);
     px_log(s, "stopped");
@@ -661,8 +651,3 @@ out:
     return status;
 }
 
-int px_build_config(px_config *c, const char *path, const char *const *flags, char *err,
-                    size_t errcap)
-{
-    return build_config(c, path, flags, err, errcap);
-}

@@ -92,6 +92,10 @@ static void *worker_main(void *arg)
     /* what is still in the pipe: sockets handed over after the loop ended */
     px_msg m;
     while (read(s->msg[0], &m, sizeof m) == (ssize_t)sizeof m) msg_drop(s, &m);
+    /* Lookups cancelled by the closes above end in callbacks libevent defers to the loop, and
+     * each frees its request there: one more round runs them (nothing else is left on it). */
+    event_del(s->ev_msg);
+    event_base_loop(s->base, EVLOOP_NONBLOCK);
     char one = 1;
     if (write(s->done_fd, &one, 1) != 1) { /* the main thread then waits in join */
     }
@@ -129,9 +133,14 @@ int px_worker_start(px_server *s)
     if (px_pipe(s->msg) < 0) return -1;
     if (fcntl(s->msg[0], F_SETFL, O_NONBLOCK) != 0) return -1;
     s->base = event_base_new();
-    s->dns = s->base ? evdns_base_new(s->base, EVDNS_BASE_INITIALIZE_NAMESERVERS) : NULL;
-    if (!s->dns && s->base) s->dns = evdns_base_new(s->base, 0); /* no resolv.conf: IPs only */
-    if (!s->base || !s->dns) return -1;
+    if (!s->base) return -1;
+    s->dns = s->cfg.ndns ? NULL : evdns_base_new(s->base, EVDNS_BASE_INITIALIZE_NAMESERVERS);
+    if (!s->dns) { /* dns-server given, or no resolv.conf (then: /etc/hosts and IPs only) */
+        if (!(s->dns = evdns_base_new(s->base, 0))) return -1;
+        evdns_base_load_hosts(s->dns, NULL); /* /etc/hosts, as resolv.conf's parse loads it */
+        for (size_t i = 0; i < s->cfg.ndns; i++)
+            if (evdns_base_nameserver_ip_add(s->dns, s->cfg.dns[i]) != 0) return -1;
+    }
     if (s->cfg.hosts_file && evdns_base_load_hosts(s->dns, s->cfg.hosts_file) != 0) return -1;
     s->ev_msg = event_new(s->base, s->msg[0], EV_READ | EV_PERSIST, on_msg, s);
     if (!s->ev_msg || event_add(s->ev_msg, NULL) != 0) return -1;

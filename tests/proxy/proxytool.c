@@ -7,6 +7,9 @@
  *   proxytool freeport                          prints a TCP port free on 127.0.0.1 now
  *   proxytool hold SECONDS                      listens on a free port (printed) and never
  *                                               accepts or answers, for SECONDS
+ *   proxytool dnssink SECONDS FILE              a UDP port on 127.0.0.1 (printed) that never
+ *                                               answers; writes the number of datagrams it got
+ *                                               to FILE; ends after SECONDS without one
  *   proxytool raw PORT INFILE OUTFILE            sends INFILE to 127.0.0.1:PORT in one write,
  *                                               saves all that comes back until EOF (10 s max)
  *   proxytool listen1 OUTFILE                    prints a port, takes one connection, saves the
@@ -139,6 +142,33 @@ int main(int argc, char **argv)
         printf("%u\n", port);
         fflush(stdout);
         sleep((unsigned)atoi(argv[2]));
+        close(fd);
+        return 0;
+    }
+    if (argc == 4 && !strcmp(argv[1], "dnssink")) {
+        /* a name server that never answers: counts the queries it gets into FILE */
+        unsigned port;
+        int fd = socket(AF_INET, SOCK_DGRAM, 0);
+        struct sockaddr_in a = {0};
+        socklen_t al = sizeof a;
+        a.sin_family = AF_INET;
+        a.sin_addr.s_addr = htonl(INADDR_LOOPBACK);
+        if (fd < 0 || bind(fd, (struct sockaddr *)&a, sizeof a) ||
+            getsockname(fd, (struct sockaddr *)&a, &al))
+            return 1;
+        port = ntohs(a.sin_port);
+        printf("%u\n", port);
+        fflush(stdout);
+        struct timeval tv = {(time_t)atoi(argv[2]), 0};
+        setsockopt(fd, SOL_SOCKET, SO_RCVTIMEO, &tv, sizeof tv);
+        unsigned long n = 0;
+        char buf[1500];
+        while (recv(fd, buf, sizeof buf, 0) >= 0) {
+            FILE *f = fopen(argv[3], "w");
+            if (!f) return 1;
+            fprintf(f, "%lu\n", ++n);
+            fclose(f);
+        }
         close(fd);
         return 0;
     }

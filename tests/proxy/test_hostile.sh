@@ -114,9 +114,9 @@ check "still serving after a silent upstream" alive
 kill "$HOLD_PID" 2>/dev/null; wait "$HOLD_PID" 2>/dev/null
 
 # a name that does not resolve (.invalid never does): 502 naming it (or, where no name server
-# answers, the upstream-timeout: 504), and the proxy goes on
+# answers, after upstream-timeout: 504), and the proxy goes on
 code=$(pcurl "http://nohost.invalid/x" -o "$T/nxd.out" -w "%{http_code}" 2>/dev/null)
-check "unresolvable name: 502 saying so ($code: $(head -c 100 "$T/nxd.out"))" '{ [ "$code" = 502 ] && grep -q "cannot resolve nohost.invalid" "$T/nxd.out"; } || { [ "$code" = 504 ] && grep -q "timed out" "$T/nxd.out"; }'
+check "unresolvable name: 502 saying so ($code: $(head -c 100 "$T/nxd.out"))" '{ [ "$code" = 502 ] || [ "$code" = 504 ]; } && grep -q "cannot resolve nohost.invalid" "$T/nxd.out"'
 check "still serving after it" alive
 
 # upstream-self refuses this machine before connecting to it, by the looked-up address: a
@@ -230,6 +230,37 @@ code=$(pcurl "http://dead.test:$HPORT/a.jpg" -o "$T/dead.out" -w "%{http_code}" 
 check "every address refused: 502 ($code)" '[ "$code" = 502 ] && grep -q "dead.test" "$T/dead.out"'
 stop_proxy
 check "a hosts-file that cannot be read: the proxy says so and does not start" '! "$IMGSEC" proxy --listen 127.0.0.1:1 --state-dir "$T/state" --hosts-file "$T/nonexistent" 2> "$T/hf.err" && grep -q "hosts-file .*nonexistent: No such file" "$T/hf.err"'
+
+# dns-server: the proxy asks this name server instead of /etc/resolv.conf's. One that never
+# answers costs a client upstream-timeout (2 s here; curl gives up at 10), not the resolver's
+# own retries, and the answer says why, for plain HTTP and for CONNECT; names in /etc/hosts
+# (localhost) and in --hosts-file are still answered without it. A lookup still under way when
+# the drain times out is freed (libevent ends a cancelled lookup in a deferred callback: the
+# worker runs its loop once more before freeing it; ASan builds reported a leak at exit before).
+"$TOOL" dnssink 60 "$T/dnsq" > "$T/dnsport" &
+DNS_PID=$!
+i=0
+while [ ! -s "$T/dnsport" ] && [ $i -lt 50 ]; do sleep 0.1; i=$((i + 1)); done
+start_proxy --hosts-file "$T/hosts" --upstream-self allow --dns-server "127.0.0.1:$(cat "$T/dnsport")" \
+    --upstream-timeout 2 --drain-timeout 1
+check "the name servers are logged" 'grep -q "name servers: 127.0.0.1:$(cat "$T/dnsport") (dns-server" "$T/proxy.log"'
+code=$(pcurl --max-time 10 "http://slow.test/x" -o "$T/dns1.out" -w "%{http_code}" 2>/dev/null)
+check "silent name server, plain HTTP: 504 saying so ($code: $(head -c 100 "$T/dns1.out"))" '[ "$code" = 504 ] && grep -q "cannot resolve slow.test: no answer from the name server in 2 s" "$T/dns1.out"'
+code=$(pcurl --max-time 10 "https://slow2.test/x" -o /dev/null -w "%{http_connect}" 2>/dev/null)
+check "silent name server, blind CONNECT: 502 ($code)" '[ "$code" = 502 ] && grep -q "host=slow2.test method=CONNECT .*status=502 error=\"imgsec proxy: cannot resolve slow2.test: no answer from the name server" "$T/proxy.log"'
+check "the name server was asked ($(cat "$T/dnsq" 2>/dev/null) queries)" '[ "$(cat "$T/dnsq" 2>/dev/null || echo 0)" -ge 2 ]'
+code=$(pcurl --max-time 10 "http://multi.test:$HPORT/a.jpg" -o /dev/null -w "%{http_code}" 2>/dev/null)
+check "hosts-file still answered beside dns-server ($code)" '[ "$code" = 200 ]'
+code=$(pcurl --max-time 10 "http://localhost:$HPORT/a.jpg" -o /dev/null -w "%{http_code}" 2>/dev/null)
+check "/etc/hosts still answered beside dns-server ($code)" '[ "$code" = 200 ]'
+n=$(cat "$T/dnsq" 2>/dev/null || echo 0)
+pcurl --max-time 10 "http://slow3.test/x" -o /dev/null 2>/dev/null &
+i=0
+while [ "$(cat "$T/dnsq" 2>/dev/null || echo 0)" = "$n" ] && [ $i -lt 50 ]; do sleep 0.1; i=$((i + 1)); done
+stop_proxy
+check "a lookup was under way when the drain timed out" 'grep -q "drain timeout: closing 1 connection" "$T/proxy.log"'
+kill "$DNS_PID" 2>/dev/null; wait "$DNS_PID" 2>/dev/null
+check "a malformed dns-server is refused at start" '! "$IMGSEC" proxy --listen 127.0.0.1:1 --state-dir "$T/state" --dns-server 127.0.0.1:99999 2> "$T/ds.err" && grep -q "dns-server" "$T/ds.err"'
 
 # the open-files limit. The proxy raises its soft limit to the hard one; where even that has no
 # room for max-connections, it lowers the connection limit and says so, rather than fail in

@@ -533,6 +533,46 @@ static void test_allow(void)
     px_config_free(&c);
 }
 
+/* dns-server: the forms evdns_base_nameserver_ip_add takes, four at most; flags replace the
+ * file's list; a reload keeps the list the workers' resolvers were made with */
+static void test_dns_server(void)
+{
+    px_config c, d;
+    char err[200];
+    px_config_defaults(&c);
+    static const char *good[] = {"192.0.2.53", "192.0.2.53:5353", "[2001:db8::53]:53", "::1"};
+    static const char *bad[] = {"", "192.0.2.256", "192.0.2.53:0", "192.0.2.53:65536",
+                                "192.0.2.53:", "dns.example", "[2001:db8::53", "[::1]x",
+                                "[192.0.2.53]:53", "2001:db8::53:53x", "1.2.3.4:53:53"};
+    for (size_t i = 0; i < sizeof bad / sizeof bad[0]; i++) {
+        err[0] = 0;
+        T(px_config_set(&c, "dns-server", bad[i], err, sizeof err) < 0 && strstr(err, "dns-server"));
+    }
+    T(c.ndns == 0);
+    for (size_t i = 0; i < 4; i++) T(px_config_set(&c, "dns-server", good[i], err, sizeof err) == 0);
+    T(c.ndns == 4 && !strcmp(c.dns[2], "[2001:db8::53]:53"));
+    T(px_config_set(&c, "dns-server", "192.0.2.54", err, sizeof err) < 0 && c.ndns == 4);
+    T(px_config_copy(&d, &c) == 0 && d.ndns == 4 && d.dns[3] != c.dns[3] && !strcmp(d.dns[3], "::1"));
+    px_config_free(&d);
+    px_config_defaults(&d);
+    T(px_config_set(&d, "dns-server", "198.51.100.1", err, sizeof err) == 0);
+    T(px_config_keep_static(&d, &c) == 0 && d.ndns == 4 && !strcmp(d.dns[0], "192.0.2.53"));
+    px_config_free(&d);
+    px_config_free(&c);
+    /* a flag replaces the file's list instead of adding to it */
+    char path[] = "/tmp/imgsec-unit-dns-XXXXXX";
+    int fd = mkstemp(path);
+    FILE *f = fd >= 0 ? fdopen(fd, "w") : NULL;
+    T(f && fputs("dns-server 192.0.2.1\ndns-server 192.0.2.2\n", f) >= 0 && fclose(f) == 0);
+    const char *flags[] = {"dns-server", "[::1]:5353", NULL};
+    T(px_build_config(&c, path, flags, err, sizeof err) == 0 && c.ndns == 1 &&
+      !strcmp(c.dns[0], "[::1]:5353"));
+    px_config_free(&c);
+    T(px_build_config(&c, path, NULL, err, sizeof err) == 0 && c.ndns == 2);
+    px_config_free(&c);
+    unlink(path);
+}
+
 static void test_config_and_heads(void)
 {
     px_config c;
@@ -553,6 +593,7 @@ static void test_config_and_heads(void)
     T(px_config_set(&c, "bogus", "1", err, sizeof err) < 0);
     px_config_free(&c);
     test_allow();
+    test_dns_server();
 
     px_head hd;
     px_head_init(&hd, 1024);
