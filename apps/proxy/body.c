@@ -35,6 +35,11 @@ static int close_js(px_body *b)
 {
     int rc = px_jstream_end(&b->js);
     if (b->js.is_jpeg) b->jpegs++;
+    const char *kind = b->js.is_jpeg ? NULL : px_media_kind(b->js.first, b->js.nfirst);
+    if (kind && b->cfg.dir == PX_DIR_REQUEST) {
+        b->plain_media++;
+        b->plain_kind = kind;
+    }
     if (b->js.crypted && !b->js.refused && rc == 0) b->crypted++;
     if (b->js.refused) b->refused++;
     if (b->js.mismatch) b->mismatched++;
@@ -108,7 +113,9 @@ void px_body_free(px_body *b)
 
 int px_body_passing(const px_body *b)
 {
-    return !b->failed && !b->multipart && b->js_open && !b->js.failed && b->js.phase == PX_J_PASS;
+    /* (once the bytes px_media_kind looks at are in: what the log says of the body needs them) */
+    return !b->failed && !b->multipart && b->js_open && !b->js.failed && b->js.phase == PX_J_PASS &&
+           b->js.nfirst == sizeof b->js.first;
 }
 
 void px_body_skip(px_body *b, size_t n)

@@ -1202,9 +1202,17 @@ static void log_exchange(struct conn *c)
     long ms = (long)(now.tv_sec - c->t0.tv_sec) * 1000 + (long)(now.tv_usec - c->t0.tv_usec) / 1000;
     unsigned enc = (c->reqb_on ? c->reqb.crypted : 0) + c->rs_enc;
     unsigned dec = c->resb_on ? c->resb.crypted : 0;
-    char note[256] = "";
+    char note[384] = "";
     if (c->reqb_on && c->reqb.refused)
         snprintf(note, sizeof note, " warning=\"JPEG sent as it was: %s\"", c->reqb.detail);
+    else if (c->reqb_on && c->reqb.plain_media == 1)
+        snprintf(note, sizeof note, " warning=\"not encrypted: a %s (the proxy encrypts JPEG only)\"",
+                 c->reqb.plain_kind);
+    else if (c->reqb_on && c->reqb.plain_media)
+        snprintf(note, sizeof note,
+                 " warning=\"not encrypted: %u pictures or videos of other formats (the last a %s; "
+                 "the proxy encrypts JPEG only)\"",
+                 c->reqb.plain_media, c->reqb.plain_kind);
     if (c->resb_on && c->resb.mismatched)
         snprintf(note, sizeof note, " warning=\"%s\"", c->resb.detail);
     px_log(c->s,

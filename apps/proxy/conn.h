@@ -99,7 +99,7 @@ struct conn {
     px_rsess *rs_start; /* start: the session reserved until the response names it */
     int rs_local, rs_local_done;
     unsigned rs_enc;
-    char rs_note[128];
+    char rs_note[256];
 };
 
 /* Answers the client from the proxy (Connection: close); extra: NULL or header lines. */

@@ -231,6 +231,9 @@ static int rs_response(struct conn *c, http_parser *p, char *extra, size_t cap)
         if (s->refused)
             snprintf(c->rs_note + strlen(c->rs_note), sizeof c->rs_note - strlen(c->rs_note),
                      " warning=\"JPEG sent as it was\"");
+        else if (s->media)
+            snprintf(c->rs_note + strlen(c->rs_note), sizeof c->rs_note - strlen(c->rs_note),
+                     " warning=\"not encrypted: a %s (the proxy encrypts JPEG only)\"", s->media);
         px_rs_drop(t, s);
     }
     return translated;

@@ -511,10 +511,44 @@ static int head_add(px_jstream *j, const uint8_t *b, size_t n)
     return 0;
 }
 
+/* ISO base media (HEIF, AVIF, MP4, QuickTime): "ftyp" at 4, the major brand at 8. */
+static const char *iso_brand(const uint8_t *b)
+{
+    static const struct {
+        char brand[5];
+        const char *kind;
+    } brands[] = {
+        {"heic", "HEIC"}, {"heix", "HEIC"}, {"heim", "HEIC"}, {"heis", "HEIC"},
+        {"hevc", "HEIC"}, {"hevx", "HEIC"}, {"hevm", "HEIC"}, {"hevs", "HEIC"},
+        {"mif1", "HEIF"}, {"msf1", "HEIF"}, {"avif", "AVIF"}, {"avis", "AVIF"},
+        {"qt  ", "MOV video"}, {"crx ", "CR3 raw photo"},
+    };
+    for (size_t i = 0; i < sizeof brands / sizeof brands[0]; i++)
+        if (!memcmp(b + 8, brands[i].brand, 4)) return brands[i].kind;
+    return "MP4 video"; /* isom, mp41, mp42, M4V, 3gp..., and the rest of the family */
+}
+
+const char *px_media_kind(const uint8_t *b, size_t n)
+{
+    if (n >= 8 && !memcmp(b, "\x89PNG\r\n\x1a\n", 8)) return "PNG";
+    if (n >= 6 && (!memcmp(b, "GIF87a", 6) || !memcmp(b, "GIF89a", 6))) return "GIF";
+    if (n >= 12 && !memcmp(b, "RIFF", 4) && !memcmp(b + 8, "WEBP", 4)) return "WebP";
+    if (n >= 12 && !memcmp(b + 4, "ftyp", 4)) return iso_brand(b);
+    if (n >= 12 && !memcmp(b, "\0\0\0\x0cJXL \r\n\x87\n", 12)) return "JPEG XL";
+    if (n >= 2 && b[0] == 0xFF && b[1] == 0x0A) return "JPEG XL";
+    if (n >= 4 && (!memcmp(b, "II*\0", 4) || !memcmp(b, "MM\0*", 4))) return "TIFF or raw photo";
+    return NULL;
+}
+
 int px_jstream_push(px_jstream *j, const uint8_t *b, size_t n)
 {
     if (j->failed) return -1;
     j->in_total += n;
+    if (j->nfirst < sizeof j->first) {
+        size_t t = n < sizeof j->first - j->nfirst ? n : sizeof j->first - j->nfirst;
+        memcpy(j->first + j->nfirst, b, t);
+        j->nfirst += t;
+    }
     while (n) {
         switch (j->phase) {
         case PX_J_SNIFF: {

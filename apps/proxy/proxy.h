@@ -229,8 +229,15 @@ typedef struct {
     uint64_t in_total;
     int failed;   /* fatal: the caller must abort the message */
     int is_jpeg, crypted, known, mismatch, refused;
+    uint8_t first[16]; /* the stream's first bytes (px_media_kind) */
+    size_t nfirst;
     char detail[160];
 } px_jstream;
+
+/* What kind of picture or video a stream that is not a JPEG is, from its first bytes ("HEIC",
+ * "PNG", "MOV video", ...), or NULL if none the proxy knows: such files go up unencrypted, and
+ * the log says so. */
+const char *px_media_kind(const uint8_t *b, size_t n);
 
 int px_jstream_init(px_jstream *j, const px_jstream_cfg *cfg);
 /* Takes all n bytes, emitting what is ready. Returns 0, or -1 if the message must be aborted. */
@@ -298,6 +305,8 @@ typedef struct {
     px_jstream js;
     int js_open;
     unsigned jpegs, crypted, refused, mismatched;
+    unsigned plain_media;   /* request: pictures and videos of other formats, sent as they were */
+    const char *plain_kind; /* the last one's px_media_kind */
     int failed;
     int refusal; /* failed because the cipher refused a JPEG (refuse: on-unencryptable refuse) */
     char detail[160];
@@ -350,6 +359,7 @@ typedef struct px_rsess {
     px_emit_fn emit;        /* where the current piece's upstream bytes go */
     void *emit_arg;
     int is_jpeg, crypted, refused; /* after the final piece */
+    const char *media; /* px_media_kind of what went up, if not a JPEG (after the final piece) */
 } px_rsess;
 
 typedef struct {

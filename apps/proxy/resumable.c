@@ -376,6 +376,7 @@ int px_rs_piece_end(px_rsess *s)
     if (s->piece_final) {
         int rc = px_jstream_end(&s->js);
         s->is_jpeg = s->js.is_jpeg;
+        s->media = s->is_jpeg ? NULL : px_media_kind(s->js.first, s->js.nfirst);
         s->crypted = s->js.crypted && !s->js.refused && rc == 0;
         s->refused = s->js.refused;
         if (rc < 0) {

@@ -6,7 +6,7 @@
 # ciphertext re-uploaded stays ciphertext; an untrusted upstream certificate gives a 502.
 # Usage: test_e2e.sh IMGSEC PROXYTOOL
 . "$(dirname "$0")/lib.sh"
-need nginx curl openssl sqlite3 cjpeg djpeg
+need nginx curl openssl sqlite3 cjpeg djpeg pnmtopng heif-enc
 make_pki
 start_nginx
 start_proxy
@@ -61,6 +61,17 @@ check "multipart: both JPEG parts encrypted" '"$TOOL" contains "$T/www/form.bin"
 check "multipart: no plaintext JPEG left" '! "$TOOL" contains "$T/www/form.bin" "$T/small.jpg"'
 check "multipart: text field untouched" 'grep -qa "^hello" "$T/www/form.bin"'
 
+# other picture formats are not encrypted (the cipher is for JPEG): they go up byte for byte, and
+# each request's log line says so. A real HEIC (libheif's heif-enc, as an iPhone saves photos)
+# and a PNG (netpbm); in a multipart body beside a JPEG, the JPEG is still encrypted.
+djpeg "$T/small.jpg" | pnmtopng > "$T/small.png"
+heif-enc -q 60 -o "$T/small.heic" "$T/small.jpg" >/dev/null
+check "HEIC upload stored byte for byte" 'pcurl -T "$T/small.heic" "$U/s.heic" -o /dev/null && cmp -s "$T/www/s.heic" "$T/small.heic"'
+check "HEIC upload: the log says it went up unencrypted" 'grep -q "method=PUT path=/s.heic .*jpeg_enc=0 .*warning=\"not encrypted: a HEIC (the proxy encrypts JPEG only)\"" "$T/proxy.log"'
+check "PNG upload: stored byte for byte, logged" 'pcurl -T "$T/small.png" "$U/s.png" -o /dev/null && cmp -s "$T/www/s.png" "$T/small.png" && grep -q "path=/s.png .*warning=\"not encrypted: a PNG" "$T/proxy.log"'
+check "multipart with a HEIC and a JPEG: the JPEG encrypted, the HEIC logged" 'pcurl -X PUT -F "h=@$T/small.heic" -F "b=@$T/small.jpg" "$U/form2.bin" -o /dev/null && "$TOOL" contains "$T/www/form2.bin" "$T/expect-small.jpg" && "$TOOL" contains "$T/www/form2.bin" "$T/small.heic" && grep -q "path=/form2.bin .*jpeg_enc=1 .*warning=\"not encrypted: a HEIC" "$T/proxy.log"'
+check "no such warning for JPEG or text uploads" '! grep -E "path=/(a.jpg|form.bin) " "$T/proxy.log" | grep -q "not encrypted"'
+
 # non-target host: tunnelled blind (curl must trust the real server's CA, not ours)
 check "non-target host is untouched" 'curl -sS --max-time 60 --proxy "http://127.0.0.1:$PPORT" --cacert "$T/testca.pem" -T "$T/photo.jpg" "https://other.test:$SPORT/o.jpg" -o /dev/null && cmp -s "$T/www/o.jpg" "$T/photo.jpg"'
 check "non-target host download is untouched" 'curl -sS --max-time 60 --proxy "http://127.0.0.1:$PPORT" --cacert "$T/testca.pem" "https://other.test:$SPORT/a.jpg" -o "$T/o-get.jpg" && cmp -s "$T/o-get.jpg" "$T/expect.jpg"'
@@ -113,6 +124,7 @@ check "ca export --der" '"$IMGSEC" ca export --state-dir "$STATE" --der > "$T/ca
 # 4 KiB); bigger than the 512 KiB buffers, so backpressure and refills are crossed many times.
 head -c 9000001 /dev/urandom > "$T/big.bin"
 check "9 MB non-JPEG upload to a target host stored byte for byte" 'pcurl -T "$T/big.bin" "$U/big1.bin" -o /dev/null && cmp -s "$T/www/big1.bin" "$T/big.bin"'
+check "no warning for random bytes (not a picture)" '! grep "path=/big1.bin " "$T/proxy.log" | grep -q "not encrypted"'
 check "9 MB non-JPEG download from a target host byte for byte" 'pcurl "$U/big1.bin" -o "$T/big1.got" && cmp -s "$T/big1.got" "$T/big.bin"'
 check "9 MB upload through a blind tunnel byte for byte" 'curl -sS --max-time 60 --proxy "http://127.0.0.1:$PPORT" --cacert "$T/testca.pem" -T "$T/big.bin" "https://other.test:$SPORT/big2.bin" -o /dev/null && cmp -s "$T/www/big2.bin" "$T/big.bin"'
 check "9 MB download through a blind tunnel byte for byte" 'curl -sS --max-time 60 --proxy "http://127.0.0.1:$PPORT" --cacert "$T/testca.pem" "https://other.test:$SPORT/big2.bin" -o "$T/big2.got" && cmp -s "$T/big2.got" "$T/big.bin"'

@@ -9,7 +9,7 @@
 # restart a piece or query of the old session gets 410 and nothing more reaches the server; the
 # session cap gives 503; a session past its TTL gets 410. Usage: test_resumable.sh IMGSEC PROXYTOOL
 . "$(dirname "$0")/lib.sh"
-need nginx curl openssl
+need nginx curl openssl heif-enc
 make_pki
 start_nginx
 start_proxy --upload-sessions 5
@@ -77,6 +77,15 @@ cp "$T/stored.jpg" "$T/www/r.jpg"
 check "GET through the proxy returns the original" 'pcurl "$U/r.jpg" -o "$T/got.jpg" && cmp -s "$T/got.jpg" "$T/photo.jpg"'
 check "log shows held/piece/final and jpeg_enc=1" 'grep -q "resumable=final.*" "$T/proxy.log" && grep "resumable=final" "$T/proxy.log" | grep -q "jpeg_enc=1"'
 check "session forgotten after finalize: query gets 410" '[ "$(pcurl -X POST -H "X-Goog-Upload-Command: query" -o /dev/null -w "%{http_code}" "$url")" = 410 ]'
+# a HEIC (libheif's heif-enc, as an iPhone saves photos) sent resumable in one piece: not a JPEG,
+# so it goes up as it is, and the final piece's log line says so
+"$TOOL" mkjpeg 640 480 85 5 "$T/h.jpg"
+heif-enc -q 60 -o "$T/piece.9" "$T/h.jpg" >/dev/null
+url9=$(start_session)
+id9=${url9##*upload_id=}; id9=${id9%%&*}
+c9=$(piece 9 0 "upload, finalize" "$url9")
+check "a HEIC sent resumable: accepted ($c9), stored as it is" '{ [ "$c9" = 201 ] || [ "$c9" = 204 ]; } && assemble "$id9" "$T/stored9" && cmp -s "$T/stored9" "$T/piece.9"'
+check "a HEIC sent resumable: the log says it went up unencrypted" 'grep "resumable=final" "$T/proxy.log" | grep -q "jpeg_enc=0.*warning=\"not encrypted: a HEIC (the proxy encrypts JPEG only)\""'
 
 # the whole file in one "upload, finalize" request (what apps do for small photos)
 url=$(start_session); id=${url##*upload_id=}; id=${id%%&*}

@@ -257,15 +257,19 @@ static void test_passing(const isec_key *key)
     struct sink s = {0};
     px_body b;
     nrows = 0;
-    /* not a JPEG: passes after its first byte; skipped bytes are not emitted by the body */
+    /* not a JPEG: passes once the 16 bytes the log's px_media_kind looks at are in (a PNG
+     * here: the log names it); skipped bytes are not emitted by the body */
     px_body_cfg rc = {PX_DIR_REQUEST, key, {mem_get, mem_put, NULL}, sink_emit, &s, NULL, 1000, 0, g_async, NULL, NULL};
     px_body_init(&b, &rc);
     T(!px_body_passing(&b)); /* nothing seen yet */
-    T(px_body_push(&b, (const uint8_t *)"x", 1) == 0);
+    T(px_body_push(&b, (const uint8_t *)"\x89PNG", 4) == 0);
+    T(!px_body_passing(&b));
+    T(px_body_push(&b, (const uint8_t *)"\r\n\x1a\n\0\0\0\rIHDR", 12) == 0);
     T(px_body_passing(&b));
-    px_body_skip(&b, 998);
+    px_body_skip(&b, 983);
     T(px_body_push(&b, (const uint8_t *)"y", 1) == 0 && px_body_end(&b) == 0);
-    T(s.n == 2 && b.jpegs == 0 && b.crypted == 0);
+    T(s.n == 17 && b.jpegs == 0 && b.crypted == 0);
+    T(b.plain_media == 1 && !strcmp(b.plain_kind, "PNG"));
     px_body_free(&b);
     /* a JPEG upload: never passes (it is encrypted to its end) */
     s.n = 0;
@@ -573,6 +577,38 @@ static void test_dns_server(void)
     unlink(path);
 }
 
+/* px_media_kind: the formats the log names when they go up unencrypted */
+static void test_media_kind(void)
+{
+    static const struct {
+        const char *bytes;
+        size_t n;
+        const char *kind;
+    } cases[] = {
+        {"\x89PNG\r\n\x1a\n\0\0\0\rIHDR", 16, "PNG"},
+        {"GIF89a\x01\0\x01\0", 10, "GIF"},
+        {"RIFF\x10\0\0\0WEBPVP8 ", 16, "WebP"},
+        {"\0\0\0\x18" "ftypheic\0\0\0\0", 16, "HEIC"},
+        {"\0\0\0\x18" "ftypmif1\0\0\0\0", 16, "HEIF"},
+        {"\0\0\0\x1c" "ftypavif\0\0\0\0", 16, "AVIF"},
+        {"\0\0\0\x14" "ftypqt  \0\0\0\0", 16, "MOV video"},
+        {"\0\0\0\x20" "ftypisom\0\0\x02\0", 16, "MP4 video"},
+        {"\0\0\0\x0cJXL \r\n\x87\n", 12, "JPEG XL"},
+        {"\xff\x0a" "\xfa\x7f", 4, "JPEG XL"},
+        {"II*\0\x08\0\0\0", 8, "TIFF or raw photo"},
+        {"MM\0*\0\0\0\x08", 8, "TIFF or raw photo"},
+        {"\xff\xd8\xff\xe0\0\x10JFIF", 10, NULL}, /* a JPEG is not "other" */
+        {"\x89PNG\r\n\x1a", 7, NULL},              /* too short to tell */
+        {"\0\0\0\x18" "ftyp", 8, NULL},
+        {"hello, world", 12, NULL},
+        {"", 0, NULL},
+    };
+    for (size_t i = 0; i < sizeof cases / sizeof cases[0]; i++) {
+        const char *k = px_media_kind((const uint8_t *)cases[i].bytes, cases[i].n);
+        T(cases[i].kind ? k && !strcmp(k, cases[i].kind) : k == NULL);
+    }
+}
+
 static void test_config_and_heads(void)
 {
     px_config c;
@@ -594,6 +630,7 @@ static void test_config_and_heads(void)
     px_config_free(&c);
     test_allow();
     test_dns_server();
+    test_media_kind();
 
     px_head hd;
     px_head_init(&hd, 1024);
