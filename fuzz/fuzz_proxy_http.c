@@ -68,8 +68,10 @@ static int on_headers(http_parser *p)
     (void)px_rs_session_id(hv ? hv : "h", s->h.url ? s->h.url : "/", id, sizeof id);
     const char *gu = px_head_get(&s->h, "X-Goog-Upload-URL");
     if (gu) (void)px_rs_session_id("h", gu, id, sizeof id);
+    /* (PUT bodies also stop at a picture of another format: on-other-media refuse) */
     px_body_cfg bc = {PX_DIR_REQUEST, key, {get, NULL, NULL}, emit, s,
-                      px_head_get(&s->h, "Content-Type"), -1, 0, 0, NULL, NULL};
+                      px_head_get(&s->h, "Content-Type"), -1, 0, 0, NULL, NULL,
+                      p->method == HTTP_PUT};
     if (s->body_on) px_body_free(&s->b);
     px_body_init(&s->b, &bc);
     s->body_on = 1;

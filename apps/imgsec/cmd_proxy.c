@@ -33,6 +33,8 @@ static void usage(FILE *f)
             "                          (repeatable, up to 4; [IPv6]:PORT)\n"
             "  --client-timeout S, --header-timeout S, --upstream-timeout S, --drain-timeout S\n"
             "  --max-connections N, --max-header-bytes N, --on-unencryptable pass|refuse\n"
+            "  --on-other-media pass|refuse  a picture or video that is not a JPEG (HEIC, PNG,\n"
+            "                          MOV, ...) goes up unencrypted with a warning, or is stopped\n"
             "  --upload-sessions N, --upload-session-ttl S, --workers N (threads; 0 = one per CPU)\n"
             "                          resumable uploads in progress at once / forgotten after\n"
             "  --cipher-thread auto|off  a JPEG upload or download gets a thread of its own for\n"
@@ -72,6 +74,7 @@ int cmd_proxy(int argc, char **argv)
         {"max-connections", required_argument, NULL, 1},
         {"max-header-bytes", required_argument, NULL, 1},
         {"on-unencryptable", required_argument, NULL, 1},
+        {"on-other-media", required_argument, NULL, 1},
         {"upload-sessions", required_argument, NULL, 1},
         {"upload-session-ttl", required_argument, NULL, 1},
         {"workers", required_argument, NULL, 1},

@@ -21,6 +21,7 @@ static int open_js(px_body *b, int64_t len)
         .emit = js_emit,
         .emit_arg = b,
         .refuse = b->cfg.refuse,
+        .refuse_other = b->cfg.refuse_other,
         .expect_len = len,
         .async = b->cfg.async,
         .notify = b->cfg.notify,
@@ -45,7 +46,8 @@ static int close_js(px_body *b)
     if (b->js.mismatch) b->mismatched++;
     if (b->js.detail[0]) snprintf(b->detail, sizeof b->detail, "%s", b->js.detail);
     if (rc < 0) b->failed = 1;
-    if (rc < 0 && b->js.refused) b->refusal = 1;
+    if (rc < 0 && b->js.refused) b->refusal = PX_REFUSED_JPEG;
+    if (rc < 0 && b->js.refused_other) b->refusal = PX_REFUSED_OTHER;
     px_jstream_free(&b->js);
     b->js_open = 0;
     return rc;
@@ -82,7 +84,8 @@ static int body_failed(px_body *b)
 {
     b->failed = 1;
     if (b->js_open && b->js.detail[0]) snprintf(b->detail, sizeof b->detail, "%s", b->js.detail);
-    if (b->js_open && b->js.refused) b->refusal = 1;
+    if (b->js_open && b->js.refused) b->refusal = PX_REFUSED_JPEG;
+    if (b->js_open && b->js.refused_other) b->refusal = PX_REFUSED_OTHER;
     return -1;
 }
 

@@ -425,6 +425,10 @@ int px_config_set(px_config *c, const char *name, const char *v, char *err, size
         if (!strcmp(v, "deny")) c->upstream_self = 0;
         else if (!strcmp(v, "allow")) c->upstream_self = 1;
         else rc = -1;
+    } else if (!strcmp(name, "on-other-media")) {
+        if (!strcmp(v, "pass")) c->refuse_other_media = 0;
+        else if (!strcmp(v, "refuse")) c->refuse_other_media = 1;
+        else rc = -1;
     } else if (!strcmp(name, "on-unencryptable")) {
         if (!strcmp(v, "pass")) c->refuse_unencryptable = 0;
         else if (!strcmp(v, "refuse")) c->refuse_unencryptable = 1;

@@ -127,7 +127,8 @@ static void tunnel_copy(struct conn *c, struct bufferevent *from, struct buffere
  * on-unencryptable refuse, the index not written, a resumable session broken): logged; the
  * upstream is dropped unfinished (close_when_flushed, which the caller runs), so the server never
  * gets a whole body; and the client, if nothing of the server's answer has reached it, is told
- * why: 422 for a refused JPEG (sending it again cannot help), else 503 (it may). */
+ * why: 422 for a refusal by a setting (refusal: PX_REFUSED_*; sending it again cannot help),
+ * else 503 (it may). */
 static void upload_aborted(struct conn *c, const char *why, int refusal)
 {
     px_log(c->s, "conn=%lu host=%s method=%s path=%s error=\"upload aborted: %s\"", c->id,
@@ -136,7 +137,8 @@ static void upload_aborted(struct conn *c, const char *why, int refusal)
     up_free(c); /* (nothing of it may follow the answer) */
     if (refusal)
         px_conn_reply(c, 422, "Unprocessable Content",
-                      "imgsec proxy: upload stopped, nothing stored: %s (on-unencryptable refuse)", why);
+                      "imgsec proxy: upload stopped, nothing stored: %s (%s refuse)", why,
+                      refusal == PX_REFUSED_OTHER ? "on-other-media" : "on-unencryptable");
     else
         px_conn_reply_x(c, 503, "Service Unavailable", "Retry-After: 10\r\n",
                         "imgsec proxy: upload stopped, nothing stored: %s", why);
@@ -1027,6 +1029,7 @@ static int on_req_headers(http_parser *p)
             .content_type = px_head_get(&c->reqh, "Content-Type"),
             .content_length = cl ? (int64_t)p->content_length : -1,
             .refuse = s->cfg.refuse_unencryptable,
+            .refuse_other = s->cfg.refuse_other_media,
             .async = cipher_async(c),
             .notify = cipher_notify,
             .notify_arg = c,
@@ -1045,7 +1048,7 @@ static int on_req_body(http_parser *p, const char *at, size_t n)
     c->req_ident = !c->req_chunked;
     if (c->rs && (c->rs_cmd & (PX_RS_UPLOAD | PX_RS_FINALIZE))) {
         if (px_rs_piece_push(c->rs, (const uint8_t *)at, n) < 0) {
-            upload_aborted(c, px_rs_detail(c->rs), 0);
+            upload_aborted(c, px_rs_detail(c->rs), px_rs_refusal(c->rs));
             c->fatal = 1;
             return -1;
         }
@@ -1073,7 +1076,7 @@ static int on_req_complete(http_parser *p)
     }
     if (c->rs && (c->rs_cmd & (PX_RS_UPLOAD | PX_RS_FINALIZE))) {
         if (px_rs_piece_end(c->rs) < 0) {
-            upload_aborted(c, px_rs_detail(c->rs), 0);
+            upload_aborted(c, px_rs_detail(c->rs), px_rs_refusal(c->rs));
             c->fatal = 1;
             return -1;
         }

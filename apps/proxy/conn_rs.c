@@ -147,6 +147,7 @@ static int rs_request(struct conn *c, http_parser *p, const char *path, char *ex
         .key = c->s->key,
         .ix = {rs_ix_get, rs_ix_put, c->s},
         .refuse = c->s->cfg.refuse_unencryptable,
+        .refuse_other = c->s->cfg.refuse_other_media,
         .expect_len = -1,
     };
     px_rs_plan plan;

@@ -540,6 +540,19 @@ const char *px_media_kind(const uint8_t *b, size_t n)
     return NULL;
 }
 
+/* refuse_other: once the first bytes are in (or at the end), a picture or video of another
+ * format fails the stream, before anything past those bytes has gone out. */
+static int check_other(px_jstream *j)
+{
+    j->other_checked = 1;
+    const char *k = j->is_jpeg ? NULL : px_media_kind(j->first, j->nfirst);
+    if (!k) return 0;
+    snprintf(j->detail, sizeof j->detail, "a %s, which the proxy cannot encrypt (JPEG only)", k);
+    j->refused_other = 1;
+    j->failed = 1;
+    return -1;
+}
+
 int px_jstream_push(px_jstream *j, const uint8_t *b, size_t n)
 {
     if (j->failed) return -1;
@@ -548,6 +561,9 @@ int px_jstream_push(px_jstream *j, const uint8_t *b, size_t n)
         size_t t = n < sizeof j->first - j->nfirst ? n : sizeof j->first - j->nfirst;
         memcpy(j->first + j->nfirst, b, t);
         j->nfirst += t;
+        if (j->cfg.refuse_other && j->cfg.dir == PX_DIR_REQUEST && j->nfirst == sizeof j->first &&
+            check_other(j) < 0)
+            return -1;
     }
     while (n) {
         switch (j->phase) {
@@ -592,6 +608,9 @@ int px_jstream_push(px_jstream *j, const uint8_t *b, size_t n)
 int px_jstream_end(px_jstream *j)
 {
     if (j->failed) return -1;
+    if (j->cfg.refuse_other && j->cfg.dir == PX_DIR_REQUEST && !j->other_checked &&
+        check_other(j) < 0)
+        return -1;
     if (j->phase == PX_J_SNIFF) {
         emit(j, j->sniff, j->nsniff);
         j->phase = PX_J_PASS;

@@ -72,6 +72,7 @@ typedef struct {
     unsigned upload_sessions;     /* resumable upload sessions alive at once (cap) */
     unsigned upload_session_ttl_s; /* a session unused this long is forgotten */
     int refuse_unencryptable; /* 1: a JPEG the cipher refuses aborts the upload (never sent plain) */
+    int refuse_other_media;   /* 1: so does a picture or video of another format (HEIC, ...) */
     unsigned workers;         /* worker threads (event loops); 0: one per CPU */
     px_net allow[PX_MAX_ALLOW]; /* clients let in: px_default_allow until `allow` is given */
     size_t nallow;
@@ -200,6 +201,7 @@ typedef struct {
     int async; /* run the cipher on a thread of its own if one is free (jstream.c) */
     void (*notify)(void *arg); /* async: called from the cipher thread after each piece */
     void *notify_arg;
+    int refuse_other; /* request: fail on a picture or video of another format (px_media_kind) */
 } px_jstream_cfg;
 
 /* Pieces queued for a stream's cipher thread at which its caller should stop feeding it. */
@@ -231,6 +233,7 @@ typedef struct {
     int is_jpeg, crypted, known, mismatch, refused;
     uint8_t first[16]; /* the stream's first bytes (px_media_kind) */
     size_t nfirst;
+    int other_checked, refused_other; /* refuse_other: looked at; failed for it */
     char detail[160];
 } px_jstream;
 
@@ -296,6 +299,7 @@ typedef struct {
     int async; /* px_jstream_cfg.async, .notify, .notify_arg */
     void (*notify)(void *arg);
     void *notify_arg;
+    int refuse_other; /* px_jstream_cfg.refuse_other */
 } px_body_cfg;
 
 typedef struct {
@@ -308,9 +312,12 @@ typedef struct {
     unsigned plain_media;   /* request: pictures and videos of other formats, sent as they were */
     const char *plain_kind; /* the last one's px_media_kind */
     int failed;
-    int refusal; /* failed because the cipher refused a JPEG (refuse: on-unencryptable refuse) */
+    /* failed by a setting: PX_REFUSED_JPEG (the cipher refused a JPEG; on-unencryptable
+     * refuse) or PX_REFUSED_OTHER (a picture of another format; on-other-media refuse) */
+    int refusal;
     char detail[160];
 } px_body;
+enum { PX_REFUSED_JPEG = 1, PX_REFUSED_OTHER = 2 };
 
 int px_body_init(px_body *b, const px_body_cfg *cfg);
 int px_body_push(px_body *b, const uint8_t *p, size_t n);
@@ -395,6 +402,8 @@ void px_rs_piece_done(px_rsess *s, int ok, time_t now);
 /* Bytes the client sent that the server has not been sent yet (held by the proxy). */
 uint64_t px_rs_held(const px_rsess *s);
 const char *px_rs_detail(const px_rsess *s);
+/* Why the session's JPEG stream failed, if a setting refused it: PX_REFUSED_*, else 0. */
+int px_rs_refusal(const px_rsess *s);
 
 /* ---------------------------------------------------------------- httpmsg.c */
 

@@ -398,6 +398,12 @@ const char *px_rs_detail(const px_rsess *s)
     return s->failed ? "the re-framed upload went out of step" : "";
 }
 
+int px_rs_refusal(const px_rsess *s)
+{
+    if (!s->js_on || !s->js.failed) return 0;
+    return s->js.refused_other ? PX_REFUSED_OTHER : s->js.refused ? PX_REFUSED_JPEG : 0;
+}
+
 void px_rs_piece_done(px_rsess *s, int ok, time_t now)
 {
     if (!s->busy) return;

@@ -175,6 +175,19 @@ check "the same sent without waiting for 100 Continue ($n of 10)" '[ "$n" = 10 ]
 code=$(pcurl -H "Expect:" -T "$T/arith.jpg" "http://plain.test:$HPORT/arith0.jpg" -o /dev/null -w "%{http_code}")
 check "the same over plain HTTP: 422 ($code)" '[ "$code" = 422 ]'
 check "none of them stored" '! ls "$T/www"/arith[0-9]*.jpg 2>/dev/null'
+# on-other-media refuse: a HEIC is stopped the same way (422 naming the format and the setting),
+# in a multipart body too; a JPEG beside it does not help; JPEGs and random bytes still go up
+stop_proxy
+start_proxy --on-other-media refuse
+code=$(pcurl -T "$T/small.heic" "$U/r.heic" -o "$T/rh.out" -w "%{http_code}" 2>/dev/null)
+check "on-other-media refuse: a HEIC gets 422 saying why ($code: $(head -c 120 "$T/rh.out"))" '[ "$code" = 422 ] && grep -q "nothing stored: a HEIC, which the proxy cannot encrypt (JPEG only) (on-other-media refuse)" "$T/rh.out"'
+code=$(pcurl -X PUT -F "b=@$T/small.jpg" -F "h=@$T/small.heic" "$U/rform.bin" -o /dev/null -w "%{http_code}" 2>/dev/null)
+check "on-other-media refuse: a multipart with a HEIC gets 422 ($code)" '[ "$code" = 422 ]'
+code=$(pcurl -H "Expect:" -T "$T/small.png" "http://plain.test:$HPORT/r.png" -o /dev/null -w "%{http_code}" 2>/dev/null)
+check "on-other-media refuse: a PNG over plain HTTP gets 422 ($code)" '[ "$code" = 422 ]'
+check "on-other-media refuse: none of them stored" '[ ! -e "$T/www/r.heic" ] && [ ! -e "$T/www/rform.bin" ] && [ ! -e "$T/www/r.png" ]'
+check "on-other-media refuse: a JPEG still goes up encrypted" 'pcurl -T "$T/small.jpg" "$U/r2.jpg" -o /dev/null && cmp -s "$T/www/r2.jpg" "$T/expect-small.jpg"'
+check "on-other-media refuse: random bytes still go up" 'head -c 100000 "$T/big.bin" > "$T/r.bin" && pcurl -T "$T/r.bin" "$U/r.bin" -o /dev/null && cmp -s "$T/www/r.bin" "$T/r.bin"'
 # the index held by another process (sqlite3 in an exclusive transaction) past the proxy's busy
 # timeout: the upload cannot be recorded, so it is stopped (503, Retry-After), and once the
 # index is free again uploads go on

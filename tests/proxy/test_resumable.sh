@@ -80,11 +80,11 @@ check "session forgotten after finalize: query gets 410" '[ "$(pcurl -X POST -H 
 # a HEIC (libheif's heif-enc, as an iPhone saves photos) sent resumable in one piece: not a JPEG,
 # so it goes up as it is, and the final piece's log line says so
 "$TOOL" mkjpeg 640 480 85 5 "$T/h.jpg"
-heif-enc -q 60 -o "$T/piece.9" "$T/h.jpg" >/dev/null
+heif-enc -q 60 -o "$T/piece.h" "$T/h.jpg" >/dev/null
 url9=$(start_session)
 id9=${url9##*upload_id=}; id9=${id9%%&*}
-c9=$(piece 9 0 "upload, finalize" "$url9")
-check "a HEIC sent resumable: accepted ($c9), stored as it is" '{ [ "$c9" = 201 ] || [ "$c9" = 204 ]; } && assemble "$id9" "$T/stored9" && cmp -s "$T/stored9" "$T/piece.9"'
+c9=$(piece h 0 "upload, finalize" "$url9")
+check "a HEIC sent resumable: accepted ($c9), stored as it is" '{ [ "$c9" = 201 ] || [ "$c9" = 204 ]; } && assemble "$id9" "$T/stored9" && cmp -s "$T/stored9" "$T/piece.h"'
 check "a HEIC sent resumable: the log says it went up unencrypted" 'grep "resumable=final" "$T/proxy.log" | grep -q "jpeg_enc=0.*warning=\"not encrypted: a HEIC (the proxy encrypts JPEG only)\""'
 
 # the whole file in one "upload, finalize" request (what apps do for small photos)
@@ -119,12 +119,19 @@ piece 0 0 upload "$url" >/dev/null
 piece 1 "$s0" upload "$url" >/dev/null
 n_before=$(ls "$T/pieces/$id".* 2>/dev/null | wc -l)
 stop_proxy
-start_proxy --upload-sessions 3 --upload-session-ttl 2
+start_proxy --upload-sessions 3 --upload-session-ttl 2 --on-other-media refuse
 check "after restart: query of the old session gets 410" '[ "$(pcurl -X POST -H "X-Goog-Upload-Command: query" -D "$T/q.h" -o /dev/null -w "%{http_code}" "$url")" = 410 ]'
 c=$(piece 2 $((s0 + s1)) "upload, finalize" "$url")
 check "after restart: next piece gets 410 ($c)" '[ "$c" = 410 ]'
 check "after restart: nothing more reached the server" '[ "$(ls "$T/pieces/$id".* 2>/dev/null | wc -l)" = "$n_before" ]'
 check "what the server got before the restart holds no plaintext" '! assemble "$id" "$T/part.jpg" >/dev/null || ! "$TOOL" contains "$T/photo.jpg" "$T/part.jpg" || [ ! -s "$T/part.jpg" ]'
+
+# on-other-media refuse: a HEIC sent resumable is stopped with 422 naming it, nothing stored
+url9=$(start_session); id9=${url9##*upload_id=}; id9=${id9%%&*}
+c9=$(pcurl -T "$T/piece.h" -H "X-Goog-Upload-Command: upload, finalize" -H "X-Goog-Upload-Offset: 0" \
+    -o "$T/p9.out" -w "%{http_code}" "$url9")
+check "on-other-media refuse: a HEIC sent resumable gets 422 ($c9: $(head -c 100 "$T/p9.out"))" '[ "$c9" = 422 ] && grep -q "a HEIC, which the proxy cannot encrypt .*(on-other-media refuse)" "$T/p9.out"'
+check "... nothing of it stored whole" '! cmp -s <(cat "$T/pieces/$id9".* 2>/dev/null) "$T/piece.h"'
 
 # TTL: a session idle longer than upload-session-ttl (2 s here) is forgotten: 410, nothing sent
 url=$(start_session); id=${url##*upload_id=}; id=${id%%&*}

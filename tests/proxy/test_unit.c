@@ -86,7 +86,7 @@ static struct sink run_body(int dir, const isec_key *key, const char *ctype, con
 {
     struct sink s = {0};
     px_body b;
-    px_body_cfg cfg = {dir, key, {mem_get, mem_put, NULL}, sink_emit, &s, ctype, (int64_t)len, 0, g_async, NULL, NULL};
+    px_body_cfg cfg = {dir, key, {mem_get, mem_put, NULL}, sink_emit, &s, ctype, (int64_t)len, 0, g_async, NULL, NULL, 0};
     px_body_init(&b, &cfg);
     size_t off = 0;
     while (off < len) {
@@ -259,7 +259,7 @@ static void test_passing(const isec_key *key)
     nrows = 0;
     /* not a JPEG: passes once the 16 bytes the log's px_media_kind looks at are in (a PNG
      * here: the log names it); skipped bytes are not emitted by the body */
-    px_body_cfg rc = {PX_DIR_REQUEST, key, {mem_get, mem_put, NULL}, sink_emit, &s, NULL, 1000, 0, g_async, NULL, NULL};
+    px_body_cfg rc = {PX_DIR_REQUEST, key, {mem_get, mem_put, NULL}, sink_emit, &s, NULL, 1000, 0, g_async, NULL, NULL, 0};
     px_body_init(&b, &rc);
     T(!px_body_passing(&b)); /* nothing seen yet */
     T(px_body_push(&b, (const uint8_t *)"\x89PNG", 4) == 0);
@@ -271,6 +271,24 @@ static void test_passing(const isec_key *key)
     T(s.n == 17 && b.jpegs == 0 && b.crypted == 0);
     T(b.plain_media == 1 && !strcmp(b.plain_kind, "PNG"));
     px_body_free(&b);
+    /* on-other-media refuse: the push that completes the 16 first bytes fails, and nothing past
+     * them has gone out (the rest of the picture never reaches the server) */
+    s.n = 0;
+    rc.refuse_other = 1;
+    px_body_init(&b, &rc);
+    static const uint8_t heic[40] = {0, 0, 0, 0x18, 'f', 't', 'y', 'p', 'h', 'e', 'i', 'c'};
+    T(px_body_push(&b, heic, 10) == 0 && !px_body_passing(&b));
+    T(px_body_push(&b, heic + 10, 30) < 0 && s.n <= 16);
+    T(b.refusal == PX_REFUSED_OTHER && strstr(b.detail, "a HEIC, which the proxy cannot encrypt"));
+    px_body_free(&b);
+    /* ... and a JPEG or a body that is not a picture is not stopped */
+    s.n = 0;
+    px_body_init(&b, &rc);
+    T(px_body_push(&b, (const uint8_t *)"just some text, not a picture", 29) == 0 && px_body_passing(&b));
+    px_body_skip(&b, 970);
+    T(px_body_push(&b, (const uint8_t *)"y", 1) == 0 && px_body_end(&b) == 0 && b.refusal == 0);
+    px_body_free(&b);
+    rc.refuse_other = 0;
     /* a JPEG upload: never passes (it is encrypted to its end) */
     s.n = 0;
     rc.content_length = (int64_t)len;
@@ -283,7 +301,7 @@ static void test_passing(const isec_key *key)
     /* a plain JPEG download (not in the index): passes once its index key is known */
     s.n = 0;
     px_body_cfg dc = {PX_DIR_RESPONSE, key, {mem_get, NULL, NULL}, sink_emit, &s, NULL,
-                      (int64_t)len, 0, g_async, NULL, NULL};
+                      (int64_t)len, 0, g_async, NULL, NULL, 0};
     px_body_init(&b, &dc);
     T(px_body_push(&b, jpg, 100) == 0 && !px_body_passing(&b));
     T(px_body_push(&b, jpg + 100, len - 101) == 0 && px_body_passing(&b));
@@ -292,7 +310,7 @@ static void test_passing(const isec_key *key)
     px_body_free(&b);
     /* multipart: never (each part is looked at) */
     px_body_cfg mc = {PX_DIR_REQUEST, key, {mem_get, mem_put, NULL}, sink_emit, &s,
-                      "multipart/form-data; boundary=zz", -1, 0, g_async, NULL, NULL};
+                      "multipart/form-data; boundary=zz", -1, 0, g_async, NULL, NULL, 0};
     px_body_init(&b, &mc);
     T(px_body_push(&b, (const uint8_t *)"--zz\r\n\r\nabc", 11) == 0 && !px_body_passing(&b));
     px_body_free(&b);
@@ -672,7 +690,7 @@ static void run_resumable(const isec_key *key, const uint8_t *in, size_t len, co
     px_rsess *s = NULL;
     T(px_rs_new(&t, "id:x", 1000, &s) == 0);
     s->gran = gran;
-    px_jstream_cfg jc = {PX_DIR_REQUEST, key, {mem_get, mem_put, NULL}, NULL, NULL, 0, -1, g_async, NULL, NULL};
+    px_jstream_cfg jc = {PX_DIR_REQUEST, key, {mem_get, mem_put, NULL}, NULL, NULL, 0, -1, g_async, NULL, NULL, 0};
     struct up_sink u = {0};
     size_t off = 0;
     for (int k = 0; k < pieces; k++) {
@@ -768,7 +786,7 @@ static struct sink run_js(int dir, const isec_key *key, const uint8_t *in, size_
                           int64_t expect_len, px_jstream *js)
 {
     struct sink s = {0};
-    px_jstream_cfg jc = {dir, key, {mem_get, mem_put, NULL}, sink_emit, &s, 0, expect_len, g_async, NULL, NULL};
+    px_jstream_cfg jc = {dir, key, {mem_get, mem_put, NULL}, sink_emit, &s, 0, expect_len, g_async, NULL, NULL, 0};
     T(px_jstream_init(js, &jc) == 0);
     for (size_t o = 0; o < len; o += 1000) T(px_jstream_push(js, in + o, len - o < 1000 ? len - o : 1000) == 0);
     T(px_jstream_end(js) == 0);
