@@ -911,6 +911,53 @@ static void copy_path(char *dst, size_t cap, const char *url)
     dst[n] = 0;
 }
 
+/* A GET or HEAD in origin form on the proxy's port: one of its own pages (setup.c), with the
+ * address the device reached it at (the socket's own, so a proxy listening on 0.0.0.0 names the
+ * LAN address the phone used). The connection closes after it. */
+static void setup_reply(struct conn *c, const char *url, int head)
+{
+    char addr[INET6_ADDRSTRLEN + 8] = "", a[INET6_ADDRSTRLEN];
+    struct sockaddr_storage ss;
+    socklen_t sl = sizeof ss;
+    evutil_socket_t fd = c->cli ? bufferevent_getfd(c->cli) : -1;
+    if (fd >= 0 && getsockname(fd, (struct sockaddr *)&ss, &sl) == 0) {
+        struct sockaddr_in v4 = {0};
+        struct sockaddr *sa = (struct sockaddr *)&ss;
+        unsigned port = 0;
+        if (ss.ss_family == AF_INET6) {
+            const struct sockaddr_in6 *s6 = (const struct sockaddr_in6 *)(const void *)&ss;
+            port = ntohs(s6->sin6_port);
+            if (IN6_IS_ADDR_V4MAPPED(&s6->sin6_addr)) { /* a dual-stack listener's IPv4 client */
+                v4.sin_family = AF_INET;
+                memcpy(&v4.sin_addr, s6->sin6_addr.s6_addr + 12, 4);
+                sa = (struct sockaddr *)&v4;
+            }
+        } else if (ss.ss_family == AF_INET) {
+            port = ntohs(((const struct sockaddr_in *)(const void *)&ss)->sin_port);
+        }
+        px_addr_text(sa, a, sizeof a);
+        snprintf(addr, sizeof addr, sa->sa_family == AF_INET6 ? "[%s]:%u" : "%s:%u", a, port);
+    }
+    px_page pg;
+    if (px_setup_page(&c->s->cfg, px_ca_cert(c->s->ca), url, addr, &pg) < 0) {
+        px_conn_reply(c, 500, "Internal Server Error", "imgsec proxy: the page could not be made");
+        return;
+    }
+    c->status = pg.status;
+    c->local_reply = 1;
+    if (c->cli) {
+        struct evbuffer *o = bufferevent_get_output(c->cli);
+        evbuffer_add_printf(o,
+                            "HTTP/1.1 %u %s\r\nContent-Type: %s\r\nContent-Length: %zu\r\n"
+                            "Cache-Control: no-store\r\nConnection: close\r\nX-Imgsec-Proxy: setup\r\n\r\n",
+                            pg.status, pg.status == 200 ? "OK" : "Not Found", pg.ctype, pg.len);
+        if (!head) evbuffer_add(o, pg.body, pg.len);
+    }
+    px_log(c->s, "conn=%lu w=%u host=- method=%s path=%s status=%u down_bytes=%zu note=\"setup page\"",
+           c->id, c->s->idx, c->method, c->path, pg.status, head ? (size_t)0 : pg.len);
+    free(pg.body);
+}
+
 static int on_req_headers(http_parser *p)
 {
     struct conn *c = p->data;
@@ -941,8 +988,11 @@ static int on_req_headers(http_parser *p)
             strncasecmp(url + u.field_data[UF_SCHEMA].off, "http", u.field_data[UF_SCHEMA].len) ||
             u.field_data[UF_SCHEMA].len != 4) {
             copy_path(c->path, sizeof c->path, url);
-            px_conn_reply(c, 400, "Bad Request",
-                        "this is a proxy: send absolute http:// URLs, or CONNECT for https");
+            if (url[0] == '/' && (p->method == HTTP_GET || p->method == HTTP_HEAD))
+                setup_reply(c, url, p->method == HTTP_HEAD); /* the proxy's own pages */
+            else
+                px_conn_reply(c, 400, "Bad Request",
+                              "this is a proxy: send absolute http:// URLs, or CONNECT for https");
             c->fatal = 1;
             return -1;
         }

@@ -451,6 +451,21 @@ void px_head_write_fields(const px_head *h, const char *const *skip, px_out_fn o
 int px_split_hostport(const char *s, size_t n, char *host, size_t hostcap, unsigned *port,
                       unsigned defport);
 
+/* ---------------------------------------------------------------- setup.c */
+
+/* One of the proxy's own pages (setup.c): status 200 or 404, body malloc'd (free it). */
+typedef struct {
+    unsigned status;
+    const char *ctype;
+    char *body;
+    size_t len;
+} px_page;
+/* The page for an origin-form path ("/", "/ca.pem", "/ca.cer", "/proxy.pac"; anything else a
+ * 404 page); proxy is this proxy's ADDR:PORT as the device reaches it. 0, or -1 if out of
+ * memory or the CA cannot be encoded. */
+int px_setup_page(const px_config *cfg, X509 *ca, const char *path, const char *proxy,
+                  px_page *out);
+
 /* ---------------------------------------------------------------- server.c / conn.c */
 
 typedef struct px_server px_server;

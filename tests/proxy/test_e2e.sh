@@ -7,6 +7,7 @@
 # Usage: test_e2e.sh IMGSEC PROXYTOOL
 . "$(dirname "$0")/lib.sh"
 need nginx curl openssl sqlite3 cjpeg djpeg pnmtopng heif-enc
+[ -x /usr/bin/python3 ] && /usr/bin/python3 -c 'import pacparser' 2>/dev/null || need python3-pacparser
 make_pki
 start_nginx
 start_proxy
@@ -119,6 +120,28 @@ check "leaf: cached (same serial on another connection)" '[ "$(leaf -serial)" = 
 # ca export: PEM and DER of the same certificate
 check "ca export (PEM)" '"$IMGSEC" ca export --state-dir "$STATE" -o "$T/ca-out.pem" && cmp -s "$T/ca-out.pem" "$STATE/ca.pem"'
 check "ca export --der" '"$IMGSEC" ca export --state-dir "$STATE" --der > "$T/ca.der" && openssl x509 -inform DER -in "$T/ca.der" -noout -subject | grep -q "imgsec proxy CA"'
+
+# the proxy's own pages, for a phone's browser (a GET in origin form on its port): the CA in DER
+# (with the type iOS and Android install from) and PEM, a PAC file that sends the target hosts,
+# and nothing else, through this proxy (evaluated by pacparser, a real PAC engine), a page with
+# the steps; other paths 404, other methods 400, and "/" inside a tunnel is the server's
+P="http://127.0.0.1:$PPORT"
+check "GET /ca.cer: STATE/ca.pem in DER, typed for phones" 'curl -sS "$P/ca.cer" -D "$T/cer.h" -o "$T/web.cer" && openssl x509 -inform DER -in "$T/web.cer" -outform PEM | cmp -s - "$STATE/ca.pem" && grep -qi "^content-type: application/x-x509-ca-cert" "$T/cer.h"'
+check "GET /ca.pem: STATE/ca.pem" 'curl -sS "$P/ca.pem" | cmp -s - "$STATE/ca.pem"'
+curl -sS "$P/proxy.pac" -D "$T/pac.h" -o "$T/proxy.pac"
+pacfind() {
+    /usr/bin/python3 -c 'import sys, pacparser; pacparser.init(); pacparser.parse_pac_file(sys.argv[1]); print(pacparser.find_proxy(sys.argv[2], sys.argv[3]))' "$T/proxy.pac" "$1" "$2" 2>&1
+}
+check "PAC: served as a PAC file" 'grep -qi "^content-type: application/x-ns-proxy-autoconfig" "$T/pac.h"'
+check "PAC: a target host goes through this proxy ($(pacfind https://photos.test/a.jpg photos.test))" '[ "$(pacfind https://photos.test/a.jpg photos.test)" = "PROXY 127.0.0.1:$PPORT" ]'
+check "PAC: in any case, over plain HTTP too" '[ "$(pacfind http://Plain.Test/x Plain.Test)" = "PROXY 127.0.0.1:$PPORT" ]'
+check "PAC: other hosts go direct ($(pacfind https://other.test/ other.test))" '[ "$(pacfind https://other.test/ other.test)" = DIRECT ] && [ "$(pacfind https://www.example.com/ www.example.com)" = DIRECT ]'
+check "page: the steps, with the PAC URL and the CA link" 'curl -sS "$P/" -o "$T/page.html" && grep -q "http://127.0.0.1:$PPORT/proxy.pac" "$T/page.html" && grep -q "href=\"/ca.cer\"" "$T/page.html" && grep -q "<code>photos.test</code>" "$T/page.html"'
+check "HEAD /ca.cer: headers only" '[ "$(curl -sS -I "$P/ca.cer" -o /dev/null -w "%{http_code} %{size_download}")" = "200 0" ]'
+check "other paths 404 (no key is ever served)" '[ "$(curl -sS "$P/key" -o /dev/null -w "%{http_code}")" = 404 ] && [ "$(curl -sS "$P/ca.key" -o /dev/null -w "%{http_code}")" = 404 ]'
+check "POST /: 400" '[ "$(curl -sS -X POST "$P/" -o /dev/null -w "%{http_code}")" = 400 ]'
+check "GET / inside an intercepted tunnel is the server's, not the proxy's page" 'pcurl "$U/" -D "$T/tun.h" -o /dev/null && ! grep -qi "^x-imgsec-proxy: setup" "$T/tun.h" && grep -qi "^server: nginx" "$T/tun.h"'
+check "each page logged" '[ "$(grep -c "note=\"setup page\"" "$T/proxy.log")" = 7 ]'
 # Big non-JPEG bodies, byte for byte, on each kind of path: intercepted (TLS read-ahead, the body
 # moved without a copy), a blind tunnel and plain HTTP (the proxy's own reads beyond libevent's
 # 4 KiB); bigger than the 512 KiB buffers, so backpressure and refills are crossed many times.

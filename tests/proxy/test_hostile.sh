@@ -48,7 +48,8 @@ body_first() {
 check "setup upload" 'pcurl -T "$T/photo.jpg" "$U/a.jpg" -o /dev/null'
 check "garbage request line: 400" 'raw "GARBAGE\r\n\r\n" | head -1 | grep -q "^HTTP/1.1 400"'
 check "bad header syntax: 400" 'raw "GET http://photos.test/ HTTP/1.1\r\nBad Header\r\n\r\n" | head -1 | grep -q "^HTTP/1.1 400"'
-check "origin-form to a proxy: 400" 'raw "GET / HTTP/1.1\r\nHost: x\r\n\r\n" | head -1 | grep -q "^HTTP/1.1 400"'
+check "origin-form to a proxy, not GET or HEAD: 400" 'raw "DELETE / HTTP/1.1\r\nHost: x\r\n\r\n" | head -1 | grep -q "^HTTP/1.1 400"'
+check "origin-form GET of no setup page: 404" 'raw "GET /../../etc/passwd HTTP/1.1\r\nHost: x\r\n\r\n" | head -1 | grep -q "^HTTP/1.1 404"'
 check "CONNECT without a port number: 400" 'raw "CONNECT photos.test:x HTTP/1.1\r\n\r\n" | head -1 | grep -q "^HTTP/1.1 400"'
 big=$(head -c 70000 /dev/zero | tr '\0' a)
 check "huge header: 431" 'raw "GET http://photos.test/ HTTP/1.1\r\nX-Big: $big\r\n\r\n" | head -1 | grep -qE "^HTTP/1.1 (431|400)"'

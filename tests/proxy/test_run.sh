@@ -72,8 +72,8 @@ check "run-proxy execs the proxy (its pid runs BUILD/imgsec*, not a shell)" \
     'case "$(readlink "/proc/$PROXY_PID/exe")" in "$BUILD_DIR"/imgsec*) true ;; *) false ;; esac'
 check "text names the listen address and the state dir" \
     'grep -qxF "imgsec proxy: listening on 127.0.0.1:$P1, state in $STATE" "$T/run1.out"'
-lan="--listen 0.0.0.0:$P1' on a trusted LAN"
-check "device instructions name the port" 'grep -q "server = this machine, port $P1\$" "$T/run1.out" && grep -qF -- "$lan" "$T/run1.out"'
+lan="make run RUN_LISTEN=0.0.0.0:$P1 on a trusted LAN"
+check "device instructions name the port, the PAC URL and the setup page" 'grep -q "server = this machine, port $P1,\$" "$T/run1.out" && grep -qF -- "$lan" "$T/run1.out" && grep -qF "http://ADDR:$P1/proxy.pac" "$T/run1.out" && grep -qF "opening http://ADDR:$P1/ gets" "$T/run1.out"'
 check "text names the CA file to install and the key" \
     'grep -qF "$STATE/ca-export.cer" "$T/run1.out" && grep -qF -- "-k $STATE/key " "$T/run1.out"'
 check "state dir (and its missing parents) created, mode 700" '[ "$(stat -c %a "$STATE")" = 700 ]'

@@ -627,6 +627,37 @@ static void test_media_kind(void)
     }
 }
 
+/* setup.c: the proxy's own pages; what the config says goes into JavaScript and HTML escaped */
+static void test_setup_pages(void)
+{
+    px_config c;
+    char err[200];
+    px_page pg;
+    px_config_defaults(&c);
+    T(px_setup_page(&c, NULL, "/proxy.pac", "192.0.2.1:8080", &pg) == 0 && pg.status == 200);
+    T(strstr(pg.body, "shExpMatch(host, \"*.icloud-content.com\")") &&
+      strstr(pg.body, "return \"PROXY 192.0.2.1:8080\";") && !strstr(pg.body, "PROXY 192.0.2.1:8080; DIRECT"));
+    free(pg.body);
+    T(px_setup_page(&c, NULL, "/ca.cer", "x", &pg) < 0); /* no CA: an error, not an empty file */
+    T(px_setup_page(&c, NULL, "/key", "x", &pg) == 0 && pg.status == 404);
+    free(pg.body);
+    T(px_setup_page(&c, NULL, "/proxy.pac?x=1", "x", &pg) == 0 && pg.status == 200);
+    free(pg.body);
+    T(px_config_set(&c, "target-host", "a\"b<i>[xy].test", err, sizeof err) == 0);
+    T(px_setup_page(&c, NULL, "/proxy.pac", "[2001:db8::1]:8080", &pg) == 0);
+    T(strstr(pg.body, "shExpMatch(host, \"a\\x22b\\x3ci\\x3e\\x5bxy\\x5d.test\")") &&
+      strstr(pg.body, "\"PROXY \\x5b2001:db8::1\\x5d:8080\""));
+    free(pg.body);
+    T(px_setup_page(&c, NULL, "/", "[2001:db8::1]:8080", &pg) == 0 && pg.status == 200);
+    T(strstr(pg.body, "<code>a&quot;b&lt;i&gt;[xy].test</code>") && !strstr(pg.body, "<i>"));
+    free(pg.body);
+    T(px_config_set(&c, "no-target-hosts", "", err, sizeof err) == 0);
+    T(px_setup_page(&c, NULL, "/proxy.pac", "x", &pg) == 0 && !strstr(pg.body, "PROXY") &&
+      strstr(pg.body, "return \"DIRECT\""));
+    free(pg.body);
+    px_config_free(&c);
+}
+
 static void test_config_and_heads(void)
 {
     px_config c;
@@ -649,6 +680,7 @@ static void test_config_and_heads(void)
     test_allow();
     test_dns_server();
     test_media_kind();
+    test_setup_pages();
 
     px_head hd;
     px_head_init(&hd, 1024);
