@@ -86,10 +86,9 @@ static size_t targets(const px_config *cfg, const char *const **list)
     return cfg->ntargets;
 }
 
-static int pac(const px_config *cfg, const char *proxy, sbuf *b)
+/* the target patterns t[0..n) */
+static void pac(const char *const *t, size_t n, const char *proxy, sbuf *b)
 {
-    const char *const *t;
-    size_t n = targets(cfg, &t);
     puts_(b, "// imgsec proxy: the photo hosts go through the proxy, everything else goes direct.\n"
              "// No DIRECT fallback for them: if the proxy is down, photo uploads fail rather than\n"
              "// go up unencrypted.\n"
@@ -107,13 +106,10 @@ static int pac(const px_config *cfg, const char *proxy, sbuf *b)
         puts_(b, "\";\n");
     }
     puts_(b, "    return \"DIRECT\";\n}\n");
-    return 0;
 }
 
-static int page(const px_config *cfg, const char *proxy, sbuf *b)
+static void page(const char *const *t, size_t n, const char *proxy, sbuf *b)
 {
-    const char *const *t;
-    size_t n = targets(cfg, &t);
     puts_(b, "<!DOCTYPE html>\n<html><head><meta charset=\"utf-8\">"
              "<meta name=\"viewport\" content=\"width=device-width\">"
              "<title>imgsec photo privacy proxy</title></head><body>\n"
@@ -137,7 +133,6 @@ static int page(const px_config *cfg, const char *proxy, sbuf *b)
         puts_(b, "</code></li>\n");
     }
     puts_(b, "</ul>\n</body></html>\n");
-    return 0;
 }
 
 static int cert(X509 *ca, int der, sbuf *b)
@@ -164,16 +159,17 @@ int px_setup_page(const px_config *cfg, X509 *ca, const char *path, const char *
                   px_page *out)
 {
     memset(out, 0, sizeof *out);
-    size_t pl = strcspn(path, "?#");
+    const char *const *t;
+    size_t n = targets(cfg, &t), pl = strcspn(path, "?#");
     sbuf b = {0};
     int rc = 0;
 #define IS(s) (pl == strlen(s) && !strncmp(path, s, pl))
     if (IS("/") || IS("/index.html")) {
         out->ctype = "text/html; charset=utf-8";
-        rc = page(cfg, proxy, &b);
+        page(t, n, proxy, &b);
     } else if (IS("/proxy.pac")) {
         out->ctype = "application/x-ns-proxy-autoconfig";
-        rc = pac(cfg, proxy, &b);
+        pac(t, n, proxy, &b);
     } else if (IS("/ca.pem")) {
         out->ctype = "application/x-pem-file";
         rc = cert(ca, 0, &b);
