@@ -29,6 +29,10 @@ int cmd_vcs_split_remote(int argc, char **argv); /* imgsec vcs split --server */
 
 /* Print "imgsec: <fmt>\n" to stderr. */
 void cli_err(const char *fmt, ...) __attribute__((format(printf, 1, 2)));
+/* A key file others can read (group or world bits) gets a warning on stderr naming its mode,
+ * as ssh and gpg give: the key is used all the same (the proxy, whose keys live in its state
+ * directory, refuses to start instead). */
+void cli_warn_key_mode(const char *path);
 
 /* Output that appears only when complete: writes go to a temporary file beside path, which
  * cli_out_commit() renames over path (fsync first) and cli_out_abort() removes. path "-" is

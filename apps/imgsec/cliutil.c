@@ -22,6 +22,14 @@ void cli_err(const char *fmt, ...)
     va_end(ap);
 }
 
+void cli_warn_key_mode(const char *path)
+{
+    struct stat st;
+    if (strcmp(path, "-") != 0 && stat(path, &st) == 0 && S_ISREG(st.st_mode) && (st.st_mode & 077))
+        cli_err("warning: %s is readable by others (mode %03o); chmod 600 it", path,
+                (unsigned)(st.st_mode & 0777));
+}
+
 static int same_file(const char *a, const char *b)
 {
     struct stat sa, sb;

@@ -492,6 +492,7 @@ int cmd_jpeg(int argc, char **argv)
             cli_err("%s: %s", keyfile, detail[0] ? detail : isec_strerror(rc));
             return rc == ISEC_EIO ? EXIT_IOERR : EXIT_KEYERR;
         }
+        cli_warn_key_mode(keyfile);
     } else if (out || outdir || keyfile) {
         cli_err("jpeg inspect: takes no key or output");
         return EXIT_USAGE;

@@ -77,6 +77,7 @@ static int load_table_key(const char *path, uint8_t key[ISEC_VCS_KEY_LEN])
         cli_err("%s: %s", path, detail[0] ? detail : isec_strerror(rc));
         return rc;
     }
+    cli_warn_key_mode(path);
     rc = isec_key_derive(k, TABLE_KEY_LABEL, key);
     isec_key_free(k);
     return rc;

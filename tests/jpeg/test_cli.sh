@@ -31,6 +31,11 @@ check "encrypt" '"$IMGSEC" jpeg encrypt -k "$T/key" -o "$T/e.jpg" "$T/baseline.j
 check "same size" '[ "$(stat -c %s "$T/e.jpg")" = "$(stat -c %s "$T/baseline.jpg")" ]'
 check "changed" '! cmp -s "$T/e.jpg" "$T/baseline.jpg"'
 check "decrypt" '"$IMGSEC" jpeg decrypt -k "$T/key" -o "$T/d.jpg" "$T/e.jpg" && cmp -s "$T/d.jpg" "$T/baseline.jpg"'
+# a key file others can read is used, with a warning naming its mode (as ssh and gpg warn);
+# a 0600 one gets none
+cp "$T/key" "$T/okey" && chmod 644 "$T/okey"
+check "key readable by others: decrypt works, with a warning" '"$IMGSEC" jpeg decrypt -k "$T/okey" -o "$T/d2.jpg" "$T/e.jpg" 2>"$T/kerr" && cmp -s "$T/d2.jpg" "$T/baseline.jpg" && grep -q "warning: .*/okey is readable by others (mode 644); chmod 600 it" "$T/kerr"'
+check "a 0600 key: no warning" '"$IMGSEC" jpeg decrypt -k "$T/key" -o "$T/d3.jpg" "$T/e.jpg" 2>"$T/kerr2" && ! grep -q "readable by others" "$T/kerr2"'
 check "stdin/stdout" '"$IMGSEC" jpeg encrypt -k "$T/key" -o - - < "$T/baseline.jpg" | cmp -s - "$T/e.jpg"'
 # a file and a pipe give the same output, with one thread or two (and then a writer thread);
 # stdin that is a file partly read already is read from where it stands
