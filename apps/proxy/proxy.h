@@ -465,6 +465,10 @@ typedef struct {
  * memory or the CA cannot be encoded. */
 int px_setup_page(const px_config *cfg, X509 *ca, const char *path, const char *proxy,
                   px_page *out);
+/* The CA certificate's SHA-256 fingerprint as phones and openssl show it ("AB:CD:..."), in
+ * out[96]; "" if ca is NULL. Logged at start and shown on the setup page, so that a user can
+ * check the certificate a phone is about to trust. */
+void px_ca_fingerprint(X509 *ca, char out[96]);
 
 /* ---------------------------------------------------------------- server.c / conn.c */
 

@@ -611,6 +611,10 @@ int px_run(px_config *cfg_in, const char *config_path, const char *const *flags,
     px_log(s, "listening on %s, state %s, %zu target pattern(s)%s, %u worker thread(s)",
            s->cfg.listen, s->cfg.state_dir, s->cfg.targets_given ? s->cfg.ntargets : (size_t)4,
            s->cfg.targets_given ? "" : " (defaults)", m->nw);
+    char fp[96];
+    px_ca_fingerprint(px_ca_cert(s->ca), fp);
+    px_log(s, "CA certificate %s/ca.pem, SHA-256 fingerprint %s (setup page: http://ADDR:PORT/)",
+           s->cfg.state_dir, fp);
     if (s->cfg.ndns) {
         char ns[PX_MAX_DNS * 64] = "";
         for (size_t i = 0; i < s->cfg.ndns; i++)

@@ -12,6 +12,7 @@
 #include <stdlib.h>
 #include <string.h>
 
+#include <openssl/evp.h>
 #include <openssl/pem.h>
 #include <openssl/x509.h>
 
@@ -108,8 +109,19 @@ static void pac(const char *const *t, size_t n, const char *proxy, sbuf *b)
     puts_(b, "    return \"DIRECT\";\n}\n");
 }
 
-static void page(const char *const *t, size_t n, const char *proxy, sbuf *b)
+void px_ca_fingerprint(X509 *ca, char out[96])
 {
+    unsigned char md[EVP_MAX_MD_SIZE];
+    unsigned n = 0;
+    out[0] = 0;
+    if (!ca || X509_digest(ca, EVP_sha256(), md, &n) != 1 || n != 32) return;
+    for (unsigned i = 0; i < n; i++) snprintf(out + 3 * i, 4, i + 1 < n ? "%02X:" : "%02X", md[i]);
+}
+
+static void page(const char *const *t, size_t n, const char *proxy, X509 *ca, sbuf *b)
+{
+    char fp[96];
+    px_ca_fingerprint(ca, fp);
     puts_(b, "<!DOCTYPE html>\n<html><head><meta charset=\"utf-8\">"
              "<meta name=\"viewport\" content=\"width=device-width\">"
              "<title>imgsec photo privacy proxy</title></head><body>\n"
@@ -119,7 +131,15 @@ static void page(const char *const *t, size_t n, const char *proxy, sbuf *b)
              "not: on an iPhone, set Settings &gt; Camera &gt; Formats &gt; Most Compatible.</p>\n"
              "<ol>\n<li>Install this proxy's CA certificate: <a href=\"/ca.cer\">ca.cer</a> "
              "(iOS, Android) or <a href=\"/ca.pem\">ca.pem</a> (PEM). iOS: then Settings &gt; "
-             "General &gt; About &gt; Certificate Trust Settings, enable full trust for it.</li>\n"
+             "General &gt; About &gt; Certificate Trust Settings, enable full trust for it.");
+    if (fp[0]) {
+        puts_(b, " Before trusting it, check that the SHA-256 fingerprint the phone shows in its "
+                 "details is <code>");
+        puts_(b, fp);
+        puts_(b, "</code>, the one the proxy machine printed at start (this page comes over "
+                 "plain HTTP: the comparison is what proves it is this proxy's).");
+    }
+    puts_(b, "</li>\n"
              "<li>Wi-Fi settings, this network, HTTP proxy: <b>Automatic</b> with the URL "
              "<code>http://");
     put_html(b, proxy);
@@ -166,7 +186,7 @@ int px_setup_page(const px_config *cfg, X509 *ca, const char *path, const char *
 #define IS(s) (pl == strlen(s) && !strncmp(path, s, pl))
     if (IS("/") || IS("/index.html")) {
         out->ctype = "text/html; charset=utf-8";
-        page(t, n, proxy, &b);
+        page(t, n, proxy, ca, &b);
     } else if (IS("/proxy.pac")) {
         out->ctype = "application/x-ns-proxy-autoconfig";
         pac(t, n, proxy, &b);
