@@ -19,6 +19,7 @@ add_library(isec_proxy_core STATIC
   apps/proxy/resumable.c
   apps/proxy/httpmsg.c
   apps/proxy/setup.c
+  apps/proxy/auth.c
 )
 target_include_directories(isec_proxy_core PUBLIC apps/proxy ${ISEC_HTTP_PARSER_INCLUDE})
 target_link_libraries(isec_proxy_core PUBLIC imgsec OpenSSL::Crypto ${ISEC_HTTP_PARSER_LIB})

@@ -1,7 +1,9 @@
 /* libFuzzer target: the proxy's config file parser (apps/proxy/config.c). The input is a config
  * file; then the proxy's uses of a config run on what was read: a worker's copy, the settings a
- * reload keeps, target globs, connect-to routes, the allow list, the name servers. A file is taken or refused with
- * a message naming its line; nothing may crash or leak. */
+ * reload keeps, target globs, connect-to routes, the allow list, the name servers. The same
+ * bytes also go to the auth-file parser (auth.c) and, as header values, to the Basic
+ * credentials check. A file is taken or refused with a message naming its line; nothing may
+ * crash or leak. */
 #define _POSIX_C_SOURCE 200809L
 #include <netinet/in.h>
 #include <stdint.h>
@@ -60,5 +62,23 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
         }
     }
     px_config_free(&c);
+
+    /* the same bytes as an auth file (apps/proxy/auth.c), and pieces of them as the
+     * Proxy-Authorization values the proxy checks against it */
+    f = fmemopen((void *)(uintptr_t)data, size, "r");
+    if (!f) return 0;
+    px_auth *a = NULL;
+    err[0] = 0;
+    rc = px_auth_read(&a, f, "users", err, sizeof err);
+    fclose(f);
+    if (rc < 0 && strncmp(err, "users", 5) != 0 && strcmp(err, "out of memory") != 0) abort();
+    char v[300], user[PX_AUTH_NAME_MAX + 1];
+    size_t n = size < sizeof v - 7 ? size : sizeof v - 7;
+    memcpy(v, "Basic ", 6);
+    memcpy(v + 6, data, n);
+    v[6 + n] = 0;
+    if (px_auth_check(a, v, user, sizeof user) && !a) abort(); /* nobody passes without users */
+    if (px_auth_check(a, v + 6, user, sizeof user) && !a) abort();
+    px_auth_free(a);
     return 0;
 }

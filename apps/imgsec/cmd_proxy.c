@@ -4,6 +4,8 @@
 #include <stdlib.h>
 #include <string.h>
 
+#include <openssl/crypto.h>
+
 #include "imgsec/keys.h"
 
 #include "../proxy/proxy.h"
@@ -28,6 +30,8 @@ static void usage(FILE *f)
             "                          proxy (its loopback or its own addresses)? default deny\n"
             "  -c, --config FILE       config file (man 5 imgsec-proxy.conf); flags win over it\n"
             "  --log-file FILE         log here instead of stderr\n"
+            "  --auth-file FILE        clients must give a user name and password from FILE\n"
+            "                          (Proxy-Authorization; 'imgsec proxy user add' makes it)\n"
             "  --hosts-file FILE       names for the proxy's resolver besides /etc/hosts\n"
             "  --dns-server ADDR[:PORT]  name server to ask instead of /etc/resolv.conf's\n"
             "                          (repeatable, up to 4; [IPv6]:PORT)\n"
@@ -43,7 +47,55 @@ static void usage(FILE *f)
             "                          TEST AID: connect there instead of resolving HOST:PORT\n"
             "                          (certificate checks still use HOST)\n"
             "  Defaults: --listen 127.0.0.1:8080, --state-dir ${XDG_DATA_HOME:-~/.local/share}/imgsec\n"
-            "  Signals: SIGTERM/SIGINT drain in-flight requests and stop; SIGHUP reloads CONFIG.\n");
+            "  Signals: SIGTERM/SIGINT drain in-flight requests and stop; SIGHUP reloads CONFIG.\n"
+            "usage: imgsec proxy user add|remove --auth-file FILE USER\n"
+            "  Adds USER to FILE (mode 0600, made if missing) with a new random password, printed\n"
+            "  once (an existing USER gets a new one), or removes USER. A running proxy takes the\n"
+            "  change on SIGHUP.\n");
+}
+
+/* imgsec proxy user add|remove --auth-file FILE USER */
+static int cmd_proxy_user(int argc, char **argv)
+{
+    static const struct option opts[] = {
+        {"auth-file", required_argument, NULL, 'a'},
+        {"help", no_argument, NULL, 'h'},
+        {NULL, 0, NULL, 0},
+    };
+    const char *file = NULL;
+    int ch;
+    optind = 1;
+    while ((ch = getopt_long(argc, argv, "h", opts, NULL)) != -1) {
+        if (ch == 'a') file = optarg;
+        else if (ch == 'h') {
+            usage(stdout);
+            return EXIT_OK;
+        } else {
+            usage(stderr);
+            return EXIT_USAGE;
+        }
+    }
+    /* argv[optind]: add|remove (getopt has moved the options before it) */
+    if (!file || argc - optind != 2 || (strcmp(argv[optind], "add") && strcmp(argv[optind], "remove"))) {
+        cli_err("proxy user: expected 'add' or 'remove', --auth-file FILE and a user name");
+        return EXIT_USAGE;
+    }
+    int remove = !strcmp(argv[optind], "remove");
+    const char *user = argv[optind + 1];
+    char pass[24] = "", err[512];
+    if (px_auth_set_user(file, user, remove, pass, err, sizeof err) < 0) {
+        cli_err("proxy user: %s", err);
+        return px_auth_name_ok(user) ? EXIT_IOERR : EXIT_USAGE;
+    }
+    if (remove) {
+        fprintf(stderr, "imgsec: removed %s from %s (a running proxy takes it on SIGHUP)\n", user, file);
+    } else {
+        printf("%s\n", pass);
+        fprintf(stderr, "imgsec: %s's password is above; it is not kept anywhere in the clear "
+                        "(run this again for a new one). A running proxy takes it on SIGHUP.\n", user);
+    }
+    OPENSSL_cleanse(pass, sizeof pass);
+    return EXIT_OK;
 }
 
 static char *default_state_dir(void)
@@ -58,6 +110,7 @@ static char *default_state_dir(void)
 
 int cmd_proxy(int argc, char **argv)
 {
+    if (argc >= 2 && !strcmp(argv[1], "user")) return cmd_proxy_user(argc - 1, argv + 1);
     static const struct option opts[] = {
         {"listen", required_argument, NULL, 1},
         {"state-dir", required_argument, NULL, 1},
@@ -66,6 +119,7 @@ int cmd_proxy(int argc, char **argv)
         {"upstream-connect-to", required_argument, NULL, 1},
         {"log-file", required_argument, NULL, 1},
         {"hosts-file", required_argument, NULL, 1},
+        {"auth-file", required_argument, NULL, 1},
         {"dns-server", required_argument, NULL, 1},
         {"client-timeout", required_argument, NULL, 1},
         {"header-timeout", required_argument, NULL, 1},

@@ -204,6 +204,7 @@ void px_config_free(px_config *c)
     free(c->upstream_ca);
     free(c->log_file);
     free(c->hosts_file);
+    free(c->auth_file);
     clear_targets(c);
     clear_dns(c);
     for (size_t i = 0; i < c->nconnect_to; i++) {
@@ -222,11 +223,11 @@ static int dup_opt(char **dst, const char *src)
 int px_config_copy(px_config *d, const px_config *s)
 {
     *d = *s;
-    d->listen = d->state_dir = d->upstream_ca = d->log_file = d->hosts_file = NULL;
+    d->listen = d->state_dir = d->upstream_ca = d->log_file = d->hosts_file = d->auth_file = NULL;
     d->ntargets = d->nconnect_to = d->ndns = 0;
     int bad = dup_opt(&d->listen, s->listen) | dup_opt(&d->state_dir, s->state_dir) |
               dup_opt(&d->upstream_ca, s->upstream_ca) | dup_opt(&d->log_file, s->log_file) |
-              dup_opt(&d->hosts_file, s->hosts_file);
+              dup_opt(&d->hosts_file, s->hosts_file) | dup_opt(&d->auth_file, s->auth_file);
     for (size_t i = 0; i < s->ntargets && !bad; i++, d->ntargets++)
         bad = dup_opt(&d->targets[i], s->targets[i]);
     for (size_t i = 0; i < s->ndns && !bad; i++, d->ndns++) bad = dup_opt(&d->dns[i], s->dns[i]);
@@ -364,6 +365,7 @@ int px_config_set(px_config *c, const char *name, const char *v, char *err, size
     else if (!strcmp(name, "upstream-ca")) rc = set_str(&c->upstream_ca, v);
     else if (!strcmp(name, "log-file")) rc = set_str(&c->log_file, v);
     else if (!strcmp(name, "hosts-file")) rc = set_str(&c->hosts_file, v);
+    else if (!strcmp(name, "auth-file")) rc = set_str(&c->auth_file, v);
     else if (!strcmp(name, "dns-server")) {
         if (c->ndns == PX_MAX_DNS || check_dns_server(v) < 0) rc = -1;
         else if (!(c->dns[c->ndns] = strdup(v))) return -1;

@@ -967,6 +967,24 @@ static int on_req_headers(http_parser *p)
     snprintf(c->method, sizeof c->method, "%s", method);
     const char *url = c->reqh.url ? c->reqh.url : "";
     c->keepalive = http_should_keep_alive(p);
+    /* auth-file: a client asks with Proxy-Authorization once per connection (CONNECT, or its
+     * first plain request); not for the setup pages, which a phone needs first */
+    int page = url[0] == '/' && (p->method == HTTP_GET || p->method == HTTP_HEAD);
+    if (!c->tls && s->auth && !c->authed && !page) {
+        const char *v = px_head_get(&c->reqh, "Proxy-Authorization");
+        if (!px_auth_check(s->auth, v, c->user, sizeof c->user)) {
+            if (p->method == HTTP_CONNECT) snprintf(c->path, sizeof c->path, "%.127s", url);
+            else copy_path(c->path, sizeof c->path, url);
+            px_conn_reply_x(c, 407, "Proxy Authentication Required",
+                            "Proxy-Authenticate: Basic realm=\"imgsec proxy\"\r\n", "imgsec proxy: %s",
+                            v ? "wrong user name or password"
+                              : "this proxy asks for a user name and password");
+            c->user[0] = 0;
+            c->fatal = 1;
+            return -1;
+        }
+        c->authed = 1;
+    }
     if (p->method == HTTP_CONNECT) {
         snprintf(c->path, sizeof c->path, "%.127s", url);
         return 0;
@@ -1270,10 +1288,10 @@ static void log_exchange(struct conn *c)
         snprintf(note, sizeof note, " warning=\"%s\"", c->resb.detail);
     px_log(c->s,
            "conn=%lu w=%u host=%s method=%s path=%s status=%u up_bytes=%llu down_bytes=%llu "
-           "jpeg_enc=%u jpeg_dec=%u ms=%ld%s%s%s",
+           "jpeg_enc=%u jpeg_dec=%u ms=%ld%s%s%s%s%s",
            c->id, c->s->idx, c->rhost, c->method, c->path, c->status, (unsigned long long)c->req_bytes,
            (unsigned long long)c->resp_bytes, enc, dec, ms, c->target ? " target=1" : "",
-           c->rs_note, note);
+           c->user[0] ? " user=" : "", c->user, c->rs_note, note);
 }
 
 static int on_resp_complete(http_parser *p)
@@ -1702,7 +1720,8 @@ static void up_event_cb(struct bufferevent *b, short what, void *arg)
             } else {
                 evbuffer_add_printf(bufferevent_get_output(c->cli),
                                     "HTTP/1.1 200 Connection established\r\n\r\n");
-                px_log(c->s, "conn=%lu tunnel=%s:%u", c->id, c->host, c->port);
+                px_log(c->s, "conn=%lu tunnel=%s:%u%s%s", c->id, c->host, c->port,
+                       c->user[0] ? " user=" : "", c->user);
                 c->state = C_TUNNEL;
                 bufferevent_enable(c->cli, EV_READ);
                 tunnel_copy(c, c->cli, c->up);

@@ -62,6 +62,8 @@ struct conn {
     char method[24];
     char path[128];
     char rhost[256];
+    char user[PX_AUTH_NAME_MAX + 1]; /* auth-file: who this connection authenticated as */
+    int authed;
     int keepalive;
     /* response side */
     http_parser resp;

@@ -61,6 +61,7 @@ typedef struct {
     size_t nconnect_to;
     char *log_file;    /* NULL: stderr */
     char *hosts_file;  /* names for the proxy's resolver besides /etc/hosts (hosts(5)), or NULL */
+    char *auth_file;   /* proxy users (auth.c), or NULL: no Proxy-Authorization asked */
     char *dns[PX_MAX_DNS]; /* name servers (ADDR[:PORT], [V6]:PORT) instead of resolv.conf's */
     size_t ndns;
     unsigned client_timeout_s;   /* idle client (reading) */
@@ -450,6 +451,30 @@ void px_head_write_fields(const px_head *h, const char *const *skip, px_out_fn o
 /* Splits "host[:port]" (IPv6 in brackets); returns -1 if malformed. */
 int px_split_hostport(const char *s, size_t n, char *host, size_t hostcap, unsigned *port,
                       unsigned defport);
+
+/* ---------------------------------------------------------------- auth.c */
+
+/* Proxy users (auth-file; format and why in auth.c). */
+#define PX_AUTH_NAME_MAX 64
+#define PX_AUTH_USERS_MAX 1024
+typedef struct px_auth px_auth;
+/* Loads an auth file; refused if others can read it. 0, or -1 with err. */
+int px_auth_load(px_auth **out, const char *path, char *err, size_t cap);
+/* The same from an open file, its mode not checked (path names it in messages). */
+int px_auth_read(px_auth **out, FILE *f, const char *path, char *err, size_t cap);
+void px_auth_free(px_auth *a);
+size_t px_auth_count(const px_auth *a);
+/* 1 if name may be a user's: 1-64 letters, digits or . _ - @ */
+int px_auth_name_ok(const char *name);
+/* 1 if a Proxy-Authorization value holds a user's name and password (the name in user), else
+ * 0. Never ignorable. */
+__attribute__((warn_unused_result)) int px_auth_check(const px_auth *a, const char *value,
+                                                      char *user, size_t ucap);
+/* Adds name to the file at path (made, mode 0600, if missing) with a new random password, put in
+ * pass (a user already there gets a new one), or with remove, takes it out. The file is
+ * replaced whole (temporary file, fsync, rename). 0, or -1 with err. */
+int px_auth_set_user(const char *path, const char *name, int remove, char pass[24], char *err,
+                     size_t cap);
 
 /* ---------------------------------------------------------------- setup.c */
 

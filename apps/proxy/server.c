@@ -407,6 +407,15 @@ static void on_hup(evutil_socket_t sig, short what, void *arg)
         px_config_free(&n);
         return;
     }
+    if (n.auth_file) { /* a file the workers could not load: the old configuration stays */
+        px_auth *a = NULL;
+        if (px_auth_load(&a, n.auth_file, err, sizeof err) < 0) {
+            px_log(s, "reload failed, keeping the old configuration: %s", err);
+            px_config_free(&n);
+            return;
+        }
+        px_auth_free(a);
+    }
     SSL_CTX *up = px_make_upstream_ctx(&n, err, sizeof err);
     if (!up) {
         px_log(s, "reload failed, keeping the old configuration: %s", err);
@@ -544,6 +553,16 @@ int px_run(px_config *cfg_in, const char *config_path, const char *const *flags,
         status = 2;
         goto out;
     }
+    if (s->cfg.auth_file) { /* (each worker loads its copy; say here why it cannot) */
+        px_auth *a = NULL;
+        char aerr[512];
+        if (px_auth_load(&a, s->cfg.auth_file, aerr, sizeof aerr) < 0) {
+            fprintf(stderr, "imgsec: %s\n", aerr);
+            status = 2;
+            goto out;
+        }
+        px_auth_free(a);
+    }
     if (s->cfg.hosts_file) { /* (each worker's resolver loads it; say here why it cannot) */
         FILE *hf = fopen(s->cfg.hosts_file, "r");
         if (!hf) {
@@ -611,6 +630,14 @@ int px_run(px_config *cfg_in, const char *config_path, const char *const *flags,
     px_log(s, "listening on %s, state %s, %zu target pattern(s)%s, %u worker thread(s)",
            s->cfg.listen, s->cfg.state_dir, s->cfg.targets_given ? s->cfg.ntargets : (size_t)4,
            s->cfg.targets_given ? "" : " (defaults)", m->nw);
+    if (s->cfg.auth_file) {
+        px_auth *a = NULL;
+        char aerr[512];
+        if (px_auth_load(&a, s->cfg.auth_file, aerr, sizeof aerr) == 0)
+            px_log(s, "proxy users: %zu (auth-file %s): clients must give one's name and password",
+                   px_auth_count(a), s->cfg.auth_file);
+        px_auth_free(a);
+    }
     char fp[96];
     px_ca_fingerprint(px_ca_cert(s->ca), fp);
     px_log(s, "CA certificate %s/ca.pem, SHA-256 fingerprint %s (setup page: http://ADDR:PORT/)",

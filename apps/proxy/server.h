@@ -50,6 +50,7 @@ struct px_server {
     px_ca *ca;        /* shared, locked inside */
     px_index *ix;     /* shared, locked inside */
     const isec_key *key;
+    px_auth *auth;      /* this thread's copy of the users (auth-file), or NULL */
     atomic_uint nconns; /* connections of this worker (the acceptor counts them in) */
     int draining;
     struct conn *conns;

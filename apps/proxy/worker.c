@@ -70,6 +70,16 @@ static void on_msg(evutil_socket_t fd, short what, void *arg)
             break;
         case PX_MSG_RELOAD: {
             px_reload *r = m.p;
+            /* the users as the file says now (the main thread has read it once already) */
+            px_auth *na = NULL;
+            char err[256];
+            if (r->cfg.auth_file && px_auth_load(&na, r->cfg.auth_file, err, sizeof err) < 0) {
+                px_log(s, "reload: %s: keeping the users this thread had", err);
+                na = s->auth;
+                s->auth = NULL;
+            }
+            px_auth_free(s->auth);
+            s->auth = na;
             px_config_free(&s->cfg);
             s->cfg = r->cfg;
             memset(&r->cfg, 0, sizeof r->cfg);
@@ -142,6 +152,8 @@ int px_worker_start(px_server *s)
             if (evdns_base_nameserver_ip_add(s->dns, s->cfg.dns[i]) != 0) return -1;
     }
     if (s->cfg.hosts_file && evdns_base_load_hosts(s->dns, s->cfg.hosts_file) != 0) return -1;
+    char err[256];
+    if (s->cfg.auth_file && px_auth_load(&s->auth, s->cfg.auth_file, err, sizeof err) < 0) return -1;
     s->ev_msg = event_new(s->base, s->msg[0], EV_READ | EV_PERSIST, on_msg, s);
     if (!s->ev_msg || event_add(s->ev_msg, NULL) != 0) return -1;
     /* signals go to the main thread only */
@@ -191,5 +203,7 @@ void px_worker_join(px_server *s)
     s->msg[0] = s->msg[1] = -1;
     SSL_CTX_free(s->up_ctx);
     s->up_ctx = NULL;
+    px_auth_free(s->auth);
+    s->auth = NULL;
     px_config_free(&s->cfg);
 }

@@ -97,5 +97,46 @@ nres=$(echo | timeout 30 openssl s_client -proxy "127.0.0.1:$PPORT" -connect "ph
     -servername photos.test -CAfile "$STATE/ca.pem" -tls1_2 -reconnect 2>/dev/null | grep -c "^Reused, ")
 check "client: reconnections resume their TLS session with the proxy ($nres of 5)" '[ "$nres" -ge 4 ]'
 stop_proxy
+
+# auth-file: users made by 'imgsec proxy user add' (random passwords, a 0600 file); a client
+# without the right Proxy-Authorization gets 407 asking for Basic, for plain requests and
+# CONNECT alike; with it, it is served and logged by name; the header never goes upstream (the
+# raw request listen1 saw); the setup pages need none; SIGHUP takes a new password, and an old
+# one stops working; a file others can read stops the start
+A="$T/users"
+pw1=$("$IMGSEC" proxy user add --auth-file "$A" alice 2>/dev/null)
+check "user add: a 23-character password, a 0600 file" '[ ${#pw1} = 23 ] && [ "$(stat -c %a "$A")" = 600 ] && grep -q "^alice:sha256:" "$A" && ! grep -qF "$pw1" "$A"'
+"$IMGSEC" proxy user add --auth-file "$A" bob >/dev/null 2>&1
+start_proxy --upstream-self allow --auth-file "$A"
+check "start logs the number of users" 'grep -q "proxy users: 2 (auth-file" "$T/proxy.log"'
+code=$(pcurl "$P/a.jpg" -D "$T/407.h" -o /dev/null -w "%{http_code}")
+check "no credentials, plain request: 407 asking for Basic ($code)" '[ "$code" = 407 ] && grep -qi "^Proxy-Authenticate: Basic realm=\"imgsec proxy\"" "$T/407.h"'
+code=$(pcurl "$U/a.jpg" -o /dev/null -w "%{http_connect}" 2>/dev/null)
+check "no credentials, CONNECT: 407 ($code)" '[ "$code" = 407 ]'
+code=$(pcurl -U "alice:x$pw1" "$P/a.jpg" -o /dev/null -w "%{http_code}")
+check "wrong password: 407 ($code)" '[ "$code" = 407 ]'
+code=$(pcurl -U "mallory:$pw1" "$P/a.jpg" -o /dev/null -w "%{http_code}")
+check "unknown user with a real password: 407 ($code)" '[ "$code" = 407 ]'
+check "the right one, plain request: served" 'pcurl -U "alice:$pw1" "$P/a.jpg" -o "$T/au1.jpg" && cmp -s "$T/au1.jpg" "$T/photo.jpg"'
+check "the right one, intercepted CONNECT: served" 'pcurl -U "alice:$pw1" "$U/a.jpg" -o "$T/au2.jpg" && cmp -s "$T/au2.jpg" "$T/photo.jpg"'
+check "requests logged with the user" '[ "$(grep -c "path=/a.jpg status=200 .*user=alice" "$T/proxy.log")" -ge 2 ]'
+"$TOOL" listen1 "$T/l2.req" > "$T/l2.port" 2>/dev/null &
+lpid=$!
+i=0; while [ ! -s "$T/l2.port" ] && [ $i -lt 50 ]; do sleep 0.1; i=$((i + 1)); done
+printf 'PUT http://127.0.0.1:%s/t HTTP/1.1\r\nHost: 127.0.0.1\r\nProxy-Authorization: Basic %s\r\nTransfer-Encoding: chunked\r\nConnection: close\r\n\r\n5\r\nhello\r\n0\r\n\r\n' \
+    "$(cat "$T/l2.port")" "$(printf "alice:%s" "$pw1" | base64 -w0)" > "$T/au.req"
+"$TOOL" raw "$PPORT" "$T/au.req" "$T/au.out"
+wait $lpid
+check "served, and the credentials did not go upstream" 'grep -qa "^hello" "$T/l2.req" && ! grep -qai "^Proxy-Authorization" "$T/l2.req"'
+check "setup pages need no credentials" '[ "$(curl -sS "http://127.0.0.1:$PPORT/ca.pem" -o /dev/null -w "%{http_code}")" = 200 ]'
+pw2=$("$IMGSEC" proxy user add --auth-file "$A" alice 2>/dev/null)
+hup_wait "configuration reloaded"
+check "after a new password and SIGHUP: the old one gets 407" '[ "$(pcurl -U "alice:$pw1" "$P/a.jpg" -o /dev/null -w "%{http_code}")" = 407 ]'
+check "... and the new one is served" '[ "$(pcurl -U "alice:$pw2" "$P/a.jpg" -o /dev/null -w "%{http_code}")" = 200 ]'
+"$IMGSEC" proxy user remove --auth-file "$A" bob 2>/dev/null
+check "user remove: bob gone, alice kept" '! grep -q "^bob:" "$A" && grep -q "^alice:" "$A"'
+stop_proxy
+chmod 640 "$A"
+check "an auth-file others can read stops the start" '! "$IMGSEC" proxy --listen 127.0.0.1:1 --state-dir "$STATE" --auth-file "$A" 2> "$T/af.err" && grep -q "readable by others; chmod 600 it" "$T/af.err"'
 if [ "$fail" -ne 0 ]; then echo "--- proxy log"; tail -30 "$T/proxy.log"; fi
 finish

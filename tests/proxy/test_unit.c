@@ -12,6 +12,9 @@
 #include <netinet/in.h>
 #include <sqlite3.h>
 #include <sys/socket.h>
+#include <sys/stat.h>
+
+#include <openssl/evp.h>
 
 #include "jpegtool.h"
 #include "proxy.h"
@@ -658,6 +661,61 @@ static void test_setup_pages(void)
     px_config_free(&c);
 }
 
+/* auth.c: users made by px_auth_set_user, Basic credentials checked against them */
+static void test_auth(void)
+{
+    char dir[] = "/tmp/imgsec-unit-auth-XXXXXX", path[128], pw[24], pw2[24], err[300], user[80];
+    T(mkdtemp(dir) != NULL);
+    snprintf(path, sizeof path, "%s/users", dir);
+    T(px_auth_set_user(path, "alice", 0, pw, err, sizeof err) == 0 && strlen(pw) == 23);
+    T(px_auth_set_user(path, "bob@home", 0, pw2, err, sizeof err) == 0 && strcmp(pw, pw2) != 0);
+    T(px_auth_set_user(path, "bad name", 0, pw2, err, sizeof err) < 0);
+    T(px_auth_set_user(path, "carol", 1, pw2, err, sizeof err) < 0 && strstr(err, "no user carol"));
+    px_auth *a = NULL;
+    T(px_auth_load(&a, path, err, sizeof err) == 0 && px_auth_count(a) == 2);
+    /* "Basic base64(alice:PW)", built here */
+    char cred[64], b64[128], hdr[160];
+    snprintf(cred, sizeof cred, "alice:%s", pw);
+    EVP_EncodeBlock((unsigned char *)b64, (const unsigned char *)cred, (int)strlen(cred));
+    snprintf(hdr, sizeof hdr, "Basic %s", b64);
+    T(px_auth_check(a, hdr, user, sizeof user) == 1 && !strcmp(user, "alice"));
+    snprintf(hdr, sizeof hdr, "  basic   %s", b64); /* the scheme in any case, spaces */
+    T(px_auth_check(a, hdr, user, sizeof user) == 1);
+    T(px_auth_check(a, b64, user, sizeof user) == 0);       /* no scheme */
+    T(px_auth_check(NULL, hdr, user, sizeof user) == 0);    /* no users: nobody */
+    T(px_auth_check(a, NULL, user, sizeof user) == 0);
+    static const char *const bad[] = {"Basic ", "Basic =", "Basic YWxpY2U=", /* no colon */
+                                      "Basic YWxpY2U6", "Bearer abc", "Basic !!!!"};
+    for (size_t i = 0; i < sizeof bad / sizeof bad[0]; i++) T(px_auth_check(a, bad[i], user, sizeof user) == 0);
+    cred[strlen(cred) - 1] ^= 1; /* one character of the password */
+    EVP_EncodeBlock((unsigned char *)b64, (const unsigned char *)cred, (int)strlen(cred));
+    snprintf(hdr, sizeof hdr, "Basic %s", b64);
+    T(px_auth_check(a, hdr, user, sizeof user) == 0);
+    char longv[400] = "Basic ";
+    memset(longv + 6, 'A', 300);
+    longv[306] = 0;
+    T(px_auth_check(a, longv, user, sizeof user) == 0); /* past the limit: not decoded */
+    px_auth_free(a);
+    /* a new password replaces the old one; remove */
+    T(px_auth_set_user(path, "alice", 0, pw2, err, sizeof err) == 0);
+    T(px_auth_set_user(path, "bob@home", 1, pw2, err, sizeof err) == 0);
+    T(px_auth_load(&a, path, err, sizeof err) == 0 && px_auth_count(a) == 1);
+    snprintf(cred, sizeof cred, "alice:%s", pw);
+    EVP_EncodeBlock((unsigned char *)b64, (const unsigned char *)cred, (int)strlen(cred));
+    snprintf(hdr, sizeof hdr, "Basic %s", b64);
+    T(px_auth_check(a, hdr, user, sizeof user) == 0);
+    px_auth_free(a);
+    /* files refused, each with where and why */
+    FILE *f = fopen(path, "w");
+    T(f && fputs("alice:sha256:00:11\n", f) >= 0 && fclose(f) == 0);
+    T(px_auth_load(&a, path, err, sizeof err) < 0 && strstr(err, "users:1: expected USER:sha256"));
+    chmod(path, 0644);
+    T(px_auth_load(&a, path, err, sizeof err) < 0 && strstr(err, "readable by others"));
+    unlink(path);
+    T(px_auth_load(&a, path, err, sizeof err) < 0 && strstr(err, "No such file"));
+    rmdir(dir);
+}
+
 static void test_config_and_heads(void)
 {
     px_config c;
@@ -681,6 +739,7 @@ static void test_config_and_heads(void)
     test_dns_server();
     test_media_kind();
     test_setup_pages();
+    test_auth();
 
     px_head hd;
     px_head_init(&hd, 1024);
