@@ -88,18 +88,11 @@ void px_auth_free(px_auth *a)
 /* Reads the file's lines into a (NULL: only checks them). */
 static int parse(FILE *f, const char *path, px_auth *a, char *err, size_t cap)
 {
-    char line[512];
+    char buf[512], *line;
     unsigned no = 0;
     size_t have = 0;
-    while (fgets(line, sizeof line, f)) {
-        no++;
-        size_t l = strlen(line);
-        if (l && line[l - 1] != '\n' && !feof(f)) {
-            snprintf(err, cap, "%s:%u: line too long", path, no);
-            return -1;
-        }
-        while (l && (line[l - 1] == '\n' || line[l - 1] == '\r' || line[l - 1] == ' ')) line[--l] = 0;
-        if (!l || line[0] == '#') continue;
+    int more;
+    while ((more = px_next_line(f, buf, sizeof buf, &no, &line, path, err, cap)) > 0) {
         char *f1 = strchr(line, ':'), *f2 = f1 ? strchr(f1 + 1, ':') : NULL,
              *f3 = f2 ? strchr(f2 + 1, ':') : NULL;
         if (!f3) goto bad;
@@ -136,7 +129,7 @@ static int parse(FILE *f, const char *path, px_auth *a, char *err, size_t cap)
                  path, no);
         return -1;
     }
-    return 0;
+    return more;
 }
 
 int px_auth_load(px_auth **out, const char *path, char *err, size_t cap)

@@ -455,18 +455,16 @@ int px_config_load(px_config *c, const char *path, char *err, size_t errcap)
     return rc;
 }
 
-int px_config_read(px_config *c, FILE *f, const char *path, char *err, size_t errcap)
+int px_next_line(FILE *f, char *line, size_t cap, unsigned *no, char **out, const char *path,
+                 char *err, size_t errcap)
 {
-    char line[1024];
-    unsigned lineno = 0;
-    int rc = 0;
-    while (fgets(line, sizeof line, f)) {
-        lineno++;
+    for (;;) {
+        if (!fgets(line, (int)cap, f)) return 0;
+        ++*no;
         size_t l = strlen(line);
-        if (l == sizeof line - 1 && line[l - 1] != '\n') {
-            snprintf(err, errcap, "%s:%u: line too long", path, lineno);
-            rc = -1;
-            break;
+        if (l == cap - 1 && line[l - 1] != '\n') {
+            snprintf(err, errcap, "%s:%u: line too long", path, *no);
+            return -1;
         }
         char *h = strchr(line, '#');
         if (h) *h = 0;
@@ -474,7 +472,19 @@ int px_config_read(px_config *c, FILE *f, const char *path, char *err, size_t er
         while (isspace((unsigned char)*p)) p++;
         char *e = p + strlen(p);
         while (e > p && isspace((unsigned char)e[-1])) *--e = 0;
-        if (!*p) continue;
+        if (*p) {
+            *out = p;
+            return 1;
+        }
+    }
+}
+
+int px_config_read(px_config *c, FILE *f, const char *path, char *err, size_t errcap)
+{
+    char line[1024], *p;
+    unsigned lineno = 0;
+    int rc;
+    while ((rc = px_next_line(f, line, sizeof line, &lineno, &p, path, err, errcap)) > 0) {
         char *name = p;
         while (*p && !isspace((unsigned char)*p) && *p != '=') p++;
         char *name_end = p;
@@ -485,8 +495,7 @@ int px_config_read(px_config *c, FILE *f, const char *path, char *err, size_t er
         char e2[200];
         if (px_config_set(c, name, p, e2, sizeof e2) < 0) {
             snprintf(err, errcap, "%s:%u: %s", path, lineno, e2);
-            rc = -1;
-            break;
+            return -1;
         }
     }
     return rc;

@@ -90,6 +90,11 @@ void px_config_free(px_config *c);
 int px_config_load(px_config *c, const char *path, char *err, size_t errcap);
 /* The same from an open file; path names it in messages. */
 int px_config_read(px_config *c, FILE *f, const char *path, char *err, size_t errcap);
+/* The config and auth files' line reader: the next line that is not empty once its comment
+ * ('#' to the end) and surrounding space are cut off, in *out (inside line[cap]). 1, 0 at the
+ * end, or -1 with err ("PATH:N: line too long"). *no counts the lines read. */
+int px_next_line(FILE *f, char *line, size_t cap, unsigned *no, char **out, const char *path,
+                 char *err, size_t errcap);
 /* Defaults, then the file (if path), then flags (name/value pairs, NULL-terminated): a flag
  * of a list setting (target-host, allow, dns-server) replaces the file's list. 0 or -1 with err. */
 int px_build_config(px_config *c, const char *path, const char *const *flags, char *err,

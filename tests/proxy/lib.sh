@@ -163,6 +163,16 @@ start_proxy() {
     [ "$(nlisten)" != "$started" ] || { cat "$T/proxy.log"; echo "FAIL: proxy did not start"; exit 1; }
 }
 
+# start_listen1 OUTFILE: `proxytool listen1 OUTFILE` in the background (one connection, the raw
+# request saved); sets LPORT and LPID
+start_listen1() {
+    "$TOOL" listen1 "$1" > "$1.port" 2>/dev/null &
+    LPID=$!
+    local i=0
+    while [ ! -s "$1.port" ] && [ $i -lt 50 ]; do sleep 0.1; i=$((i + 1)); done
+    LPORT=$(cat "$1.port")
+}
+
 # curl through the proxy, trusting only the proxy's CA (so interception is proven)
 pcurl() {
     curl -sS --max-time 60 --proxy "http://127.0.0.1:$PPORT" --cacert "$STATE/ca.pem" "$@"

@@ -50,13 +50,10 @@ check "HEAD then GET on one connection" 'pcurl -I "$U/a.jpg" -o "$T/head.h" --ne
 # chunked trailers, both ways: nginx neither shows the request trailers it got nor lets a test
 # choose response trailers freely, so the upstream here is proxytool listen1 (it saves the raw
 # request and answers with a chunked body and a trailer)
-"$TOOL" listen1 "$T/l1.req" > "$T/l1.port" 2>/dev/null &
-lpid=$!
-i=0; while [ ! -s "$T/l1.port" ] && [ $i -lt 50 ]; do sleep 0.1; i=$((i + 1)); done
-LPORT=$(cat "$T/l1.port")
+start_listen1 "$T/l1.req"
 printf 'PUT http://127.0.0.1:%s/t HTTP/1.1\r\nHost: 127.0.0.1\r\nTransfer-Encoding: chunked\r\nTrailer: X-Checksum\r\nConnection: close\r\n\r\n5\r\nhello\r\n0\r\nX-Checksum: abc123\r\n\r\n' "$LPORT" > "$T/tr.req"
 "$TOOL" raw "$PPORT" "$T/tr.req" "$T/tr.out"
-wait $lpid
+wait $LPID
 check "request trailer forwarded upstream" 'grep -qa "^X-Checksum: abc123" "$T/l1.req"'
 check "request body relayed chunked" 'grep -qa "^hello" "$T/l1.req"'
 check "response trailer forwarded to the client" 'grep -qa "^X-Reply-Trailer: yes" "$T/tr.out"'
@@ -120,13 +117,11 @@ check "unknown user with a real password: 407 ($code)" '[ "$code" = 407 ]'
 check "the right one, plain request: served" 'pcurl -U "alice:$pw1" "$P/a.jpg" -o "$T/au1.jpg" && cmp -s "$T/au1.jpg" "$T/photo.jpg"'
 check "the right one, intercepted CONNECT: served" 'pcurl -U "alice:$pw1" "$U/a.jpg" -o "$T/au2.jpg" && cmp -s "$T/au2.jpg" "$T/photo.jpg"'
 check "requests logged with the user" '[ "$(grep -c "path=/a.jpg status=200 .*user=alice" "$T/proxy.log")" -ge 2 ]'
-"$TOOL" listen1 "$T/l2.req" > "$T/l2.port" 2>/dev/null &
-lpid=$!
-i=0; while [ ! -s "$T/l2.port" ] && [ $i -lt 50 ]; do sleep 0.1; i=$((i + 1)); done
+start_listen1 "$T/l2.req"
 printf 'PUT http://127.0.0.1:%s/t HTTP/1.1\r\nHost: 127.0.0.1\r\nProxy-Authorization: Basic %s\r\nTransfer-Encoding: chunked\r\nConnection: close\r\n\r\n5\r\nhello\r\n0\r\n\r\n' \
-    "$(cat "$T/l2.port")" "$(printf "alice:%s" "$pw1" | base64 -w0)" > "$T/au.req"
+    "$LPORT" "$(printf "alice:%s" "$pw1" | base64 -w0)" > "$T/au.req"
 "$TOOL" raw "$PPORT" "$T/au.req" "$T/au.out"
-wait $lpid
+wait $LPID
 check "served, and the credentials did not go upstream" 'grep -qa "^hello" "$T/l2.req" && ! grep -qai "^Proxy-Authorization" "$T/l2.req"'
 check "setup pages need no credentials" '[ "$(curl -sS "http://127.0.0.1:$PPORT/ca.pem" -o /dev/null -w "%{http_code}")" = 200 ]'
 pw2=$("$IMGSEC" proxy user add --auth-file "$A" alice 2>/dev/null)
