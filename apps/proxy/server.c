@@ -310,17 +310,18 @@ static void accept_cb(struct evconnlistener *l, evutil_socket_t fd, struct socka
         static const char no[] = "HTTP/1.1 403 Forbidden\r\nContent-Type: text/plain\r\n"
                                  "Content-Length: 60\r\nConnection: close\r\n\r\n"
                                  "imgsec proxy: this client address is not in the allow list.\n";
-        refuse(m, fd, no, sizeof no - 1);
+        /* logged before the answer is sent: a client that has read it finds the line there */
         char a[INET6_ADDRSTRLEN];
         px_log(s, "error=\"client %s is not in the allow list: refused\"", px_addr_text(sa, a, sizeof a));
+        refuse(m, fd, no, sizeof no - 1);
         return;
     }
     unsigned limit = conn_limit(m);
     if (atomic_load(&m->sh.nconns) >= limit) {
         static const char busy[] = "HTTP/1.1 503 Service Unavailable\r\nContent-Length: 0\r\n"
                                    "Connection: close\r\nRetry-After: 1\r\n\r\n";
-        refuse(m, fd, busy, sizeof busy - 1);
         px_log(s, "error=\"connection limit (%u) reached: refused a client\"", limit);
+        refuse(m, fd, busy, sizeof busy - 1);
         return;
     }
     /* the worker with the fewest connections; ties in turn */
