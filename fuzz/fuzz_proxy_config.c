@@ -1,6 +1,7 @@
 /* libFuzzer target: the proxy's config file parser (apps/proxy/config.c). The input is a config
  * file; then the proxy's uses of a config run on what was read: a worker's copy, the settings a
- * reload keeps, target globs, connect-to routes, the allow list, the name servers. The same
+ * reload keeps, target globs, connect-to routes, the allow list, the name servers, the setup
+ * pages (their escaping of the target patterns). The same
  * bytes also go to the auth-file parser (auth.c) and, as header values, to the Basic
  * credentials check. A file is taken or refused with a message naming its line; nothing may
  * crash or leak. */
@@ -59,6 +60,23 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
                 abort();
             px_config_free(&e);
             px_config_free(&d);
+        }
+        /* the setup pages put the target patterns into JavaScript strings and HTML: whatever
+         * the file says, the only quotes in the PAC file and the only <code> elements in the
+         * page are the template's */
+        px_page pg;
+        size_t nt = c.targets_given ? c.ntargets : 4;
+        if (px_setup_page(&c, NULL, "/proxy.pac", "[2001:db8::1]:8080", &pg) == 0) {
+            size_t q = 0;
+            for (size_t i = 0; i < pg.len; i++) q += pg.body[i] == '"';
+            if (q != 2 * nt + (nt ? 4 : 2)) abort();
+            free(pg.body);
+        }
+        if (px_setup_page(&c, NULL, "/", "[2001:db8::1]:8080", &pg) == 0) {
+            size_t k = 0;
+            for (const char *x = pg.body; (x = strstr(x, "<code>")) != NULL; x++) k++;
+            if (k != nt + 2 || memchr(pg.body, 0, pg.len)) abort();
+            free(pg.body);
         }
     }
     px_config_free(&c);
