@@ -118,7 +118,7 @@ void px_ca_fingerprint(X509 *ca, char out[96])
     for (unsigned i = 0; i < n; i++) snprintf(out + 3 * i, 4, i + 1 < n ? "%02X:" : "%02X", md[i]);
 }
 
-static void page(const char *const *t, size_t n, const char *proxy, X509 *ca, sbuf *b)
+static void page(const char *const *t, size_t n, const char *proxy, X509 *ca, int auth, sbuf *b)
 {
     char fp[96];
     px_ca_fingerprint(ca, fp);
@@ -146,7 +146,12 @@ static void page(const char *const *t, size_t n, const char *proxy, X509 *ca, sb
     puts_(b, "/proxy.pac</code> (only the photo hosts then go through the proxy), or "
              "<b>Manual</b>: server and port <code>");
     put_html(b, proxy);
-    puts_(b, "</code>.</li>\n</ol>\n<p>Hosts intercepted:</p>\n<ul>\n");
+    puts_(b, "</code>.");
+    if (auth)
+        puts_(b, " This proxy asks for a user name and password (its owner makes them): on an "
+                 "iPhone, turn on Authentication under HTTP Proxy &gt; Manual. Android's proxy "
+                 "settings have no such fields: ask the owner to let your device's address in.");
+    puts_(b, "</li>\n</ol>\n<p>Hosts intercepted:</p>\n<ul>\n");
     for (size_t i = 0; i < n; i++) {
         puts_(b, "<li><code>");
         put_html(b, t[i]);
@@ -186,7 +191,7 @@ int px_setup_page(const px_config *cfg, X509 *ca, const char *path, const char *
 #define IS(s) (pl == strlen(s) && !strncmp(path, s, pl))
     if (IS("/") || IS("/index.html")) {
         out->ctype = "text/html; charset=utf-8";
-        page(t, n, proxy, ca, &b);
+        page(t, n, proxy, ca, cfg->auth_file != NULL, &b);
     } else if (IS("/proxy.pac")) {
         out->ctype = "application/x-ns-proxy-autoconfig";
         pac(t, n, proxy, &b);

@@ -137,6 +137,7 @@ check "PAC: a target host goes through this proxy ($(pacfind https://photos.test
 check "PAC: in any case, over plain HTTP too" '[ "$(pacfind http://Plain.Test/x Plain.Test)" = "PROXY 127.0.0.1:$PPORT" ]'
 check "PAC: other hosts go direct ($(pacfind https://other.test/ other.test))" '[ "$(pacfind https://other.test/ other.test)" = DIRECT ] && [ "$(pacfind https://www.example.com/ www.example.com)" = DIRECT ]'
 check "page: the steps, with the PAC URL and the CA link" 'curl -sS "$P/" -o "$T/page.html" && grep -q "http://127.0.0.1:$PPORT/proxy.pac" "$T/page.html" && grep -q "href=\"/ca.cer\"" "$T/page.html" && grep -q "<code>photos.test</code>" "$T/page.html"'
+check "page: no word of a password where none is asked" '! grep -q "user name and password" "$T/page.html"'
 fp=$(openssl x509 -in "$STATE/ca.pem" -noout -fingerprint -sha256 | sed "s/^.*=//")
 check "the CA's SHA-256 fingerprint ($fp) logged at start and shown on the page" '[ ${#fp} = 95 ] && grep -q "CA certificate .*/ca.pem, SHA-256 fingerprint $fp " "$T/proxy.log" && grep -q "<code>$fp</code>" "$T/page.html"'
 check "HEAD /ca.cer: headers only" '[ "$(curl -sS -I "$P/ca.cer" -o /dev/null -w "%{http_code} %{size_download}")" = "200 0" ]'

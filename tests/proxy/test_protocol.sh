@@ -124,6 +124,7 @@ printf 'PUT http://127.0.0.1:%s/t HTTP/1.1\r\nHost: 127.0.0.1\r\nProxy-Authoriza
 wait $LPID
 check "served, and the credentials did not go upstream" 'grep -qa "^hello" "$T/l2.req" && ! grep -qai "^Proxy-Authorization" "$T/l2.req"'
 check "setup pages need no credentials" '[ "$(curl -sS "http://127.0.0.1:$PPORT/ca.pem" -o /dev/null -w "%{http_code}")" = 200 ]'
+check "the setup page says this proxy asks for a user name and password" 'curl -sS "http://127.0.0.1:$PPORT/" | grep -q "This proxy asks for a user name and password"'
 pw2=$("$IMGSEC" proxy user add --auth-file "$A" alice 2>/dev/null)
 hup_wait "configuration reloaded"
 check "after a new password and SIGHUP: the old one gets 407" '[ "$(pcurl -U "alice:$pw1" "$P/a.jpg" -o /dev/null -w "%{http_code}")" = 407 ]'
